@@ -215,7 +215,7 @@ class EmbeddedPostgres:
     def _start(self) -> None:
         self._prepare()
         if self.is_running():
-            log.info("using the embedded PostgreSQL already running in %s", self.layout.pgdata)
+            log.debug("using the embedded PostgreSQL already running in %s", self.layout.pgdata)
             return
         self._write_conf()
         log.info("starting the embedded PostgreSQL in %s", self.layout.pgdata)
@@ -260,7 +260,7 @@ class EmbeddedPostgres:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                log.info("the embedded PostgreSQL stays up: another org-agents process uses it")
+                log.debug("the embedded PostgreSQL stays up: another org-agents process uses it")
             else:
                 self._stop()
             finally:

@@ -1,0 +1,33 @@
+"""The connection pool every PostgreSQL adapter shares, and the readiness probe built on it."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+
+@asynccontextmanager
+async def open_pool(
+    conninfo: str, *, min_size: int, max_size: int, timeout_s: float, name: str = "org-agents"
+) -> AsyncIterator[AsyncConnectionPool]:
+    """Opens the pool and waits for its first connections, so a wrong DATABASE_URL fails at startup."""
+    pool = AsyncConnectionPool(
+        conninfo, min_size=min_size, max_size=max_size, timeout=timeout_s, open=False, name=name,
+        kwargs={"application_name": name},
+    )  # fmt: skip
+    await pool.open(wait=True, timeout=timeout_s)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def database_answers(pool: AsyncConnectionPool, timeout_s: float) -> bool:
+    """True when a pooled connection runs `SELECT 1` within the timeout."""
+    try:
+        async with pool.connection(timeout=timeout_s) as conn:
+            await conn.execute("SELECT 1")
+    except (PoolTimeout, psycopg.Error):
+        return False
+    return True

@@ -1,0 +1,138 @@
+"""The `org-agents` command: serve, migrate, token. Scripts depend on these exact forms and outputs."""
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+from uuid import UUID
+
+import msgspec
+import psycopg
+import uvicorn
+from psycopg_pool import PoolTimeout
+
+from adapters.embedded_postgres import EmbeddedPostgresError
+from adapters.postgres.migrations import MigrationError, load_migrations, migrate_down, migrate_up, status
+from application.tokens import CreateToken, create_token, list_tokens, revoke_token
+from domain.errors import DomainError
+from domain.roles import Role
+from entrypoints.bootstrap import database, postgres_services
+from entrypoints.settings import Settings, SettingsError
+
+log = logging.getLogger("org_agents")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="org-agents", description="Organizations' AI agents and their blueprints.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="apply pending migrations, then serve HTTP")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument("--no-migrate", action="store_true", help="serve without applying pending migrations")
+
+    migrate = commands.add_parser("migrate", help="apply (up), undo the last (down) or list (status) migrations")
+    migrate.add_argument("action", nargs="?", choices=["up", "down", "status"], default="up")
+
+    token = commands.add_parser("token", help="create, list or revoke API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_commands.add_parser("create", help="mint a token; it is printed once, on the last line")
+    create.add_argument("--org", required=True, help="organization name (created when new)")
+    create.add_argument("--user", required=True, help="user id the token acts as")
+    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    listing = token_commands.add_parser("list", help="tokens of an organization (never the secrets)")
+    listing.add_argument("--org", required=True, help="organization name")
+    revoke = token_commands.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("id", type=UUID, help="the token id shown by `token list`")
+    return parser
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from entrypoints.http.app import create_app  # the CLI's other commands never load the web stack
+
+    with database(settings) as conninfo:
+        if not args.no_migrate:
+            migrate_up(conninfo, load_migrations(), log=_stderr)
+        app = create_app(msgspec.structs.replace(settings, database_url=conninfo))
+        uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level, lifespan="on")
+    return 0
+
+
+def _migrate(settings: Settings, action: str) -> int:
+    migrations = load_migrations()
+    with database(settings) as conninfo:
+        if action == "up":
+            applied = migrate_up(conninfo, migrations, log=_stderr)
+            print(f"{len(applied)} migration(s) applied" if applied else "up to date")
+        elif action == "down":
+            undone = migrate_down(conninfo, migrations, log=_stderr)
+            print(f"undid {undone.name}" if undone else "nothing to undo")
+        else:
+            state = status(conninfo, migrations)
+            for migration, applied in state.applied:
+                flag = "  MODIFIED since applied" if migration in state.modified else ""
+                print(f"applied  {migration.name}  {applied.applied_at.isoformat(timespec='seconds')}{flag}")
+            for migration in state.pending:
+                print(f"pending  {migration.name}")
+            for unknown in state.unknown:
+                print(f"unknown  {unknown.name}  (applied, but not shipped with this version)")
+            return 1 if state.problems else 0
+    return 0
+
+
+async def _token(settings: Settings, args: argparse.Namespace, conninfo: str) -> int:
+    async with postgres_services(settings, conninfo) as services:
+        if args.token_command == "create":
+            issued = await create_token(services, CreateToken(org_name=args.org, user_id=args.user, role=Role(args.role)))
+            info = issued.token
+            print(f"token {info.id} for user {info.user_id!r} ({info.role}) in organization {info.org_name!r}")
+            print(issued.secret)
+        elif args.token_command == "list":
+            print("id\tuser\trole\tcreated\trevoked")
+            for info in await list_tokens(services, args.org):
+                revoked = info.revoked_at.isoformat(timespec="seconds") if info.revoked_at else "-"
+                print(f"{info.id}\t{info.user_id}\t{info.role}\t{info.created_at.isoformat(timespec='seconds')}\t{revoked}")
+        else:
+            info = await revoke_token(services, args.id)
+            print(f"revoked {info.id} ({info.user_id}, {info.org_name}) at {info.revoked_at}")
+    return 0
+
+
+def _on_sigterm(signum: int, _: FrameType | None) -> None:
+    # Unwind like Ctrl-C does, so the embedded PostgreSQL is released (and stopped if we were its last user).
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        settings = Settings.from_env(os.environ)
+        logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+        if args.command == "serve":
+            return _serve(settings, args)
+        if args.command == "migrate":
+            return _migrate(settings, args.action)
+        with database(settings) as conninfo:
+            migrate_up(conninfo, load_migrations(), log=_stderr)  # tokens need their tables
+            return asyncio.run(_token(settings, args, conninfo))
+    except (SettingsError, MigrationError, EmbeddedPostgresError, DomainError) as exc:
+        _stderr(f"org-agents: {exc}")
+        return 2
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        _stderr(f"org-agents: cannot reach the database: {exc}")
+        return 3
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The Litestar application factory."""
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from entrypoints.bootstrap import Services, postgres_services
+from entrypoints.http.auth import whoami
+from entrypoints.http.health import health, ready
+from entrypoints.settings import Settings
+
+
+async def provide_services(state: State) -> Services:
+    services: Services = state.services
+    return services
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Litestar:
+    """The app; with no `services`, the lifespan opens the PostgreSQL pool at `settings.database_url`."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if services is not None:
+                app.state.services = services
+            else:
+                if not settings.database_url:
+                    raise RuntimeError("create_app needs settings.database_url or services")
+                app.state.services = await stack.enter_async_context(
+                    postgres_services(settings, settings.database_url)
+                )
+            yield
+
+    return Litestar(
+        route_handlers=[health, ready, whoami],
+        lifespan=[lifespan],
+        dependencies={"services": Provide(provide_services)},
+        openapi_config=OpenAPIConfig(
+            title="org-agents",
+            version="0.1.0",
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="oat_…")}
+            ),
+        ),
+    )

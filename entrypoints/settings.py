@@ -1,0 +1,52 @@
+"""Settings: read once from the environment at startup and passed down; nothing else reads the environment."""
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+import platformdirs
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value the service cannot use; the message names it."""
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, not {raw!r}")
+    return value
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str | None = None  # None: start the embedded PostgreSQL in data_dir
+    data_dir: Path
+    pool_min_size: int = 2
+    pool_max_size: int = 10
+    pool_timeout_s: float = 5.0  # waiting for a pooled connection longer than this is an outage, not a queue
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "Settings":
+        data_dir = env.get("ORG_AGENTS_DATA_DIR") or str(platformdirs.user_data_path("org-agents"))
+        pool_min = int(_number(env, "ORG_AGENTS_POOL_MIN_SIZE", 2, minimum=1))
+        pool_max = int(_number(env, "ORG_AGENTS_POOL_MAX_SIZE", max(10, pool_min), minimum=1))
+        if pool_max < pool_min:
+            raise SettingsError("ORG_AGENTS_POOL_MAX_SIZE must not be below ORG_AGENTS_POOL_MIN_SIZE")
+        log_level = (env.get("ORG_AGENTS_LOG_LEVEL") or "info").lower()
+        if log_level not in {"debug", "info", "warning", "error"}:
+            raise SettingsError(f"ORG_AGENTS_LOG_LEVEL must be debug, info, warning or error, not {log_level!r}")
+        return cls(
+            database_url=env.get("DATABASE_URL") or None,
+            data_dir=Path(data_dir).expanduser(),
+            pool_min_size=pool_min,
+            pool_max_size=pool_max,
+            pool_timeout_s=_number(env, "ORG_AGENTS_POOL_TIMEOUT", 5.0, minimum=0.1),
+            log_level=log_level,
+        )
