@@ -17,18 +17,21 @@ import importlib.util
 import logging
 import os
 import pwd
+import select
 import stat
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +136,9 @@ def _run(args: list[str], *, user: ServerUser | None = None, timeout: float = ST
 
 
 def _ensure_traversable(path: Path, user: ServerUser) -> None:
-    """Lets `user` reach `path` by adding the search bit (o+x) to ancestors that lack it; never adds read."""
-    for ancestor in reversed(path.resolve().parents):
+    """Lets `user` reach `path` by adding the search bit (o+x) to it and its ancestors where missing; never read."""
+    resolved = path.resolve()
+    for ancestor in [*reversed(resolved.parents), resolved]:
         mode = ancestor.stat().st_mode
         if ancestor.stat().st_uid != user.uid and not mode & stat.S_IXOTH:
             log.warning("adding o+x to %s so that %s can reach %s", ancestor, user.name, path)
@@ -231,7 +235,16 @@ class EmbeddedPostgres:
         if not self.is_running():
             return
         log.info("stopping the embedded PostgreSQL in %s", self.layout.pgdata)
+        pid = self._postmaster_pid()
         self._pg("pg_ctl", "stop", "-D", str(self.layout.pgdata), "-m", "fast", "-w", "-t", str(START_TIMEOUT_S), "-s")
+        if pid is not None:
+            _wait_for_exit(pid, START_TIMEOUT_S)
+
+    def _postmaster_pid(self) -> int | None:
+        try:
+            return int((self.layout.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
 
     # -- sharing between processes ----------------------------------------------------------------------------
 
@@ -277,6 +290,18 @@ class EmbeddedPostgres:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone()
             if exists is None:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+
+
+def _wait_for_exit(pid: int, timeout: float) -> None:
+    """Returns once `pid` has exited: pg_ctl reports "stopped" when the pid file is gone, a moment before that."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        select.select([fd], [], [], timeout)  # a pidfd becomes readable when its process terminates
+    finally:
+        os.close(fd)
 
 
 @contextmanager

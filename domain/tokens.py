@@ -5,7 +5,8 @@ from typing import Final
 
 from domain.errors import Invalid
 
-SECRET_PREFIX: Final = "oat_"  # "org-agents token": lets secret scanners and people recognize a leaked token
+# "org-agents token": a public prefix (not a secret) that lets scanners and people recognize a leaked token.
+SECRET_PREFIX: Final = "oat_"  # noqa: S105
 MAX_NAME: Final = 255
 
 

@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("action", nargs="?", choices=["up", "down", "status"], default="up")
 
     token = commands.add_parser("token", help="create, list or revoke API tokens")
-    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    token_commands = token.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = token_commands.add_parser("create", help="mint a token; it is printed once, on the last line")
     create.add_argument("--org", required=True, help="organization name (created when new)")
     create.add_argument("--user", required=True, help="user id the token acts as")
@@ -62,6 +62,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         if not args.no_migrate:
             migrate_up(conninfo, load_migrations(), log=_stderr)
         app = create_app(msgspec.structs.replace(settings, database_url=conninfo))
+        # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler it found: a clean exit.
+        signal.signal(signal.SIGTERM, _exit_cleanly)
         uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level, lifespan="on")
     return 0
 
@@ -77,9 +79,9 @@ def _migrate(settings: Settings, action: str) -> int:
             print(f"undid {undone.name}" if undone else "nothing to undo")
         else:
             state = status(conninfo, migrations)
-            for migration, applied in state.applied:
+            for migration, record in state.applied:
                 flag = "  MODIFIED since applied" if migration in state.modified else ""
-                print(f"applied  {migration.name}  {applied.applied_at.isoformat(timespec='seconds')}{flag}")
+                print(f"applied  {migration.name}  {record.applied_at.isoformat(timespec='seconds')}{flag}")
             for migration in state.pending:
                 print(f"pending  {migration.name}")
             for unknown in state.unknown:
@@ -90,20 +92,28 @@ def _migrate(settings: Settings, action: str) -> int:
 
 async def _token(settings: Settings, args: argparse.Namespace, conninfo: str) -> int:
     async with postgres_services(settings, conninfo) as services:
-        if args.token_command == "create":
-            issued = await create_token(services, CreateToken(org_name=args.org, user_id=args.user, role=Role(args.role)))
+        if args.action == "create":
+            issued = await create_token(
+                services, CreateToken(org_name=args.org, user_id=args.user, role=Role(args.role))
+            )
             info = issued.token
             print(f"token {info.id} for user {info.user_id!r} ({info.role}) in organization {info.org_name!r}")
             print(issued.secret)
-        elif args.token_command == "list":
+        elif args.action == "list":
             print("id\tuser\trole\tcreated\trevoked")
             for info in await list_tokens(services, args.org):
                 revoked = info.revoked_at.isoformat(timespec="seconds") if info.revoked_at else "-"
-                print(f"{info.id}\t{info.user_id}\t{info.role}\t{info.created_at.isoformat(timespec='seconds')}\t{revoked}")
+                print(
+                    f"{info.id}\t{info.user_id}\t{info.role}\t{info.created_at.isoformat(timespec='seconds')}\t{revoked}"
+                )
         else:
             info = await revoke_token(services, args.id)
             print(f"revoked {info.id} ({info.user_id}, {info.org_name}) at {info.revoked_at}")
     return 0
+
+
+def _exit_cleanly(signum: int, _: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def _on_sigterm(signum: int, _: FrameType | None) -> None:

@@ -1,5 +1,6 @@
 """Settings: read once from the environment at startup and passed down; nothing else reads the environment."""
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,6 +25,11 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     return value
 
 
+def default_data_dir(euid: int) -> Path:
+    """Root gets a system location (its home is private, and the server runs as another user); others their own."""
+    return Path("/var/lib/org-agents") if euid == 0 else platformdirs.user_data_path("org-agents")
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str | None = None  # None: start the embedded PostgreSQL in data_dir
     data_dir: Path
@@ -34,7 +40,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
-        data_dir = env.get("ORG_AGENTS_DATA_DIR") or str(platformdirs.user_data_path("org-agents"))
+        data_dir = env.get("ORG_AGENTS_DATA_DIR") or str(default_data_dir(os.geteuid()))
         pool_min = int(_number(env, "ORG_AGENTS_POOL_MIN_SIZE", 2, minimum=1))
         pool_max = int(_number(env, "ORG_AGENTS_POOL_MAX_SIZE", max(10, pool_min), minimum=1))
         if pool_max < pool_min:

@@ -14,11 +14,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import psycopg
 from psycopg.rows import dict_row
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 # Any fixed bigint unique to this service; every deployer takes it before reading or writing the schema.
 LOCK_KEY: Final = 0x6F7267_6167656E  # "org" "agen"

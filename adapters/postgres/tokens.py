@@ -28,7 +28,7 @@ SELECT_ORGANIZATION_ID: Final = "SELECT id FROM agent_organizations WHERE name =
 INSERT_TOKEN: Final = """
     INSERT INTO agent_api_tokens (id, org_id, user_id, role, secret_hash, created_at)
     VALUES (%(id)s, %(org_id)s, %(user_id)s, %(role)s, %(secret_hash)s, %(created_at)s)
-"""
+"""  # noqa: S105 - SQL text, not a password
 SELECT_TOKENS_OF_ORG: Final = """
     SELECT t.id, t.org_id, o.name AS org_name, t.user_id, t.role, t.created_at, t.revoked_at
     FROM agent_api_tokens t JOIN agent_organizations o ON o.id = t.org_id
@@ -40,7 +40,7 @@ REVOKE_TOKEN: Final = """
     WHERE id = %(id)s
     RETURNING id, org_id, (SELECT name FROM agent_organizations o WHERE o.id = org_id) AS org_name,
               user_id, role, created_at, revoked_at
-"""
+"""  # noqa: S105 - SQL text, not a password
 
 
 def _info(row: dict[str, Any]) -> TokenInfo:

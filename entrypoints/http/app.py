@@ -31,9 +31,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             else:
                 if not settings.database_url:
                     raise RuntimeError("create_app needs settings.database_url or services")
-                app.state.services = await stack.enter_async_context(
-                    postgres_services(settings, settings.database_url)
-                )
+                app.state.services = await stack.enter_async_context(postgres_services(settings, settings.database_url))
             yield
 
     return Litestar(

@@ -1,5 +1,7 @@
 """Bearer-token authentication: one guard for every protected router; roles are checked by the use cases."""
 
+from typing import Any
+
 from litestar import Request, get
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
@@ -12,9 +14,9 @@ from entrypoints.bootstrap import Services
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="org-agents"'}
 
 
-async def require_token(connection: ASGIConnection[object, object, object, object], _: BaseRouteHandler) -> None:
+async def require_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """401 unless `Authorization: Bearer <token>` names a live token; the principal goes to the request state."""
-    scheme, _, secret = connection.headers.get("authorization", "").partition(" ")
+    scheme, _sep, secret = connection.headers.get("authorization", "").partition(" ")
     services: Services = connection.app.state.services
     principal = await authenticate(services, secret.strip()) if scheme.lower() == "bearer" else None
     if principal is None:
@@ -22,13 +24,13 @@ async def require_token(connection: ASGIConnection[object, object, object, objec
     connection.state.principal = principal
 
 
-async def provide_principal(request: Request[object, object, object]) -> Principal:
+async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     principal: Principal = request.state.principal
     return principal
 
 
 @get("/whoami", operation_id="whoami", tags=["operations"], guards=[require_token])
-async def whoami(request: Request[object, object, object]) -> Principal:
+async def whoami(request: Request[Any, Any, Any]) -> Principal:
     """The organization, user and role the bearer token stands for: a quick check that a token works."""
     principal: Principal = request.state.principal
     return principal

@@ -2,6 +2,7 @@
 
 import msgspec
 from litestar import Response, get
+from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from entrypoints.bootstrap import Services
@@ -18,7 +19,7 @@ def health() -> HealthOut:
 
 
 @get("/ready", operation_id="ready", tags=["operations"])
-async def ready(services: Services) -> Response[HealthOut]:
+async def ready(services: NamedDependency[Services]) -> Response[HealthOut]:
     """The service can serve requests: the database answers within the pool timeout. 503 otherwise."""
     if await services.ready():
         return Response(HealthOut(status="ready"), status_code=HTTP_200_OK)
