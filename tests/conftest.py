@@ -1,8 +1,84 @@
-"""Shared pytest setup: async tests run on asyncio through anyio's plugin."""
+"""Shared pytest setup.
 
+Async tests run on asyncio through anyio's plugin. Tests that need PostgreSQL ask for `database` (a fresh, empty
+database each) or `pg_admin` (a maintenance connection string): with ORG_AGENTS_TEST_DATABASE_URL set they use that
+server, otherwise one embedded server started for the session in a temporary directory. Such tests are marked
+`postgres` automatically, so `pytest -m postgres` runs exactly them.
+"""
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from adapters.embedded_postgres import embedded_postgres
+
+POSTGRES_FIXTURES = {"pg_admin", "database", "migrated_database"}
+
+# Durability is not under test here; the server's crash safety is PostgreSQL's, not ours.
+FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[str]:
+    """A connection string to a maintenance database of the test server; tests create their own databases."""
+    url = os.environ.get("ORG_AGENTS_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    data_dir = Path(tempfile.mkdtemp(prefix="org-agents-test-pg-"))
+    try:
+        with embedded_postgres(data_dir, dbname="postgres", settings=FAST_SETTINGS) as conninfo:
+            yield conninfo
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def database_conninfo(admin: str, dbname: str) -> str:
+    return make_conninfo(admin, dbname=dbname)
+
+
+@pytest.fixture
+def database(pg_admin: str) -> Iterator[str]:
+    """A new, empty database for one test, dropped afterwards."""
+    name = f"oa_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield database_conninfo(pg_admin, name)
+    finally:
+        with psycopg.connect(pg_admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def migrated_database(database: str) -> str:
+    from adapters.postgres.migrations import load_migrations, migrate_up
+
+    migrate_up(database, load_migrations())
+    return database
+
+
+def database_url_env(conninfo: str) -> dict[str, str]:
+    """The environment for a child `org-agents` process that should use this database."""
+    env = {k: v for k, v in os.environ.items() if k != "ORG_AGENTS_TEST_DATABASE_URL"}
+    env["DATABASE_URL"] = conninfo
+    return env

@@ -1,0 +1,139 @@
+"""`org-agents serve` as a newcomer runs it: embedded PostgreSQL, migrations, a token from a second terminal."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from litestar.testing import AsyncTestClient
+from psycopg import sql
+
+from entrypoints.http.app import create_app
+from entrypoints.settings import Settings
+from tests.integration.test_embedded_postgres import postmaster_pid
+
+ORG_AGENTS = str(Path(sys.executable).parent / "org-agents")
+
+pytestmark = pytest.mark.postgres
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def request(url: str, token: str | None = None) -> tuple[int, dict[str, str], object]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as response:  # noqa: S310
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, dict(error.headers), json.loads(error.read() or b"null")
+
+
+@pytest.fixture
+def data_dir_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "ORG_AGENTS_TEST_DATABASE_URL"}}
+    env["ORG_AGENTS_DATA_DIR"] = str(tmp_path / "data")
+    return env
+
+
+@pytest.fixture
+def server(data_dir_env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = free_port()
+    with subprocess.Popen(
+        [ORG_AGENTS, "serve", "--port", str(port)],
+        env=data_dir_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stderr is not None
+        seen = []
+        for line in proc.stderr:
+            seen.append(line)
+            if "Uvicorn running on" in line:
+                break
+        else:
+            raise AssertionError("serve exited before listening:\n" + "".join(seen))
+        try:
+            yield f"http://127.0.0.1:{port}", proc
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=60)
+
+
+def test_serve_runs_on_the_embedded_server_and_a_second_terminal_mints_a_token_on_it(
+    server: tuple[str, subprocess.Popen[str]], data_dir_env: dict[str, str]
+) -> None:
+    base, proc = server
+    data_dir = Path(data_dir_env["ORG_AGENTS_DATA_DIR"])
+    pid = postmaster_pid(data_dir)
+    assert request(f"{base}/health")[:1] == (200,)
+    assert request(f"{base}/ready")[::2] == (200, {"status": "ready"})
+
+    created = subprocess.run(
+        [ORG_AGENTS, "token", "create", "--org", "acme", "--user", "ana", "--role", "owner"],
+        env=data_dir_env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    token = created.stdout.splitlines()[-1]
+    assert postmaster_pid(data_dir) == pid  # the second command used the running server
+
+    status, _, who = request(f"{base}/whoami", token)
+    assert status == 200
+    assert isinstance(who, dict)
+    assert (who["user_id"], who["role"]) == ("ana", "owner")
+
+    status, headers, _ = request(f"{base}/whoami", "oat_wrong")
+    assert status == 401
+    assert headers["www-authenticate"].startswith("Bearer")
+
+    listing = subprocess.run(
+        [ORG_AGENTS, "token", "list", "--org", "acme"], env=data_dir_env, capture_output=True, text=True, check=True
+    )
+    token_id = listing.stdout.splitlines()[1].split("\t")[0]
+    subprocess.run([ORG_AGENTS, "token", "revoke", token_id], env=data_dir_env, capture_output=True, check=True)
+    assert request(f"{base}/whoami", token)[0] == 401
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    assert postmaster_pid(data_dir) is None  # the last user stopped the embedded server
+
+
+def test_a_request_without_a_token_is_refused_with_a_challenge(server: tuple[str, subprocess.Popen[str]]) -> None:
+    status, headers, _ = request(f"{server[0]}/whoami")
+
+    assert status == 401
+    assert headers["www-authenticate"] == 'Bearer realm="org-agents"'
+
+
+@pytest.mark.anyio
+async def test_ready_reports_503_while_the_database_is_gone(pg_admin: str, migrated_database: str) -> None:
+    settings = msgspec_replace_url(migrated_database)
+    async with AsyncTestClient(create_app(settings)) as client:
+        assert (await client.get("/ready")).status_code == 200
+
+        with psycopg.connect(pg_admin, autocommit=True) as conn:
+            name = psycopg.conninfo.conninfo_to_dict(migrated_database)["dbname"]
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(str(name))))
+
+        response = await client.get("/ready")
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert (await client.get("/health")).status_code == 200
+
+
+def msgspec_replace_url(conninfo: str) -> Settings:
+    return Settings(database_url=conninfo, data_dir=Path("/nonexistent"), pool_min_size=1, pool_timeout_s=1.0)

@@ -1,0 +1,58 @@
+"""A comparable snapshot of everything the migrations create, read from PostgreSQL's catalog."""
+
+from typing import Any
+
+import psycopg
+
+QUERIES = {
+    "columns": """
+        SELECT table_name, column_name, ordinal_position, data_type, character_maximum_length, is_nullable,
+               column_default, is_identity
+        FROM information_schema.columns
+        WHERE table_schema = current_schema() AND table_name <> 'agent_schema_migrations'
+        ORDER BY table_name, column_name
+    """,
+    "constraints": """
+        SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)
+        FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+        WHERE n.nspname = current_schema() AND c.conrelid <> 0
+          AND c.conrelid::regclass::text <> 'agent_schema_migrations'
+        ORDER BY 1, 2
+    """,
+    "indexes": """
+        SELECT tablename, indexname, indexdef FROM pg_indexes
+        WHERE schemaname = current_schema() AND tablename <> 'agent_schema_migrations'
+        ORDER BY 1, 2
+    """,
+    "views": """
+        SELECT viewname, definition FROM pg_views WHERE schemaname = current_schema() ORDER BY 1
+    """,
+    "functions": """
+        SELECT p.proname, pg_get_function_identity_arguments(p.oid), pg_get_functiondef(p.oid)
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = current_schema()
+        ORDER BY 1, 2
+    """,
+    "triggers": """
+        SELECT t.tgrelid::regclass::text, t.tgname, pg_get_triggerdef(t.oid)
+        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE NOT t.tgisinternal AND n.nspname = current_schema()
+        ORDER BY 1, 2
+    """,
+    "sequences": """
+        SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema() ORDER BY 1
+    """,
+}
+
+
+def snapshot(conninfo: str, *, with_positions: bool = True) -> dict[str, list[tuple[Any, ...]]]:
+    """The schema objects of the current schema (not their rows), minus the runner's own tracking table.
+
+    Without positions, column order is ignored: undoing a migration that added columns and redoing it gives the
+    same columns at new positions, which is the same schema for every query that names its columns.
+    """
+    with psycopg.connect(conninfo) as conn:
+        shot = {name: [tuple(row) for row in conn.execute(query)] for name, query in QUERIES.items()}
+    if not with_positions:
+        shot["columns"] = [row[:2] + row[3:] for row in shot["columns"]]
+    return shot

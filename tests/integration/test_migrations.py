@@ -1,0 +1,242 @@
+"""The migrations on a real PostgreSQL: the seed's schema, safe steps up and down, the runner's guarantees."""
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+from psycopg.rows import dict_row
+
+from adapters.embedded_postgres import bin_dir
+from adapters.postgres.migrations import MigrationError, load_migrations, migrate_down, migrate_up, status
+from tests.conftest import database_url_env
+from tests.integration.catalog import snapshot
+
+MIGRATIONS = load_migrations()
+MIGRATIONS_DIR = Path(__file__).parents[2] / "migrations"
+
+SEED_VIEWS = {"active_agents_with_blueprints", "compiled_agent_blueprints", "agents_with_compiled_blueprints"}
+SEED_FUNCTIONS = {
+    "get_latest_blueprint_version",
+    "create_blueprint_version",
+    "update_blueprint_compilation",
+    "mark_compilation_failed",
+    "get_org_compilation_stats",
+}
+
+# The old system's table, as the seed's first migration found it, beside two of its other tables.
+LEGACY_SCHEMA = """
+    CREATE TABLE organization (id UUID PRIMARY KEY, name TEXT NOT NULL);
+    CREATE TABLE users (id SERIAL PRIMARY KEY, email TEXT NOT NULL, org_id UUID REFERENCES organization (id));
+    CREATE TABLE org_agents (
+        id SERIAL PRIMARY KEY,
+        org_id UUID NOT NULL,
+        name VARCHAR(255) NOT NULL,
+        description TEXT,
+        system_prompt TEXT,
+        tools_list JSONB,
+        knowledge_list JSONB,
+        status VARCHAR(20) DEFAULT 'active',
+        created_by VARCHAR(255),
+        created_at TIMESTAMPTZ DEFAULT now(),
+        updated_at TIMESTAMPTZ DEFAULT now()
+    );
+    CREATE INDEX org_agents_org_id_idx ON org_agents (org_id);
+    INSERT INTO organization VALUES ('7f1c2f4e-8a55-4c39-9a57-0d6f0f2c9d11', 'Acme');
+    INSERT INTO users (email, org_id) VALUES ('ana@acme.test', '7f1c2f4e-8a55-4c39-9a57-0d6f0f2c9d11');
+    INSERT INTO org_agents (org_id, name, description, system_prompt, tools_list, knowledge_list, status, created_by)
+    VALUES
+        ('7f1c2f4e-8a55-4c39-9a57-0d6f0f2c9d11', 'Helpdesk', 'answers tickets', 'You are Helpdesk.',
+         '[{"name": "ticket_lookup"}]', '["faq.md"]', 'active', 'ana'),
+        ('7f1c2f4e-8a55-4c39-9a57-0d6f0f2c9d11', 'Old bot', NULL, 'You were a bot.', NULL, '[]', 'inactive', NULL),
+        ('2b0d3c7a-1111-4e2b-8f00-5a6b7c8d9e0f', 'Gone', 'removed', '', '[]', '[]', 'deleted', 'bo');
+"""
+
+
+def _fetch(conninfo: str, query: str) -> list[dict[str, object]]:
+    with psycopg.connect(conninfo, row_factory=dict_row) as conn:
+        return conn.execute(query.encode()).fetchall()
+
+
+def _tables(conninfo: str) -> set[str]:
+    rows = _fetch(conninfo, "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+    return {str(row["tablename"]) for row in rows}
+
+
+def _run_sql(conninfo: str, text: str) -> None:
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(text.encode())
+
+
+def test_migrating_an_empty_database_creates_the_seed_schema(database: str) -> None:
+    applied = migrate_up(database, MIGRATIONS)
+
+    assert [m.name for m in applied] == [m.name for m in MIGRATIONS]
+    assert {"org_agents", "agent_blueprints", "agent_organizations", "agent_api_tokens", "agent_audit_events"} <= (
+        _tables(database)
+    )
+    shot = snapshot(database)
+    assert {row[0] for row in shot["views"]} >= SEED_VIEWS
+    assert {row[0] for row in shot["functions"]} >= SEED_FUNCTIONS
+    assert "agent_blueprints_agent_id_version_key" in {row[1] for row in shot["constraints"]}
+    assert "org_agents_legacy" not in _tables(database)
+    state = status(database, MIGRATIONS)
+    assert (len(state.applied), state.pending, state.problems) == (len(MIGRATIONS), [], [])
+
+
+def test_migrating_twice_applies_nothing_the_second_time(database: str) -> None:
+    migrate_up(database, MIGRATIONS)
+
+    assert migrate_up(database, MIGRATIONS) == []
+
+
+def test_every_migration_undoes_to_the_schema_before_it_and_redoes_to_the_same(database: str) -> None:
+    before = [snapshot(database, with_positions=False)]
+    for step in range(1, len(MIGRATIONS) + 1):
+        migrate_up(database, MIGRATIONS[:step])
+        before.append(snapshot(database, with_positions=False))
+
+        undone = migrate_down(database, MIGRATIONS[:step])
+        assert undone == MIGRATIONS[step - 1]
+        assert snapshot(database, with_positions=False) == before[step - 1], f"down of {undone.name}"
+
+        migrate_up(database, MIGRATIONS[:step])
+        assert snapshot(database, with_positions=False) == before[step], f"redo of {MIGRATIONS[step - 1].name}"
+
+    for step in reversed(range(len(MIGRATIONS))):
+        migrate_down(database, MIGRATIONS)
+        assert snapshot(database, with_positions=False) == before[step]
+    assert migrate_down(database, MIGRATIONS) is None
+
+
+def test_psql_single_transaction_runs_give_the_schema_the_runner_gives(pg_admin: str, database: str) -> None:
+    migrate_up(database, MIGRATIONS)
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS oa_test_psql WITH (FORCE)")
+        conn.execute("CREATE DATABASE oa_test_psql")
+    by_psql = make_conninfo(pg_admin, dbname="oa_test_psql")
+    try:
+        for migration in MIGRATIONS:
+            subprocess.run(
+                [str(bin_dir() / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-1", "-f",
+                 str(MIGRATIONS_DIR / f"{migration.name}.sql"), by_psql],
+                check=True, capture_output=True, text=True,
+            )  # fmt: skip
+        assert snapshot(by_psql) == snapshot(database)
+    finally:
+        with psycopg.connect(pg_admin, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS oa_test_psql WITH (FORCE)")
+
+
+def test_a_legacy_table_is_kept_and_its_rows_imported_verbatim(database: str) -> None:
+    _run_sql(database, LEGACY_SCHEMA)
+    others_before = _fetch(database, "SELECT * FROM users"), _fetch(database, "SELECT * FROM organization")
+    legacy_before = _fetch(database, "SELECT * FROM org_agents ORDER BY id")
+
+    migrate_up(database, MIGRATIONS)
+
+    assert _fetch(database, "SELECT * FROM org_agents_legacy ORDER BY id") == legacy_before
+    assert (_fetch(database, "SELECT * FROM users"), _fetch(database, "SELECT * FROM organization")) == others_before
+    agents = _fetch(
+        database,
+        """SELECT a.name, a.description, a.status, a.created_by, a.org_id::text AS org, b.version,
+                  b.agent_blueprint, b.compilation_status
+           FROM org_agents a JOIN agent_blueprints b ON b.agent_id = a.id ORDER BY a.name""",
+    )
+    assert [(a["name"], a["status"], a["created_by"], a["version"], a["compilation_status"]) for a in agents] == [
+        ("Gone", "delete", "bo", 1, "draft"),
+        ("Helpdesk", "active", "ana", 1, "draft"),
+        ("Old bot", "deactive", "legacy-import", 1, "draft"),
+    ]
+    helpdesk = agents[1]
+    assert helpdesk["agent_blueprint"] == {
+        "system_prompt": "You are Helpdesk.",
+        "tools_list": [{"name": "ticket_lookup"}],
+        "knowledge_list": ["faq.md"],
+    }
+    assert helpdesk["org"] == "7f1c2f4e-8a55-4c39-9a57-0d6f0f2c9d11"
+    imports = _fetch(database, "SELECT count(*) AS n FROM agent_audit_events WHERE action = 'agent.import'")
+    assert imports == [{"n": 3}]
+
+
+def test_undoing_every_migration_gives_the_legacy_table_back_untouched(database: str) -> None:
+    _run_sql(database, LEGACY_SCHEMA)
+    legacy_before = _fetch(database, "SELECT * FROM org_agents ORDER BY id")
+    schema_before = snapshot(database)
+
+    migrate_up(database, MIGRATIONS)
+    while migrate_down(database, MIGRATIONS) is not None:
+        pass
+
+    assert _fetch(database, "SELECT * FROM org_agents ORDER BY id") == legacy_before
+    assert snapshot(database) == schema_before
+
+
+def test_an_org_agents_table_of_another_shape_is_refused_and_left_alone(database: str) -> None:
+    _run_sql(
+        database, "CREATE TABLE org_agents (id INT PRIMARY KEY, label TEXT); INSERT INTO org_agents VALUES (1, 'x')"
+    )
+
+    with pytest.raises(psycopg.errors.RaiseException, match="not the legacy table"):
+        migrate_up(database, MIGRATIONS)
+
+    assert _fetch(database, "SELECT * FROM org_agents") == [{"id": 1, "label": "x"}]
+    assert status(database, MIGRATIONS).applied == []
+
+
+def test_an_applied_file_edited_afterwards_is_refused(database: str) -> None:
+    migrate_up(database, MIGRATIONS[:2])
+    edited = [*MIGRATIONS]
+    edited[1] = dataclasses.replace(MIGRATIONS[1], up_sql=MIGRATIONS[1].up_sql + "\n-- a harmless edit\n")
+
+    state = status(database, edited)
+    assert state.modified == [edited[1]]
+    with pytest.raises(MigrationError, match=r"0002_create_org_agents_schema\.sql was edited"):
+        migrate_up(database, edited)
+    with pytest.raises(MigrationError, match="edited"):
+        migrate_down(database, edited)
+    assert len(status(database, MIGRATIONS).applied) == 2
+
+
+def test_a_database_newer_than_the_code_is_refused(database: str) -> None:
+    migrate_up(database, MIGRATIONS)
+    older_code = MIGRATIONS[:-1]
+
+    assert [a.name for a in status(database, older_code).unknown] == [MIGRATIONS[-1].name]
+    with pytest.raises(MigrationError, match="newer than the code"):
+        migrate_up(database, older_code)
+
+
+def test_a_failing_migration_leaves_nothing_of_itself(database: str) -> None:
+    broken = [*MIGRATIONS[:2], dataclasses.replace(MIGRATIONS[2], up_sql=MIGRATIONS[2].up_sql + "\nSELECT 1/0;\n")]
+    migrate_up(database, broken[:2])
+    shot = snapshot(database)
+
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        migrate_up(database, broken)
+
+    assert snapshot(database) == shot
+    assert [m.name for m, _ in status(database, MIGRATIONS).applied] == [m.name for m in MIGRATIONS[:2]]
+
+
+def test_concurrent_deployers_apply_each_file_exactly_once(database: str) -> None:
+    deployers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "entrypoints.cli", "migrate", "up"],
+            env=database_url_env(database),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [deployer.communicate(timeout=120) for deployer in deployers]
+
+    assert [deployer.returncode for deployer in deployers] == [0, 0, 0, 0], outputs
+    applied_lines = [line for _, err in outputs for line in err.splitlines() if line.startswith("applied ")]
+    assert sorted(line.split()[1] for line in applied_lines) == [m.name for m in MIGRATIONS]
+    recorded = _fetch(database, "SELECT version FROM agent_schema_migrations ORDER BY version")
+    assert [row["version"] for row in recorded] == list(range(1, len(MIGRATIONS) + 1))

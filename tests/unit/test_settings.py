@@ -1,0 +1,60 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from entrypoints.settings import Settings, SettingsError, default_data_dir
+
+
+def test_without_a_database_url_the_embedded_server_is_used_in_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings.from_env({"ORG_AGENTS_DATA_DIR": str(tmp_path)})
+
+    assert settings.database_url is None
+    assert settings.data_dir == tmp_path
+    assert (settings.pool_min_size, settings.pool_max_size, settings.pool_timeout_s) == (2, 10, 5.0)
+
+
+def test_the_default_data_dir_is_the_users_own_or_a_system_one_for_root() -> None:
+    assert default_data_dir(0) == Path("/var/lib/org-agents")
+    assert default_data_dir(1000).name == "org-agents"
+    assert default_data_dir(1000) != default_data_dir(0)
+    assert Settings.from_env({}).data_dir == default_data_dir(os.geteuid())
+
+
+def test_an_empty_database_url_means_none() -> None:
+    assert Settings.from_env({"DATABASE_URL": ""}).database_url is None
+
+
+def test_pool_sizes_timeout_and_log_level_are_read() -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql://db/x",
+            "ORG_AGENTS_POOL_MIN_SIZE": "4",
+            "ORG_AGENTS_POOL_MAX_SIZE": "16",
+            "ORG_AGENTS_POOL_TIMEOUT": "0.5",
+            "ORG_AGENTS_LOG_LEVEL": "WARNING",
+        }
+    )
+
+    assert settings.database_url == "postgresql://db/x"
+    assert (settings.pool_min_size, settings.pool_max_size, settings.pool_timeout_s) == (4, 16, 0.5)
+    assert settings.log_level == "warning"
+
+
+def test_a_large_minimum_pool_raises_the_default_maximum() -> None:
+    assert Settings.from_env({"ORG_AGENTS_POOL_MIN_SIZE": "12"}).pool_max_size == 12
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"ORG_AGENTS_POOL_MIN_SIZE": "many"}, "ORG_AGENTS_POOL_MIN_SIZE must be a number"),
+        ({"ORG_AGENTS_POOL_MAX_SIZE": "0"}, "ORG_AGENTS_POOL_MAX_SIZE must be at least 1"),
+        ({"ORG_AGENTS_POOL_MIN_SIZE": "5", "ORG_AGENTS_POOL_MAX_SIZE": "3"}, "must not be below"),
+        ({"ORG_AGENTS_POOL_TIMEOUT": "0"}, "ORG_AGENTS_POOL_TIMEOUT must be at least"),
+        ({"ORG_AGENTS_LOG_LEVEL": "chatty"}, "ORG_AGENTS_LOG_LEVEL must be"),
+    ],
+)
+def test_an_unusable_value_is_refused_with_its_name(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(env)
