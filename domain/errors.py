@@ -1,7 +1,17 @@
 """One error tree for the whole service, grouped by meaning; entrypoints map the groups, never the leaves."""
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
+
+import msgspec
+
+
+class Violation(msgspec.Struct, frozen=True, kw_only=True):
+    """One broken rule of a piece of content: where (`identity.name`, `tools[0].purpose`; "" is the whole) and why."""
+
+    field: str
+    message: str
 
 
 class DomainError(Exception):
@@ -24,7 +34,85 @@ class Forbidden(DomainError):
 
 
 class Invalid(DomainError):
-    """The content is well formed but breaks a rule."""
+    """The content is well formed but breaks a rule; `violations` lists every broken rule at once."""
+
+    def __init__(self, message: str, violations: Sequence[Violation] = ()) -> None:
+        super().__init__(message)
+        self.violations = list(violations)
+
+    def extra(self) -> dict[str, Any]:
+        return {"errors": [msgspec.structs.asdict(v) for v in self.violations]} if self.violations else {}
+
+
+class Malformed(DomainError):
+    """A request parameter is unusable (a limit out of range, a cursor we did not issue): the request, not the
+    content, is wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+    def extra(self) -> dict[str, Any]:
+        return {"errors": [{"field": self.field, "message": self.message}]}
+
+
+class Unavailable(DomainError):
+    """Storage cannot be reached in time; the caller may retry later."""
+
+
+# -- not found ------------------------------------------------------------------------------------------------
+
+
+class AgentNotFound(NotFound):
+    def __init__(self, agent_id: UUID) -> None:
+        super().__init__(f"no agent {agent_id}")
+        self.agent_id = agent_id
+
+
+class BlueprintNotFound(NotFound):
+    def __init__(self, agent_id: UUID, version_id: UUID) -> None:
+        super().__init__(f"agent {agent_id} has no blueprint version {version_id}")
+        self.agent_id = agent_id
+        self.version_id = version_id
+
+
+class NoLivePrompt(NotFound):
+    def __init__(self, agent_id: UUID) -> None:
+        super().__init__(f"agent {agent_id} has no live prompt: it is not active or no compiled version is active")
+        self.agent_id = agent_id
+
+
+class TokenNotFound(NotFound):
+    def __init__(self, token_id: UUID) -> None:
+        super().__init__(f"no token {token_id}")
+        self.token_id = token_id
+
+
+# -- conflicts ------------------------------------------------------------------------------------------------
+
+
+class AgentDeleted(Conflict):
+    def __init__(self, agent_id: UUID) -> None:
+        super().__init__(f"agent {agent_id} is deleted: it stays readable but accepts no changes")
+        self.agent_id = agent_id
+
+
+class VersionNotCompiled(Conflict):
+    def __init__(self, version_id: UUID, status: str) -> None:
+        super().__init__(f"blueprint version {version_id} is {status}; only a compiled version can be activated")
+        self.version_id = version_id
+        self.status = status
+
+    def extra(self) -> dict[str, Any]:
+        return {"compilation_status": self.status}
+
+
+class ConcurrentUpdate(Conflict):
+    """Another writer changed the same thing at the same moment; retrying the request is safe."""
+
+
+# -- forbidden ------------------------------------------------------------------------------------------------
 
 
 class RoleTooLow(Forbidden):
@@ -34,7 +122,21 @@ class RoleTooLow(Forbidden):
         self.needed = needed
 
 
-class TokenNotFound(NotFound):
-    def __init__(self, token_id: UUID) -> None:
-        super().__init__(f"no token {token_id}")
-        self.token_id = token_id
+# -- invalid --------------------------------------------------------------------------------------------------
+
+
+class InvalidAgent(Invalid):
+    def __init__(self, violations: Sequence[Violation]) -> None:
+        super().__init__("the agent is invalid", violations)
+
+
+class InvalidBlueprint(Invalid):
+    """The blueprint document breaks the compile rules; every violation is listed."""
+
+    def __init__(self, violations: Sequence[Violation]) -> None:
+        super().__init__(f"the blueprint has {len(violations)} violation(s)", violations)
+
+
+class InvalidSearch(Invalid):
+    def __init__(self, message: str) -> None:
+        super().__init__(f"query: {message}", [Violation(field="query", message=message)])

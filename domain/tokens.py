@@ -3,7 +3,7 @@
 import hashlib
 from typing import Final
 
-from domain.errors import Invalid
+from domain.errors import Invalid, Violation
 
 # "org-agents token": a public prefix (not a secret) that lets scanners and people recognize a leaked token.
 SECRET_PREFIX: Final = "oat_"  # noqa: S105
@@ -12,12 +12,7 @@ MAX_NAME: Final = 255
 
 class InvalidTokenRequest(Invalid):
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-    def extra(self) -> dict[str, object]:
-        return {"errors": [{"field": self.field, "message": self.message}]}
+        super().__init__(f"{field}: {message}", [Violation(field=field, message=message)])
 
 
 def secret_hash(secret: str) -> bytes:
@@ -33,4 +28,6 @@ def checked_name(field: str, value: str) -> str:
         raise InvalidTokenRequest(field, "required, non-blank")
     if len(cleaned) > MAX_NAME:
         raise InvalidTokenRequest(field, f"at most {MAX_NAME} characters")
+    if "\x00" in cleaned:  # PostgreSQL text cannot hold it
+        raise InvalidTokenRequest(field, "must not contain the NUL character (U+0000)")
     return cleaned

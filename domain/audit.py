@@ -1,0 +1,30 @@
+"""The audit trail: one event per state change, written in the same transaction as the change."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+
+class Action(StrEnum):
+    AGENT_CREATE = "agent.create"
+    AGENT_UPDATE = "agent.update"
+    AGENT_ACTIVATE = "agent.activate"
+    AGENT_DEACTIVATE = "agent.deactivate"
+    AGENT_DELETE = "agent.delete"
+    BLUEPRINT_CREATE = "blueprint.create"
+    BLUEPRINT_COMPILE = "blueprint.compile"
+    BLUEPRINT_COMPILE_FAILED = "blueprint.compile_failed"
+    BLUEPRINT_ACTIVATE = "blueprint.activate"
+
+
+class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    org_id: UUID
+    actor: str  # the user id of the token that made the change
+    action: Action
+    target_id: UUID  # the agent or the blueprint version changed
+    occurred_at: datetime
+    details: dict[str, Any] = msgspec.field(default_factory=dict)

@@ -1,0 +1,177 @@
+"""Blueprint versions: immutable documents, numbered per agent, compiled by a person, activated when compiled."""
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from typing import Any, Final
+from uuid import UUID
+
+import msgspec
+
+from domain.agents import NO_NUL, NUL, Agent, ensure_live
+from domain.compiler import Compilation, compile_blueprint
+from domain.document import shape_violations
+from domain.errors import InvalidBlueprint, VersionNotCompiled, Violation
+
+MAX_CONVERSATION_ID: Final = 255
+CENT: Final = Decimal("0.01")
+MAX_DEPTH: Final = 64  # containers inside containers; the known sections need 3
+
+
+class CompilationStatus(StrEnum):
+    DRAFT = "draft"
+    COMPILED = "compiled"
+    FAILED = "failed"
+
+
+class BlueprintVersion(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    agent_id: UUID
+    version: int
+    agent_blueprint: dict[str, Any]  # verbatim as written, unknown sections included; never changes
+    created_by: str
+    created_at: datetime
+    conversation_id: str | None = None
+    compilation_status: CompilationStatus = CompilationStatus.DRAFT
+    compiled_system_prompt: str | None = None
+    compiled_at: datetime | None = None
+    compiled_by: str | None = None
+    compile_errors: list[Violation] | None = None
+    compiler_version: str | None = None
+
+
+class CompileResult(msgspec.Struct, frozen=True, kw_only=True):
+    """A version after a compile request, and what the compiler said about it."""
+
+    version: BlueprintVersion
+    warnings: list[Violation]
+    changed: bool  # False when the version was already compiled and its stored result stands
+
+
+def new_version(
+    *,
+    id: UUID,
+    agent: Agent,
+    number: int,
+    document: object,
+    created_by: str,
+    conversation_id: str | None,
+    now: datetime,
+) -> BlueprintVersion:
+    """A draft numbered `number` (the agent's next); the document is kept verbatim, its present sections must have
+    the right types, and a deleted agent takes no new version."""
+    ensure_live(agent)
+    violations = shape_violations(document)
+    violations += storage_violations(document)
+    if conversation_id is not None and not 0 < len(conversation_id) <= MAX_CONVERSATION_ID:
+        violations.append(Violation(field="conversation_id", message=f"1 to {MAX_CONVERSATION_ID} characters"))
+    elif conversation_id is not None and NUL in conversation_id:
+        violations.append(Violation(field="conversation_id", message=NO_NUL))
+    if violations or not isinstance(document, dict):
+        raise InvalidBlueprint(violations)
+    return BlueprintVersion(
+        id=id,
+        agent_id=agent.id,
+        version=number,
+        agent_blueprint=document,
+        created_by=created_by,
+        created_at=now,
+        conversation_id=conversation_id,
+    )
+
+
+def storage_violations(document: object) -> list[Violation]:
+    """What storage cannot keep verbatim: U+0000 in any key or string (PostgreSQL's jsonb cannot hold it), and
+    nesting deeper than MAX_DEPTH (JSON libraries recurse; a blueprint needs a few levels). The document is refused,
+    never altered. Iterative, so any depth is safe to check."""
+    violations: list[Violation] = []
+    pending: list[tuple[str, object, int]] = [("", document, 0)]
+    while pending:
+        path, value, depth = pending.pop()
+        if isinstance(value, str):
+            if NUL in value:
+                violations.append(Violation(field=path, message=NO_NUL))
+        elif isinstance(value, Mapping | list | tuple) and depth >= MAX_DEPTH:
+            violations.append(Violation(field=path, message=f"nested deeper than {MAX_DEPTH} levels"))
+        elif isinstance(value, Mapping):
+            children = [(f"{path}.{key}" if path else str(key), item, depth + 1) for key, item in value.items()]
+            violations += [Violation(field=child, message=NO_NUL) for child, _, _ in children if NUL in child]
+            pending += reversed(children)
+        elif isinstance(value, list | tuple):
+            pending += reversed([(f"{path}[{index}]", item, depth + 1) for index, item in enumerate(value)])
+    return violations
+
+
+def compile_version(agent: Agent, version: BlueprintVersion, *, by: str, now: datetime) -> CompileResult:
+    """Compiled -> the stored result unchanged; otherwise `compiled` with the prompt, or `failed` with every
+    violation. A deleted agent compiles nothing."""
+    ensure_live(agent)
+    compilation: Compilation = compile_blueprint(version.agent_blueprint)
+    if version.compilation_status is CompilationStatus.COMPILED:
+        return CompileResult(version=version, warnings=compilation.warnings, changed=False)
+    if compilation.prompt is not None:
+        compiled = msgspec.structs.replace(
+            version,
+            compilation_status=CompilationStatus.COMPILED,
+            compiled_system_prompt=compilation.prompt,
+            compiled_at=now,
+            compiled_by=by,
+            compile_errors=None,
+            compiler_version=compilation.compiler_version,
+        )
+    else:
+        compiled = msgspec.structs.replace(
+            version,
+            compilation_status=CompilationStatus.FAILED,
+            compiled_system_prompt=None,
+            compiled_at=now,
+            compiled_by=by,
+            compile_errors=compilation.violations,
+            compiler_version=compilation.compiler_version,
+        )
+    return CompileResult(version=compiled, warnings=compilation.warnings, changed=True)
+
+
+def activate(agent: Agent, version: BlueprintVersion, *, now: datetime) -> Agent:
+    """Only a compiled version of this agent goes live; activating an older one is the rollback. Activating the
+    version that is already active changes nothing."""
+    ensure_live(agent)
+    if version.agent_id != agent.id:  # callers load versions through their agent; this is a programming error
+        raise ValueError(f"version {version.id} belongs to agent {version.agent_id}, not {agent.id}")
+    if version.compilation_status is not CompilationStatus.COMPILED:
+        raise VersionNotCompiled(version.id, version.compilation_status.value)
+    if agent.current_blueprint_id == version.id:
+        return agent
+    return msgspec.structs.replace(agent, current_blueprint_id=version.id, updated_at=now)
+
+
+class LivePrompt(msgspec.Struct, frozen=True, kw_only=True):
+    """What an LLM runtime fetches: the active compiled prompt of an active agent."""
+
+    agent_id: UUID
+    blueprint_id: UUID
+    version: int
+    compiled_system_prompt: str
+    compiled_at: datetime
+
+
+class CompilationStats(msgspec.Struct, frozen=True, kw_only=True):
+    """Versions of an organization's agents (deleted agents not counted) by compilation status."""
+
+    total_blueprints: int
+    compiled_blueprints: int
+    draft_blueprints: int
+    failed_blueprints: int
+    compilation_rate: float  # percent of versions compiled, rounded half up to 2 decimals as SQL does; 0 for none
+
+
+def compilation_stats(*, compiled: int, draft: int, failed: int) -> CompilationStats:
+    total = compiled + draft + failed
+    return CompilationStats(
+        total_blueprints=total,
+        compiled_blueprints=compiled,
+        draft_blueprints=draft,
+        failed_blueprints=failed,
+        compilation_rate=float((Decimal(compiled * 100) / total).quantize(CENT, ROUND_HALF_UP)) if total else 0.0,
+    )
