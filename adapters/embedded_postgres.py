@@ -181,7 +181,12 @@ class EmbeddedPostgres:
         if not (layout.pgdata / "PG_VERSION").exists():
             _make_private_dir(layout.pgdata, self.user)
             log.info("initializing a new PostgreSQL cluster in %s", layout.pgdata)
-            self._pg("initdb", "-D", str(layout.pgdata), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale")
+            # Byte-order collation (fast, the same everywhere) with Unicode case rules, so lower() and ILIKE fold
+            # every letter, not only ASCII ones, whatever the machine's locales.
+            self._pg(
+                "initdb", "-D", str(layout.pgdata), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale",
+                "--locale-provider=builtin", "--builtin-locale=C.UTF-8",
+            )  # fmt: skip
             with (layout.pgdata / "postgresql.conf").open("a") as conf:
                 conf.write("\ninclude_if_exists = 'org_agents.conf'\n")
         if not layout.log_file.exists():

@@ -1,11 +1,16 @@
 """The ports: what the use cases need from the outside world, as Protocols that adapters satisfy."""
 
+from collections.abc import Callable, Collection
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, Self
 from uuid import UUID
 
 import msgspec
 
+from application.pagination import AgentKey
+from domain.agents import Agent, AgentStatus
+from domain.audit import AuditEvent
+from domain.blueprints import BlueprintVersion, CompilationStats, CompilationStatus, LivePrompt
 from domain.roles import Principal, Role
 
 
@@ -53,3 +58,96 @@ class TokenStore(Protocol):
         Raises TokenNotFound.
         """
         ...
+
+
+class AgentRepository(Protocol):
+    async def add(self, agent: Agent) -> Agent:
+        """Stores a new agent; returns it with the number storage assigned (`agent_id`)."""
+        ...
+
+    async def get(self, org_id: UUID, agent_id: UUID) -> Agent:
+        """Raises AgentNotFound, also for an agent of another organization."""
+        ...
+
+    async def get_for_update(self, org_id: UUID, agent_id: UUID) -> Agent:
+        """As `get`, and holds the agent until the unit of work ends: writers of one agent and its versions queue
+        here, so version numbers and compilations never race."""
+        ...
+
+    async def update(self, agent: Agent) -> None: ...
+
+    async def page(
+        self, org_id: UUID, *, statuses: Collection[AgentStatus], limit: int, after: AgentKey | None
+    ) -> list[Agent]:
+        """Newest first (created_at, then id, descending), strictly after `after`."""
+        ...
+
+    async def search(self, org_id: UUID, query: str, *, limit: int) -> list[Agent]:
+        """Agents whose name contains `query`, ignoring case; deleted agents excluded; newest first."""
+        ...
+
+
+class BlueprintRepository(Protocol):
+    """Versions of an agent the caller has already loaded through its organization."""
+
+    async def next_number(self, agent_id: UUID) -> int:
+        """1 + the highest version of the agent; call it with the agent held by `get_for_update`."""
+        ...
+
+    async def add(self, version: BlueprintVersion) -> None: ...
+
+    async def get(self, agent_id: UUID, version_id: UUID) -> BlueprintVersion:
+        """Raises BlueprintNotFound, also for a version of another agent."""
+        ...
+
+    async def record_compilation(self, version: BlueprintVersion) -> None:
+        """Stores the compilation fields of a version; nothing else of a version ever changes."""
+        ...
+
+    async def latest(self, agent_id: UUID) -> BlueprintVersion | None: ...
+
+    async def page(
+        self,
+        agent_id: UUID,
+        *,
+        limit: int,
+        before: int | None,
+        conversation_id: str | None = None,
+        status: CompilationStatus | None = None,
+    ) -> list[BlueprintVersion]:
+        """Newest first, version numbers below `before`, filtered by conversation and status when given."""
+        ...
+
+    async def live_prompt(self, org_id: UUID, agent_id: UUID) -> LivePrompt | None:
+        """The active compiled prompt of an active agent of the organization; None otherwise. The hot path."""
+        ...
+
+    async def stats(self, org_id: UUID) -> CompilationStats:
+        """Counts over the organization's agents that are not deleted."""
+        ...
+
+
+class AuditLog(Protocol):
+    async def record(self, event: AuditEvent) -> None: ...
+
+    async def events(self, org_id: UUID, *, target_id: UUID | None = None) -> list[AuditEvent]:
+        """Oldest first."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: everything done through it is kept by `commit()`, and dropped when the block is left
+    without it (or by an exception)."""
+
+    @property
+    def agents(self) -> AgentRepository: ...
+    @property
+    def versions(self) -> BlueprintRepository: ...
+    @property
+    def audit(self) -> AuditLog: ...
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(self, *exc_info: object) -> None: ...
+    async def commit(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]

@@ -8,9 +8,12 @@ from uuid import UUID, uuid4
 
 from adapters.embedded_postgres import embedded_postgres
 from adapters.memory.tokens import InMemoryTokenStore
+from adapters.memory.unit_of_work import InMemoryStore
 from adapters.postgres.pool import database_answers, open_pool
 from adapters.postgres.tokens import PostgresTokenStore
-from application.ports import Clock, IdSource, TokenStore
+from adapters.postgres.unit_of_work import PostgresUnitOfWork
+from application.deps import Deps
+from application.ports import Clock, IdSource
 from entrypoints.settings import Settings
 
 
@@ -29,13 +32,10 @@ async def _always_ready() -> bool:
 
 
 @dataclass(frozen=True)
-class Services:
-    """What the entrypoints get from storage: the ports, plus a readiness probe of the database."""
+class Services(Deps):
+    """What the entrypoints get: the use cases' dependencies, plus a readiness probe of the database."""
 
-    tokens: TokenStore
-    clock: Clock
-    ids: IdSource
-    ready: Callable[[], Awaitable[bool]]
+    ready: Callable[[], Awaitable[bool]] = _always_ready
 
 
 @contextmanager
@@ -50,7 +50,9 @@ def database(settings: Settings) -> Iterator[str]:
 
 
 @asynccontextmanager
-async def postgres_services(settings: Settings, conninfo: str) -> AsyncIterator[Services]:
+async def postgres_services(
+    settings: Settings, conninfo: str, *, clock: Clock | None = None, ids: IdSource | None = None
+) -> AsyncIterator[Services]:
     async with open_pool(
         conninfo,
         min_size=settings.pool_min_size,
@@ -61,8 +63,18 @@ async def postgres_services(settings: Settings, conninfo: str) -> AsyncIterator[
         async def ready() -> bool:
             return await database_answers(pool, settings.pool_timeout_s)
 
-        yield Services(tokens=PostgresTokenStore(pool), clock=SystemClock(), ids=RandomIds(), ready=ready)
+        yield Services(
+            uow=lambda: PostgresUnitOfWork(pool),
+            tokens=PostgresTokenStore(pool),
+            clock=clock or SystemClock(),
+            ids=ids or RandomIds(),
+            ready=ready,
+        )
 
 
-def memory_services() -> Services:
-    return Services(tokens=InMemoryTokenStore(), clock=SystemClock(), ids=RandomIds(), ready=_always_ready)
+def memory_services(clock: Clock | None = None, ids: IdSource | None = None) -> Services:
+    """Everything in process memory: for fast tests, and for trying the service without a database."""
+    store = InMemoryStore()
+    return Services(
+        uow=store.unit_of_work, tokens=InMemoryTokenStore(), clock=clock or SystemClock(), ids=ids or RandomIds()
+    )

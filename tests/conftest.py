@@ -20,7 +20,7 @@ from psycopg.conninfo import make_conninfo
 
 from adapters.embedded_postgres import embedded_postgres
 
-POSTGRES_FIXTURES = {"pg_admin", "database", "migrated_database"}
+POSTGRES_FIXTURES = {"pg_admin", "database", "migrated_database", "shared_migrated_database", "postgres_deps"}
 
 # Durability is not under test here; the server's crash safety is PostgreSQL's, not ours.
 FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
@@ -28,7 +28,9 @@ FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes"
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())):
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("deps") == "postgres"
+        if on_postgres or POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.postgres)
 
 
@@ -75,6 +77,23 @@ def migrated_database(database: str) -> str:
 
     migrate_up(database, load_migrations())
     return database
+
+
+@pytest.fixture(scope="session")
+def shared_migrated_database(pg_admin: str) -> Iterator[str]:
+    """One migrated database for the whole run, for tests that empty it themselves (the contract suite)."""
+    from adapters.postgres.migrations import load_migrations, migrate_up
+
+    name = f"oa_shared_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        conninfo = database_conninfo(pg_admin, name)
+        migrate_up(conninfo, load_migrations())
+        yield conninfo
+    finally:
+        with psycopg.connect(pg_admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def database_url_env(conninfo: str) -> dict[str, str]:

@@ -2,9 +2,18 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import msgspec
 import psycopg
+from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+
+async def use_msgspec_json(conn: psycopg.AsyncConnection[Any]) -> None:
+    """JSON columns read and written by msgspec: several times faster than the json module on blueprints."""
+    set_json_loads(msgspec.json.decode, conn)
+    set_json_dumps(msgspec.json.encode, conn)
 
 
 @asynccontextmanager
@@ -14,7 +23,7 @@ async def open_pool(
     """Opens the pool and waits for its first connections, so a wrong DATABASE_URL fails at startup."""
     pool = AsyncConnectionPool(
         conninfo, min_size=min_size, max_size=max_size, timeout=timeout_s, open=False, name=name,
-        kwargs={"application_name": name},
+        kwargs={"application_name": name}, configure=use_msgspec_json,
     )  # fmt: skip
     await pool.open(wait=True, timeout=timeout_s)
     try:

@@ -9,6 +9,7 @@ import msgspec
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from adapters.postgres.session import translated_errors
 from application.ports import TokenInfo
 from domain.errors import TokenNotFound
 from domain.roles import Principal, Role
@@ -53,7 +54,7 @@ class PostgresTokenStore:
 
     async def resolve(self, secret: str) -> Principal | None:
         wanted = secret_hash(secret)
-        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        async with translated_errors(), self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(SELECT_PRINCIPAL, {"secret_hash": wanted})
             row = await cur.fetchone()
         if row is None or not hmac.compare_digest(bytes(row["secret_hash"]), wanted):
@@ -62,7 +63,12 @@ class PostgresTokenStore:
 
     async def issue(self, info: TokenInfo, secret_hash: bytes) -> TokenInfo:
         params = msgspec.structs.asdict(info) | {"role": info.role.value, "secret_hash": secret_hash}
-        async with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        async with (
+            translated_errors(),
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=dict_row) as cur,
+        ):
             await cur.execute(INSERT_ORGANIZATION, params)
             await cur.execute(SELECT_ORGANIZATION_ID, params)
             org = await cur.fetchone()
@@ -73,12 +79,12 @@ class PostgresTokenStore:
         return stored
 
     async def list(self, org_name: str) -> list[TokenInfo]:
-        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        async with translated_errors(), self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(SELECT_TOKENS_OF_ORG, {"org_name": org_name})
             return [_info(row) for row in await cur.fetchall()]
 
     async def revoke(self, token_id: UUID, now: datetime) -> TokenInfo:
-        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        async with translated_errors(), self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(REVOKE_TOKEN, {"id": token_id, "now": now})
             row = await cur.fetchone()
         if row is None:

@@ -1,0 +1,111 @@
+"""Blueprint versions in process memory."""
+
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+import msgspec
+
+from domain.agents import AgentStatus
+from domain.blueprints import (
+    BlueprintVersion,
+    CompilationStats,
+    CompilationStatus,
+    LivePrompt,
+    compilation_stats,
+)
+from domain.errors import BlueprintNotFound
+
+if TYPE_CHECKING:
+    from adapters.memory.unit_of_work import InMemoryState
+
+
+def _detached(version: BlueprintVersion) -> BlueprintVersion:
+    """A copy whose document nobody else holds: what a caller keeps or changes is not what is stored. Copied as
+    PostgreSQL stores it, through JSON (copy.deepcopy would also hit the recursion limit at a few hundred levels)."""
+    document = msgspec.json.decode(msgspec.json.encode(version.agent_blueprint))
+    return msgspec.structs.replace(version, agent_blueprint=document)
+
+
+class InMemoryBlueprintRepository:
+    def __init__(self, state: "InMemoryState") -> None:
+        self._state = state
+
+    def _of(self, agent_id: UUID) -> list[BlueprintVersion]:
+        return [v for v in self._state.versions.values() if v.agent_id == agent_id]
+
+    async def next_number(self, agent_id: UUID) -> int:
+        return 1 + max((v.version for v in self._of(agent_id)), default=0)
+
+    async def add(self, version: BlueprintVersion) -> None:
+        self._state.versions[version.id] = _detached(version)
+
+    async def get(self, agent_id: UUID, version_id: UUID) -> BlueprintVersion:
+        version = self._state.versions.get(version_id)
+        if version is None or version.agent_id != agent_id:
+            raise BlueprintNotFound(agent_id, version_id)
+        return _detached(version)
+
+    async def record_compilation(self, version: BlueprintVersion) -> None:
+        stored = self._state.versions[version.id]
+        self._state.versions[version.id] = msgspec.structs.replace(
+            stored,
+            compilation_status=version.compilation_status,
+            compiled_system_prompt=version.compiled_system_prompt,
+            compiled_at=version.compiled_at,
+            compiled_by=version.compiled_by,
+            compile_errors=version.compile_errors,
+            compiler_version=version.compiler_version,
+        )
+
+    async def latest(self, agent_id: UUID) -> BlueprintVersion | None:
+        versions = self._of(agent_id)
+        return _detached(max(versions, key=lambda v: v.version)) if versions else None
+
+    async def page(
+        self,
+        agent_id: UUID,
+        *,
+        limit: int,
+        before: int | None,
+        conversation_id: str | None = None,
+        status: CompilationStatus | None = None,
+    ) -> list[BlueprintVersion]:
+        rows = [
+            v
+            for v in self._of(agent_id)
+            if (before is None or v.version < before)
+            and (conversation_id is None or v.conversation_id == conversation_id)
+            and (status is None or v.compilation_status is status)
+        ]
+        return [_detached(v) for v in sorted(rows, key=lambda v: v.version, reverse=True)[:limit]]
+
+    async def live_prompt(self, org_id: UUID, agent_id: UUID) -> LivePrompt | None:
+        agent = self._state.agents.get(agent_id)
+        if agent is None or agent.org_id != org_id or agent.status is not AgentStatus.ACTIVE:
+            return None
+        version = self._state.versions.get(agent.current_blueprint_id) if agent.current_blueprint_id else None
+        if version is None or version.compiled_system_prompt is None or version.compiled_at is None:
+            return None
+        return LivePrompt(
+            agent_id=agent.id,
+            blueprint_id=version.id,
+            version=version.version,
+            compiled_system_prompt=version.compiled_system_prompt,
+            compiled_at=version.compiled_at,
+        )
+
+    async def stats(self, org_id: UUID) -> CompilationStats:
+        live_agents = {
+            agent.id
+            for agent in self._state.agents.values()
+            if agent.org_id == org_id and agent.status is not AgentStatus.DELETE
+        }
+        counts = dict.fromkeys(CompilationStatus, 0)
+        for version in self._state.versions.values():
+            if version.agent_id in live_agents:
+                counts[version.compilation_status] += 1
+        return compilation_stats(
+            compiled=counts[CompilationStatus.COMPILED],
+            draft=counts[CompilationStatus.DRAFT],
+            failed=counts[CompilationStatus.FAILED],
+        )

@@ -1,0 +1,73 @@
+"""Agents, versions and the audit trail in process memory, with PostgreSQL's semantics: one unit of work at a
+time (as if every transaction were serializable), changes visible to others only after `commit()`."""
+
+import asyncio
+from typing import Self
+from uuid import UUID
+
+import msgspec
+
+from adapters.memory.agents import InMemoryAgentRepository
+from adapters.memory.audit import InMemoryAuditLog
+from adapters.memory.blueprints import InMemoryBlueprintRepository
+from domain.agents import Agent
+from domain.audit import AuditEvent
+from domain.blueprints import BlueprintVersion
+
+
+class InMemoryState(msgspec.Struct, kw_only=True):
+    """Everything stored. Records are frozen, so a copy of the containers is a snapshot."""
+
+    agents: dict[UUID, Agent] = msgspec.field(default_factory=dict)
+    versions: dict[UUID, BlueprintVersion] = msgspec.field(default_factory=dict)
+    audit: list[AuditEvent] = msgspec.field(default_factory=list)
+    last_agent_number: int = 0
+
+    def snapshot(self) -> "InMemoryState":
+        return InMemoryState(
+            agents=dict(self.agents),
+            versions=dict(self.versions),
+            audit=list(self.audit),
+            last_agent_number=self.last_agent_number,
+        )
+
+
+class InMemoryStore:
+    """The database: shared by every unit of work made from it."""
+
+    def __init__(self) -> None:
+        self.state = InMemoryState()
+        self.lock = asyncio.Lock()
+
+    def unit_of_work(self) -> "InMemoryUnitOfWork":
+        return InMemoryUnitOfWork(self)
+
+
+class InMemoryUnitOfWork:
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+        self._state = store.state
+
+    @property
+    def agents(self) -> InMemoryAgentRepository:
+        return InMemoryAgentRepository(self._state)
+
+    @property
+    def versions(self) -> InMemoryBlueprintRepository:
+        return InMemoryBlueprintRepository(self._state)
+
+    @property
+    def audit(self) -> InMemoryAuditLog:
+        return InMemoryAuditLog(self._state)
+
+    async def __aenter__(self) -> Self:
+        await self._store.lock.acquire()
+        self._state = self._store.state.snapshot()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._store.lock.release()  # without commit(), the snapshot and every change in it are dropped
+
+    async def commit(self) -> None:
+        self._store.state = self._state
+        self._state = self._state.snapshot()

@@ -1,0 +1,191 @@
+"""Blueprint versions in PostgreSQL (agent_blueprints), always reached through an agent already scoped by org."""
+
+from typing import Any, Final, LiteralString
+from uuid import UUID
+
+import msgspec
+from psycopg.types.json import Jsonb
+
+from adapters.postgres.session import Session, to
+from domain.blueprints import (
+    BlueprintVersion,
+    CompilationStats,
+    CompilationStatus,
+    LivePrompt,
+    compilation_stats,
+)
+from domain.errors import BlueprintNotFound
+
+# The writer holds the agent's row lock (get_for_update), so this number cannot be handed out twice.
+SELECT_NEXT_NUMBER: Final = """
+    SELECT COALESCE(max(version), 0) + 1 AS next FROM agent_blueprints WHERE agent_id = %(agent_id)s
+"""
+INSERT_VERSION: Final = """
+    INSERT INTO agent_blueprints (id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id,
+                                  compilation_status)
+    VALUES (%(id)s, %(agent_id)s, %(version)s, %(agent_blueprint)s, %(created_by)s, %(created_at)s,
+            %(conversation_id)s, %(compilation_status)s)
+"""
+SELECT_VERSION: Final = """
+    SELECT id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id, compilation_status,
+           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version
+    FROM agent_blueprints
+    WHERE agent_id = %(agent_id)s AND id = %(id)s
+"""
+RECORD_COMPILATION: Final = """
+    UPDATE agent_blueprints
+    SET compilation_status = %(compilation_status)s, compiled_system_prompt = %(compiled_system_prompt)s,
+        compiled_at = %(compiled_at)s, compiled_by = %(compiled_by)s, compile_errors = %(compile_errors)s,
+        compiler_version = %(compiler_version)s
+    WHERE agent_id = %(agent_id)s AND id = %(id)s
+"""
+SELECT_LATEST_VERSION: Final = """
+    SELECT id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id, compilation_status,
+           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version
+    FROM agent_blueprints
+    WHERE agent_id = %(agent_id)s
+    ORDER BY version DESC
+    LIMIT 1
+"""
+# Pages, newest first. `before` is never NULL (the first page passes a number above any version), so every page
+# is one range scan of an index, however deep: (agent_id, version) for all versions, (agent_id, conversation_id,
+# version) in a conversation, (agent_id, compilation_status, version) by status.
+SELECT_VERSIONS: Final = """
+    SELECT id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id, compilation_status,
+           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version
+    FROM agent_blueprints
+    WHERE agent_id = %(agent_id)s AND version < %(before)s
+    ORDER BY version DESC
+    LIMIT %(limit)s
+"""
+SELECT_VERSIONS_OF_CONVERSATION: Final = """
+    SELECT id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id, compilation_status,
+           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version
+    FROM agent_blueprints
+    WHERE agent_id = %(agent_id)s AND conversation_id = %(conversation_id)s AND version < %(before)s
+    ORDER BY version DESC
+    LIMIT %(limit)s
+"""
+SELECT_VERSIONS_WITH_STATUS: Final = """
+    SELECT id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id, compilation_status,
+           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version
+    FROM agent_blueprints
+    WHERE agent_id = %(agent_id)s AND compilation_status = %(status)s AND version < %(before)s
+    ORDER BY version DESC
+    LIMIT %(limit)s
+"""
+SELECT_VERSIONS_OF_CONVERSATION_WITH_STATUS: Final = """
+    SELECT id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id, compilation_status,
+           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version
+    FROM agent_blueprints
+    WHERE agent_id = %(agent_id)s AND conversation_id = %(conversation_id)s AND compilation_status = %(status)s
+      AND version < %(before)s
+    ORDER BY version DESC
+    LIMIT %(limit)s
+"""
+# The hot path: two primary-key lookups, nothing else.
+SELECT_LIVE_PROMPT: Final = """
+    SELECT a.id AS agent_id, b.id AS blueprint_id, b.version, b.compiled_system_prompt, b.compiled_at
+    FROM org_agents a
+    JOIN agent_blueprints b ON b.id = a.current_blueprint_id
+    WHERE a.id = %(agent_id)s AND a.org_id = %(org_id)s AND a.status = 'active' AND b.compilation_status = 'compiled'
+"""
+# The seed's statistics function is the definition of the counts.
+SELECT_STATS: Final = """
+    SELECT compiled_blueprints, draft_blueprints, failed_blueprints FROM get_org_compilation_stats(%(org_id)s)
+"""
+
+ABOVE_ANY_VERSION: Final = 2**31 - 1  # the column is an INTEGER
+
+
+def _version(row: dict[str, Any]) -> BlueprintVersion:
+    return to(row, BlueprintVersion)
+
+
+def _compile_errors(version: BlueprintVersion) -> Jsonb | None:
+    if version.compile_errors is None:
+        return None
+    return Jsonb([msgspec.structs.asdict(v) for v in version.compile_errors])
+
+
+class PostgresBlueprintRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    async def next_number(self, agent_id: UUID) -> int:
+        row = await self._session.one(SELECT_NEXT_NUMBER, {"agent_id": agent_id})
+        number: int = row["next"]
+        return number
+
+    async def add(self, version: BlueprintVersion) -> None:
+        await self._session.execute(
+            INSERT_VERSION,
+            {
+                "id": version.id,
+                "agent_id": version.agent_id,
+                "version": version.version,
+                "agent_blueprint": Jsonb(version.agent_blueprint),
+                "created_by": version.created_by,
+                "created_at": version.created_at,
+                "conversation_id": version.conversation_id,
+                "compilation_status": version.compilation_status.value,
+            },
+        )
+
+    async def get(self, agent_id: UUID, version_id: UUID) -> BlueprintVersion:
+        row = await self._session.row(SELECT_VERSION, {"agent_id": agent_id, "id": version_id})
+        if row is None:
+            raise BlueprintNotFound(agent_id, version_id)
+        return _version(row)
+
+    async def record_compilation(self, version: BlueprintVersion) -> None:
+        await self._session.execute(
+            RECORD_COMPILATION,
+            {
+                "agent_id": version.agent_id,
+                "id": version.id,
+                "compilation_status": version.compilation_status.value,
+                "compiled_system_prompt": version.compiled_system_prompt,
+                "compiled_at": version.compiled_at,
+                "compiled_by": version.compiled_by,
+                "compile_errors": _compile_errors(version),
+                "compiler_version": version.compiler_version,
+            },
+        )
+
+    async def latest(self, agent_id: UUID) -> BlueprintVersion | None:
+        row = await self._session.row(SELECT_LATEST_VERSION, {"agent_id": agent_id})
+        return _version(row) if row else None
+
+    async def page(
+        self,
+        agent_id: UUID,
+        *,
+        limit: int,
+        before: int | None,
+        conversation_id: str | None = None,
+        status: CompilationStatus | None = None,
+    ) -> list[BlueprintVersion]:
+        query: LiteralString
+        if conversation_id is None:
+            query = SELECT_VERSIONS if status is None else SELECT_VERSIONS_WITH_STATUS
+        else:
+            query = SELECT_VERSIONS_OF_CONVERSATION if status is None else SELECT_VERSIONS_OF_CONVERSATION_WITH_STATUS
+        params = {
+            "agent_id": agent_id,
+            "before": ABOVE_ANY_VERSION if before is None else min(before, ABOVE_ANY_VERSION),
+            "conversation_id": conversation_id,
+            "status": status.value if status else None,
+            "limit": limit,
+        }
+        return [_version(row) for row in await self._session.rows(query, params)]
+
+    async def live_prompt(self, org_id: UUID, agent_id: UUID) -> LivePrompt | None:
+        row = await self._session.row(SELECT_LIVE_PROMPT, {"org_id": org_id, "agent_id": agent_id})
+        return to(row, LivePrompt) if row else None
+
+    async def stats(self, org_id: UUID) -> CompilationStats:
+        row = await self._session.one(SELECT_STATS, {"org_id": org_id})
+        return compilation_stats(
+            compiled=row["compiled_blueprints"], draft=row["draft_blueprints"], failed=row["failed_blueprints"]
+        )

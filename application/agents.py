@@ -1,0 +1,181 @@
+"""Use cases for agents: create, read, list, search, update, (de)activate, delete."""
+
+from uuid import UUID
+
+import msgspec
+
+from application.audit import record
+from application.deps import Deps
+from application.pagination import AgentKey, Page, checked_limit, decode_cursor, page_of
+from domain import agents as rules
+from domain.agents import Agent, AgentStatus
+from domain.audit import Action
+from domain.blueprints import BlueprintVersion, new_version
+from domain.errors import InvalidSearch
+from domain.roles import Principal, ensure_can_manage
+
+MAX_QUERY = 255
+LIVE = frozenset({AgentStatus.ACTIVE, AgentStatus.DEACTIVE})
+STATUS_ACTIONS = {
+    AgentStatus.ACTIVE: Action.AGENT_ACTIVATE,
+    AgentStatus.DEACTIVE: Action.AGENT_DEACTIVATE,
+    AgentStatus.DELETE: Action.AGENT_DELETE,
+}
+
+
+class CreateAgent(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    description: str | None = None
+
+
+class CreateAgentWithBlueprint(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    agent_blueprint: object
+    description: str | None = None
+    conversation_id: str | None = None
+
+
+class AgentWithBlueprint(msgspec.Struct, frozen=True, kw_only=True):
+    agent: Agent
+    blueprint: BlueprintVersion
+
+
+class ListAgents(msgspec.Struct, frozen=True, kw_only=True):
+    status: AgentStatus | None = None  # None: active and deactive; deleted agents only when asked for
+    limit: int | None = None
+    cursor: str | None = None
+
+
+class SearchAgents(msgspec.Struct, frozen=True, kw_only=True):
+    query: str
+    limit: int | None = None
+
+
+class AgentDetail(msgspec.Struct, frozen=True, kw_only=True):
+    agent: Agent
+    blueprint: BlueprintVersion | None  # the active version
+    latest_blueprint: BlueprintVersion | None  # the newest version, whatever its status
+
+
+class UpdateAgent(msgspec.Struct, frozen=True, kw_only=True):
+    agent_id: UUID
+    name: str | None = None
+    description: str | None = None
+    clear_description: bool = False
+    status: AgentStatus | None = None
+
+
+async def create_agent(deps: Deps, who: Principal, cmd: CreateAgent) -> Agent:
+    """Any member creates agents in their own organization; a new agent is active and has no blueprint."""
+    agent = rules.new_agent(
+        id=deps.ids.new_id(),
+        org_id=who.org_id,
+        name=cmd.name,
+        description=cmd.description,
+        created_by=who.user_id,
+        now=deps.clock.now(),
+    )
+    async with deps.uow() as uow:
+        agent = await uow.agents.add(agent)
+        await record(uow, deps, who, Action.AGENT_CREATE, agent.id, name=agent.name)
+        await uow.commit()
+    return agent
+
+
+async def create_agent_with_blueprint(deps: Deps, who: Principal, cmd: CreateAgentWithBlueprint) -> AgentWithBlueprint:
+    """The agent and its version 1 (a draft) in one step: both exist, or neither."""
+    now = deps.clock.now()
+    agent = rules.new_agent(
+        id=deps.ids.new_id(), org_id=who.org_id, name=cmd.name, description=cmd.description, created_by=who.user_id,
+        now=now,
+    )  # fmt: skip
+    version = new_version(
+        id=deps.ids.new_id(), agent=agent, number=1, document=cmd.agent_blueprint, created_by=who.user_id,
+        conversation_id=cmd.conversation_id, now=now,
+    )  # fmt: skip
+    async with deps.uow() as uow:
+        agent = await uow.agents.add(agent)
+        await uow.versions.add(version)
+        await record(uow, deps, who, Action.AGENT_CREATE, agent.id, name=agent.name)
+        await record(uow, deps, who, Action.BLUEPRINT_CREATE, version.id, agent_id=str(agent.id), version=1)
+        await uow.commit()
+    return AgentWithBlueprint(agent=agent, blueprint=version)
+
+
+async def list_agents(deps: Deps, who: Principal, cmd: ListAgents) -> Page[Agent]:
+    """The caller's organization only, newest first; deleted agents only when asked for by status."""
+    limit = checked_limit(cmd.limit)
+    after = decode_cursor(cmd.cursor, AgentKey)
+    statuses = LIVE if cmd.status is None else frozenset({cmd.status})
+    async with deps.uow() as uow:
+        rows = await uow.agents.page(who.org_id, statuses=statuses, limit=limit + 1, after=after)
+    return page_of(rows, limit, lambda agent: AgentKey(created_at=agent.created_at, id=agent.id))
+
+
+async def search_agents(deps: Deps, who: Principal, cmd: SearchAgents) -> list[Agent]:
+    """Name contains the query, ignoring case, within the caller's organization; deleted agents are left out."""
+    limit = checked_limit(cmd.limit)
+    query = cmd.query.strip()
+    if not 1 <= len(query) <= MAX_QUERY or rules.NUL in query:
+        raise InvalidSearch(f"1 to {MAX_QUERY} characters, not blank, no NUL character")
+    async with deps.uow() as uow:
+        return await uow.agents.search(who.org_id, query, limit=limit)
+
+
+async def get_agent(deps: Deps, who: Principal, agent_id: UUID) -> AgentDetail:
+    """An agent of the caller's organization (deleted ones too) with its active and its newest version."""
+    async with deps.uow() as uow:
+        agent = await uow.agents.get(who.org_id, agent_id)
+        active = await uow.versions.get(agent.id, agent.current_blueprint_id) if agent.current_blueprint_id else None
+        latest = await uow.versions.latest(agent.id)
+    return AgentDetail(agent=agent, blueprint=active, latest_blueprint=latest)
+
+
+async def update_agent(deps: Deps, who: Principal, cmd: UpdateAgent) -> Agent:
+    """Owners and admins rename, describe or set the status; a deleted agent is frozen (AgentDeleted)."""
+    ensure_can_manage(who)
+    async with deps.uow() as uow:
+        before = await uow.agents.get_for_update(who.org_id, cmd.agent_id)
+        after = rules.update_agent(
+            before, name=cmd.name, description=cmd.description, clear_description=cmd.clear_description,
+            status=cmd.status, now=deps.clock.now(),
+        )  # fmt: skip
+        if after is not before:
+            await uow.agents.update(after)
+            changed = {
+                field: getattr(after, field)
+                for field in ("name", "description", "status")
+                if getattr(after, field) != getattr(before, field)
+            }
+            # A status change is audited as what it is (agent.delete, …) whichever endpoint made it.
+            action = STATUS_ACTIONS[after.status] if "status" in changed else Action.AGENT_UPDATE
+            await record(uow, deps, who, action, after.id, **changed)
+            await uow.commit()
+    return after
+
+
+async def _set_status(deps: Deps, who: Principal, agent_id: UUID, status: AgentStatus) -> Agent:
+    ensure_can_manage(who)
+    async with deps.uow() as uow:
+        before = await uow.agents.get_for_update(who.org_id, agent_id)
+        after = rules.set_status(before, status, now=deps.clock.now())
+        if after is not before:
+            await uow.agents.update(after)
+            await record(uow, deps, who, STATUS_ACTIONS[status], after.id, previous=before.status.value)
+            await uow.commit()
+    return after
+
+
+async def activate_agent(deps: Deps, who: Principal, agent_id: UUID) -> Agent:
+    """Owners and admins switch an agent on; its live prompt is served again."""
+    return await _set_status(deps, who, agent_id, AgentStatus.ACTIVE)
+
+
+async def deactivate_agent(deps: Deps, who: Principal, agent_id: UUID) -> Agent:
+    """Owners and admins switch an agent off: it keeps its versions, but serves no live prompt."""
+    return await _set_status(deps, who, agent_id, AgentStatus.DEACTIVE)
+
+
+async def delete_agent(deps: Deps, who: Principal, agent_id: UUID) -> Agent:
+    """Owners and admins soft-delete: the agent stays readable, frozen; deleting it again changes nothing."""
+    return await _set_status(deps, who, agent_id, AgentStatus.DELETE)

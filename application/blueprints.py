@@ -1,0 +1,199 @@
+"""Use cases for blueprint versions: write, read, list, compile, activate (and roll back), the live prompt, stats."""
+
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+
+from application.audit import record
+from application.deps import Deps
+from application.pagination import Page, VersionKey, checked_limit, decode_cursor, page_of
+from application.ports import UnitOfWork
+from domain import blueprints as rules
+from domain.agents import Agent
+from domain.audit import Action
+from domain.blueprints import BlueprintVersion, CompilationStats, CompilationStatus, LivePrompt
+from domain.errors import InvalidBlueprint, NoLivePrompt, Violation
+from domain.roles import Principal, ensure_can_manage
+
+
+class AddVersion(msgspec.Struct, frozen=True, kw_only=True):
+    agent_id: UUID
+    agent_blueprint: object
+    conversation_id: str | None = None
+
+
+class ListVersions(msgspec.Struct, frozen=True, kw_only=True):
+    agent_id: UUID
+    limit: int | None = None
+    cursor: str | None = None
+    conversation_id: str | None = None
+
+
+class ListCompiledVersions(msgspec.Struct, frozen=True, kw_only=True):
+    agent_id: UUID
+    limit: int | None = None
+    cursor: str | None = None
+
+
+class CompileVersion(msgspec.Struct, frozen=True, kw_only=True):
+    agent_id: UUID
+    version_id: UUID
+    activate: bool = False
+
+
+class Compiled(msgspec.Struct, frozen=True, kw_only=True):
+    blueprint: BlueprintVersion
+    warnings: list[Violation]
+    agent: Agent  # after activation, when asked for
+    message: str
+
+
+class ActivateVersion(msgspec.Struct, frozen=True, kw_only=True):
+    agent_id: UUID
+    version_id: UUID
+
+
+class CompilationState(msgspec.Struct, frozen=True, kw_only=True):
+    status: CompilationStatus
+    compiled_at: datetime | None
+    compiled_by: str | None
+    errors: list[Violation] | None
+    compiler_version: str | None
+
+
+async def add_version(deps: Deps, who: Principal, cmd: AddVersion) -> BlueprintVersion:
+    """Any member adds a draft; it gets the agent's next number (no gaps, never reused, even under concurrent
+    writers) and never becomes active by itself. A deleted agent takes none (AgentDeleted)."""
+    async with deps.uow() as uow:
+        agent = await uow.agents.get_for_update(who.org_id, cmd.agent_id)
+        version = rules.new_version(
+            id=deps.ids.new_id(), agent=agent, number=await uow.versions.next_number(agent.id),
+            document=cmd.agent_blueprint, created_by=who.user_id, conversation_id=cmd.conversation_id,
+            now=deps.clock.now(),
+        )  # fmt: skip
+        await uow.versions.add(version)
+        await record(
+            uow, deps, who, Action.BLUEPRINT_CREATE, version.id, agent_id=str(agent.id), version=version.version
+        )
+        await uow.commit()
+    return version
+
+
+async def list_versions(deps: Deps, who: Principal, cmd: ListVersions) -> Page[BlueprintVersion]:
+    """Newest first, optionally only those written in one conversation."""
+    return await _list(deps, who, cmd.agent_id, cmd.limit, cmd.cursor, conversation_id=cmd.conversation_id)
+
+
+async def list_compiled_versions(deps: Deps, who: Principal, cmd: ListCompiledVersions) -> Page[BlueprintVersion]:
+    """The compiled versions, newest first: the candidates for activation and rollback."""
+    return await _list(deps, who, cmd.agent_id, cmd.limit, cmd.cursor, status=CompilationStatus.COMPILED)
+
+
+async def _list(
+    deps: Deps,
+    who: Principal,
+    agent_id: UUID,
+    limit: int | None,
+    cursor: str | None,
+    *,
+    conversation_id: str | None = None,
+    status: CompilationStatus | None = None,
+) -> Page[BlueprintVersion]:
+    size = checked_limit(limit)
+    key = decode_cursor(cursor, VersionKey)
+    async with deps.uow() as uow:
+        agent = await uow.agents.get(who.org_id, agent_id)
+        rows = await uow.versions.page(
+            agent.id, limit=size + 1, before=key.version if key else None, conversation_id=conversation_id,
+            status=status,
+        )  # fmt: skip
+    return page_of(rows, size, lambda version: VersionKey(version=version.version))
+
+
+async def get_version(deps: Deps, who: Principal, agent_id: UUID, version_id: UUID) -> BlueprintVersion:
+    """A version of an agent of the caller's organization; a version of another agent is not found."""
+    async with deps.uow() as uow:
+        agent = await uow.agents.get(who.org_id, agent_id)
+        return await uow.versions.get(agent.id, version_id)
+
+
+async def get_compilation_status(deps: Deps, who: Principal, agent_id: UUID, version_id: UUID) -> CompilationState:
+    version = await get_version(deps, who, agent_id, version_id)
+    return CompilationState(
+        status=version.compilation_status,
+        compiled_at=version.compiled_at,
+        compiled_by=version.compiled_by,
+        errors=version.compile_errors,
+        compiler_version=version.compiler_version,
+    )
+
+
+async def compile_version(deps: Deps, who: Principal, cmd: CompileVersion) -> Compiled:
+    """Owners and admins compile. A valid document -> `compiled` with its prompt; an invalid one is recorded
+    `failed` and then InvalidBlueprint lists every violation. Compiling a compiled version returns the stored
+    result. With `activate`, a successful compile also makes the version live, in the same transaction."""
+    ensure_can_manage(who)
+    async with deps.uow() as uow:
+        agent = await uow.agents.get_for_update(who.org_id, cmd.agent_id)
+        version = await uow.versions.get(agent.id, cmd.version_id)
+        now = deps.clock.now()
+        result = rules.compile_version(agent, version, by=who.user_id, now=now)
+        compiled = result.version
+        if result.changed:
+            await uow.versions.record_compilation(compiled)
+            ok = compiled.compilation_status is CompilationStatus.COMPILED
+            action = Action.BLUEPRINT_COMPILE if ok else Action.BLUEPRINT_COMPILE_FAILED
+            await record(uow, deps, who, action, compiled.id, agent_id=str(agent.id), version=compiled.version,
+                         compiler_version=compiled.compiler_version)  # fmt: skip
+        if compiled.compilation_status is CompilationStatus.FAILED:
+            await uow.commit()  # the failure is recorded, then reported
+            raise InvalidBlueprint(compiled.compile_errors or [])
+        if cmd.activate:
+            agent = await _activate(uow, deps, who, agent, compiled, now)
+        await uow.commit()
+    message = "compiled" if result.changed else "already compiled; the stored result stands"
+    if cmd.activate:
+        message += "; active"
+    return Compiled(blueprint=compiled, warnings=result.warnings, agent=agent, message=message)
+
+
+async def activate_version(deps: Deps, who: Principal, cmd: ActivateVersion) -> Agent:
+    """Owners and admins make a compiled version live (VersionNotCompiled otherwise); activating an older
+    compiled version is the rollback."""
+    ensure_can_manage(who)
+    async with deps.uow() as uow:
+        agent = await uow.agents.get_for_update(who.org_id, cmd.agent_id)
+        version = await uow.versions.get(agent.id, cmd.version_id)
+        agent = await _activate(uow, deps, who, agent, version, deps.clock.now())
+        await uow.commit()
+    return agent
+
+
+async def _activate(
+    uow: UnitOfWork, deps: Deps, who: Principal, agent: Agent, version: BlueprintVersion, now: datetime
+) -> Agent:
+    activated = rules.activate(agent, version, now=now)
+    if activated is not agent:
+        await uow.agents.update(activated)
+        previous = str(agent.current_blueprint_id) if agent.current_blueprint_id else None
+        await record(uow, deps, who, Action.BLUEPRINT_ACTIVATE, version.id, agent_id=str(agent.id),
+                     version=version.version, previous_blueprint_id=previous)  # fmt: skip
+    return activated
+
+
+async def get_live_prompt(deps: Deps, who: Principal, agent_id: UUID) -> LivePrompt:
+    """The active compiled prompt of an active agent; NoLivePrompt when it is switched off, deleted or has no
+    active version (an agent of another organization is not found either way)."""
+    async with deps.uow() as uow:
+        live = await uow.versions.live_prompt(who.org_id, agent_id)
+        if live is None:
+            await uow.agents.get(who.org_id, agent_id)  # AgentNotFound for an unknown or foreign agent
+            raise NoLivePrompt(agent_id)
+    return live
+
+
+async def get_compilation_stats(deps: Deps, who: Principal) -> CompilationStats:
+    """Counts over the caller's organization only; deleted agents are not counted."""
+    async with deps.uow() as uow:
+        return await uow.versions.stats(who.org_id)

@@ -1,0 +1,118 @@
+"""The adapter's hot queries use indexes, not scans, once the tables are large (EXPLAIN on a real PostgreSQL)."""
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, LiteralString
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from adapters.postgres.agents import SELECT_AGENTS_AFTER, SELECT_FIRST_AGENTS
+from adapters.postgres.blueprints import (
+    ABOVE_ANY_VERSION,
+    SELECT_LIVE_PROMPT,
+    SELECT_VERSIONS,
+    SELECT_VERSIONS_OF_CONVERSATION,
+    SELECT_VERSIONS_WITH_STATUS,
+)
+
+AGENTS = 20_000
+VERSIONS = 10_000
+
+SEED: LiteralString = """
+    INSERT INTO agent_organizations (id, name) VALUES (%(org)s, 'big'), (%(other)s, 'other');
+    INSERT INTO org_agents (org_id, name, created_by, created_at)
+    SELECT CASE WHEN n %% 2 = 0 THEN %(org)s ELSE %(other)s END::uuid, 'agent ' || n, 'seed',
+           now() - n * interval '1 second'
+    FROM generate_series(1, %(agents)s) AS n;
+    INSERT INTO org_agents (id, org_id, name, created_by) VALUES (%(agent)s, %(org)s, 'deep', 'seed');
+    INSERT INTO agent_blueprints (agent_id, version, agent_blueprint, created_by, conversation_id, compilation_status,
+                                  compiled_system_prompt, compiled_at)
+    SELECT %(agent)s, n, '{"identity": {"name": "x"}}', 'seed', 'conv ' || (n %% 50),
+           CASE WHEN n %% 10 = 0 THEN 'compiled' ELSE 'draft' END,
+           CASE WHEN n %% 10 = 0 THEN 'prompt ' || n END, CASE WHEN n %% 10 = 0 THEN now() END
+    FROM generate_series(1, %(versions)s) AS n;
+    UPDATE org_agents SET current_blueprint_id = (
+        SELECT id FROM agent_blueprints WHERE agent_id = %(agent)s AND version = %(versions)s
+    ) WHERE id = %(agent)s;
+    ANALYZE org_agents;
+    ANALYZE agent_blueprints;
+"""
+
+
+def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    return [plan, *(node for child in plan.get("Plans", []) for node in _nodes(child))]
+
+
+def _plan(conn: psycopg.Connection[dict[str, Any]], query: LiteralString, params: dict[str, Any]) -> list[str]:
+    row = conn.execute("EXPLAIN (FORMAT JSON) " + query, params).fetchone()
+    assert row is not None
+    return [
+        " ".join([n["Node Type"], *(f"on {n['Relation Name']}" for _ in [1] if "Relation Name" in n),
+                  *(f"using {n['Index Name']}" for _ in [1] if "Index Name" in n)])
+        for n in _nodes(row["QUERY PLAN"][0]["Plan"])
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def big(pg_admin: str) -> Iterator[tuple[psycopg.Connection[dict[str, Any]], dict[str, uuid.UUID]]]:
+    from adapters.postgres.migrations import load_migrations, migrate_up
+
+    name = f"oa_plans_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_admin, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    conninfo = psycopg.conninfo.make_conninfo(pg_admin, dbname=name)
+    migrate_up(conninfo, load_migrations())
+    ids = {"org": uuid.uuid4(), "other": uuid.uuid4(), "agent": uuid.uuid4()}
+    with psycopg.connect(conninfo, autocommit=True, row_factory=dict_row) as conn:
+        for statement in SEED.split(";")[:-1]:
+            conn.execute(statement, ids | {"agents": AGENTS, "versions": VERSIONS})
+        yield conn, ids
+    with psycopg.connect(pg_admin, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+CASES: dict[str, tuple[LiteralString, Callable[[dict[str, uuid.UUID]], dict[str, Any]]]] = {
+    "live prompt": (SELECT_LIVE_PROMPT, lambda ids: {"org_id": ids["org"], "agent_id": ids["agent"]}),
+    "versions, first page": (
+        SELECT_VERSIONS,
+        lambda ids: {"agent_id": ids["agent"], "before": ABOVE_ANY_VERSION, "limit": 21},
+    ),
+    "versions, deep page": (SELECT_VERSIONS, lambda ids: {"agent_id": ids["agent"], "before": 42, "limit": 21}),
+    "versions of a conversation": (
+        SELECT_VERSIONS_OF_CONVERSATION,
+        lambda ids: {"agent_id": ids["agent"], "conversation_id": "conv 7", "before": ABOVE_ANY_VERSION, "limit": 21},
+    ),
+    "compiled versions": (
+        SELECT_VERSIONS_WITH_STATUS,
+        lambda ids: {"agent_id": ids["agent"], "status": "compiled", "before": ABOVE_ANY_VERSION, "limit": 21},
+    ),
+    "agents of an org, first page": (
+        SELECT_FIRST_AGENTS,
+        lambda ids: {"org_id": ids["org"], "statuses": ["active", "deactive"], "limit": 21},
+    ),
+    "agents of an org, later page": (
+        SELECT_AGENTS_AFTER,
+        lambda ids: {
+            "org_id": ids["org"],
+            "statuses": ["active", "deactive"],
+            "limit": 21,
+            "created_at": "2000-01-01T00:00:00Z",
+            "after_id": uuid.UUID(int=0),
+        },
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES)
+def test_the_query_uses_an_index_and_never_scans_a_whole_table(big: Any, case: str) -> None:
+    conn, ids = big
+    query, params = CASES[case]
+
+    plan = _plan(conn, query, params(ids))
+
+    print(f"{case}: {' > '.join(plan)}")  # shown with -s; quoted in the README
+    assert not [node for node in plan if node.startswith("Seq Scan")], plan
+    assert any("Index" in node for node in plan), plan

@@ -1,0 +1,434 @@
+"""Histories of agents and their versions, driven through the use cases by two organizations and three roles, and
+checked after every step against a model of what each organization should see."""
+
+import asyncio
+import copy
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
+from uuid import UUID
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, rule
+
+from application.agents import (
+    CreateAgent,
+    ListAgents,
+    SearchAgents,
+    UpdateAgent,
+    activate_agent,
+    create_agent,
+    deactivate_agent,
+    delete_agent,
+    get_agent,
+    list_agents,
+    search_agents,
+    update_agent,
+)
+from application.audit import list_audit_events
+from application.blueprints import (
+    ActivateVersion,
+    AddVersion,
+    CompileVersion,
+    ListVersions,
+    activate_version,
+    add_version,
+    compile_version,
+    get_compilation_stats,
+    get_live_prompt,
+    get_version,
+    list_versions,
+)
+from domain.agents import AgentStatus
+from domain.audit import Action
+from domain.blueprints import BlueprintVersion, CompilationStatus, compilation_stats
+from domain.errors import (
+    AgentDeleted,
+    AgentNotFound,
+    DomainError,
+    InvalidBlueprint,
+    NoLivePrompt,
+    RoleTooLow,
+    VersionNotCompiled,
+)
+from domain.roles import Principal, Role
+from entrypoints.bootstrap import Services, memory_services
+from tests.doubles import FixedClock, SequentialIds
+from tests.samples import Team, missing_identity_name, shop_buddy, team, wrong_typed
+
+T = TypeVar("T")
+
+ORGS: Final = ("acme", "globex")
+MANAGERS: Final = (Role.OWNER, Role.ADMIN)
+NAMES: Final = st.text(alphabet="abAB xy", min_size=1, max_size=8).filter(str.strip)
+DOC_KINDS: Final = ("compiles", "fails to compile", "wrongly typed")
+
+
+@dataclass(frozen=True)
+class AgentRef:
+    org: str
+    id: UUID
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    agent: AgentRef
+    id: UUID
+
+
+@dataclass
+class ModelVersion:
+    id: UUID
+    document: dict[str, Any]
+    compiles: bool
+    conversation_id: str | None
+    status: CompilationStatus = CompilationStatus.DRAFT
+    compiled: BlueprintVersion | None = None  # the stored result of the first successful compile
+
+
+@dataclass
+class ModelAgent:
+    ref: AgentRef
+    name: str
+    status: AgentStatus = AgentStatus.ACTIVE
+    versions: list[ModelVersion] = field(default_factory=list)
+    active: UUID | None = None
+
+    def version(self, version_id: UUID) -> ModelVersion:
+        return next(v for v in self.versions if v.id == version_id)
+
+
+def other(org: str) -> str:
+    return ORGS[1 - ORGS.index(org)]
+
+
+class Versioning(RuleBasedStateMachine):
+    agents = Bundle("agents")
+    versions = Bundle("versions")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.Runner()
+        self.clock = FixedClock()
+        self.deps = self.make_deps()
+        self.teams: dict[str, Team] = {org: self.run(team(self.deps, org)) for org in ORGS}
+        self.model: dict[UUID, ModelAgent] = {}
+        self.audit: dict[str, Counter[Action]] = {org: Counter() for org in ORGS}
+
+    def make_deps(self) -> Services:
+        """The storage under test; a PostgreSQL subclass returns deps on an emptied database here (it may use
+        self.loop to open them) and closes them in teardown."""
+        return memory_services(clock=self.clock, ids=SequentialIds())
+
+    def teardown(self) -> None:
+        self.loop.close()
+
+    # -- helpers -------------------------------------------------------------------------------------------------
+
+    def run(self, step: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run(step)
+
+    def refused(self, error: type[DomainError], step: Coroutine[Any, Any, object]) -> DomainError:
+        try:
+            self.run(step)
+        except error as raised:
+            return raised
+        raise AssertionError(f"expected {error.__name__}")
+
+    def who(self, org: str, role: Role) -> Principal:
+        members = self.teams[org]
+        return {Role.OWNER: members.owner, Role.ADMIN: members.admin, Role.MEMBER: members.member}[role]
+
+    def agent(self, ref: AgentRef) -> ModelAgent:
+        return self.model[ref.id]
+
+    def audited(self, org: str, action: Action) -> None:
+        self.audit[org][action] += 1
+
+    # -- rules -----------------------------------------------------------------------------------------------------
+
+    @initialize(target=agents)
+    def an_agent_in_each_organization(self) -> object:
+        return multiple(*(self.create_an_agent(org, Role.MEMBER, f"first of {org}") for org in ORGS))
+
+    @initialize(target=versions)
+    def a_draft_in_each_organization(self) -> object:
+        refs = [self.create_an_agent(org, Role.MEMBER, f"drafted by {org}") for org in ORGS]
+        return multiple(*(self.add_a_version(ref, Role.MEMBER, "compiles", None) for ref in refs))
+
+    @rule(target=agents, org=st.sampled_from(ORGS), role=st.sampled_from(Role), name=NAMES)
+    def create_an_agent(self, org: str, role: Role, name: str) -> AgentRef:
+        made = self.run(create_agent(self.deps, self.who(org, role), CreateAgent(name=name)))
+        assert (made.name, made.status, made.current_blueprint_id) == (name.strip(), AgentStatus.ACTIVE, None)
+        ref = AgentRef(org=org, id=made.id)
+        self.model[made.id] = ModelAgent(ref=ref, name=made.name)
+        self.audited(org, Action.AGENT_CREATE)
+        return ref
+
+    @rule(
+        target=versions,
+        ref=agents,
+        role=st.sampled_from(Role),
+        kind=st.sampled_from(DOC_KINDS),
+        conversation_id=st.none() | st.sampled_from(["chat-1", "chat-2"]),
+    )
+    def add_a_version(self, ref: AgentRef, role: Role, kind: str, conversation_id: str | None) -> object:
+        agent = self.agent(ref)
+        number = len(agent.versions) + 1
+        doc = {"compiles": shop_buddy(f"v{number}"), "fails to compile": missing_identity_name()}.get(
+            kind, wrong_typed()
+        )
+        doc["x_marker"] = {"agent": str(ref.id), "version": number}  # unknown keys are kept verbatim
+        sent = copy.deepcopy(doc)
+        step = add_version(
+            self.deps,
+            self.who(ref.org, role),
+            AddVersion(agent_id=ref.id, agent_blueprint=sent, conversation_id=conversation_id),
+        )
+        if agent.status is AgentStatus.DELETE:
+            self.refused(AgentDeleted, step)
+            return multiple()
+        if kind == "wrongly typed":
+            self.refused(InvalidBlueprint, step)
+            return multiple()
+        made = self.run(step)
+        assert (made.version, made.compilation_status, made.agent_blueprint) == (number, CompilationStatus.DRAFT, doc)
+        sent.clear()  # what the caller does with its dict afterwards is no concern of the stored version
+        agent.versions.append(
+            ModelVersion(id=made.id, document=doc, compiles=kind == "compiles", conversation_id=conversation_id)
+        )
+        self.audited(ref.org, Action.BLUEPRINT_CREATE)
+        return VersionRef(agent=ref, id=made.id)
+
+    @rule(ref=versions, role=st.sampled_from(MANAGERS), activate=st.booleans(), later=st.booleans())
+    def compile_a_version(self, ref: VersionRef, role: Role, activate: bool, later: bool) -> None:
+        if later:
+            self.clock.advance()
+        agent = self.agent(ref.agent)
+        version = agent.version(ref.id)
+        cmd = CompileVersion(agent_id=ref.agent.id, version_id=ref.id, activate=activate)
+        step = compile_version(self.deps, self.who(ref.agent.org, role), cmd)
+        if agent.status is AgentStatus.DELETE:
+            self.refused(AgentDeleted, step)
+            return
+        if not version.compiles:
+            raised = self.refused(InvalidBlueprint, step)
+            assert isinstance(raised, InvalidBlueprint)
+            assert [v.field for v in raised.violations] == ["identity.name"]
+            version.status = CompilationStatus.FAILED
+            self.audited(ref.agent.org, Action.BLUEPRINT_COMPILE_FAILED)
+            return
+        result = self.run(step)
+        assert result.blueprint.compilation_status is CompilationStatus.COMPILED
+        if version.compiled is None:
+            version.status, version.compiled = CompilationStatus.COMPILED, result.blueprint
+            self.audited(ref.agent.org, Action.BLUEPRINT_COMPILE)
+        else:
+            assert result.blueprint == version.compiled  # the stored result, whatever the clock says now
+        if activate:
+            self._activated(agent, version)
+        assert result.agent.current_blueprint_id == agent.active
+
+    @rule(ref=versions, role=st.sampled_from(MANAGERS))
+    def activate_a_version(self, ref: VersionRef, role: Role) -> None:
+        agent = self.agent(ref.agent)
+        version = agent.version(ref.id)
+        step = activate_version(
+            self.deps, self.who(ref.agent.org, role), ActivateVersion(agent_id=ref.agent.id, version_id=ref.id)
+        )
+        if agent.status is AgentStatus.DELETE:
+            self.refused(AgentDeleted, step)
+        elif version.status is not CompilationStatus.COMPILED:
+            self.refused(VersionNotCompiled, step)
+        else:
+            assert self.run(step).current_blueprint_id == ref.id
+            self._activated(agent, version)
+
+    @rule(ref=agents, role=st.sampled_from(MANAGERS))
+    def roll_back(self, ref: AgentRef, role: Role) -> None:
+        agent = self.agent(ref)
+        if agent.status is AgentStatus.DELETE or agent.active is None:
+            return
+        active_index = agent.versions.index(agent.version(agent.active))
+        older = [v for v in agent.versions[:active_index] if v.status is CompilationStatus.COMPILED]
+        if not older:
+            return
+        target = older[-1]  # the compiled version before the active one
+        self.run(
+            activate_version(self.deps, self.who(ref.org, role), ActivateVersion(agent_id=ref.id, version_id=target.id))
+        )
+        self._activated(agent, target)
+
+    def _activated(self, agent: ModelAgent, version: ModelVersion) -> None:
+        if agent.active != version.id:
+            agent.active = version.id
+            self.audited(agent.ref.org, Action.BLUEPRINT_ACTIVATE)
+
+    @rule(ref=agents, role=st.sampled_from(MANAGERS), status=st.sampled_from(AgentStatus))
+    def set_the_status(self, ref: AgentRef, role: Role, status: AgentStatus) -> None:
+        agent = self.agent(ref)
+        use_case = {AgentStatus.ACTIVE: activate_agent, AgentStatus.DEACTIVE: deactivate_agent}.get(
+            status, delete_agent
+        )
+        step = use_case(self.deps, self.who(ref.org, role), ref.id)
+        if agent.status is status:
+            assert self.run(step).status is status
+        elif agent.status is AgentStatus.DELETE:
+            self.refused(AgentDeleted, step)
+        else:
+            assert self.run(step).status is status
+            agent.status = status
+            self.audited(
+                ref.org,
+                {AgentStatus.ACTIVE: Action.AGENT_ACTIVATE, AgentStatus.DEACTIVE: Action.AGENT_DEACTIVATE}.get(
+                    status, Action.AGENT_DELETE
+                ),
+            )
+
+    @rule(ref=agents, role=st.sampled_from(MANAGERS), name=NAMES)
+    def rename(self, ref: AgentRef, role: Role, name: str) -> None:
+        agent = self.agent(ref)
+        step = update_agent(self.deps, self.who(ref.org, role), UpdateAgent(agent_id=ref.id, name=name))
+        if agent.status is AgentStatus.DELETE:
+            self.refused(AgentDeleted, step)
+            return
+        assert self.run(step).name == name.strip()
+        if agent.name != name.strip():
+            agent.name = name.strip()
+            self.audited(ref.org, Action.AGENT_UPDATE)
+
+    @rule(ref=versions, change=st.sampled_from(["compile", "activate", "update", "deactivate", "delete"]))
+    def a_member_tries_to_manage(self, ref: VersionRef, change: str) -> None:
+        self.refused(RoleTooLow, self._change(ref, self.who(ref.agent.org, Role.MEMBER), change))
+
+    @rule(
+        ref=versions,
+        role=st.sampled_from(Role),
+        change=st.sampled_from(["compile", "activate", "update", "deactivate", "delete", "add", "read", "prompt"]),
+    )
+    def the_other_organization_tries(self, ref: VersionRef, role: Role, change: str) -> None:
+        managing = change in {"compile", "activate", "update", "deactivate", "delete"}
+        expected = RoleTooLow if managing and role is Role.MEMBER else AgentNotFound
+        self.refused(expected, self._change(ref, self.who(other(ref.agent.org), role), change))
+
+    def _change(self, ref: VersionRef, who: Principal, change: str) -> Coroutine[Any, Any, object]:
+        agent_id = ref.agent.id
+        steps: dict[str, Callable[[], Coroutine[Any, Any, object]]] = {
+            "compile": lambda: compile_version(
+                self.deps, who, CompileVersion(agent_id=agent_id, version_id=ref.id, activate=True)
+            ),
+            "activate": lambda: activate_version(self.deps, who, ActivateVersion(agent_id=agent_id, version_id=ref.id)),
+            "update": lambda: update_agent(self.deps, who, UpdateAgent(agent_id=agent_id, name="taken over")),
+            "deactivate": lambda: deactivate_agent(self.deps, who, agent_id),
+            "delete": lambda: delete_agent(self.deps, who, agent_id),
+            "add": lambda: add_version(self.deps, who, AddVersion(agent_id=agent_id, agent_blueprint=shop_buddy())),
+            "read": lambda: get_version(self.deps, who, agent_id, ref.id),
+            "prompt": lambda: get_live_prompt(self.deps, who, agent_id),
+        }
+        return steps[change]()
+
+    # -- invariants ------------------------------------------------------------------------------------------------
+
+    @invariant()
+    def histories_are_complete_contiguous_and_unchanged(self) -> None:
+        for agent in self.model.values():
+            who = self.who(agent.ref.org, Role.MEMBER)
+            history: list[BlueprintVersion] = []
+            cursor: str | None = None
+            while True:  # pages of 2, so the cursor is exercised on every history longer than that
+                page = self.run(
+                    list_versions(self.deps, who, ListVersions(agent_id=agent.ref.id, limit=2, cursor=cursor))
+                )
+                history += page.items
+                if (cursor := page.next_cursor) is None:
+                    break
+            history.reverse()
+            assert [v.version for v in history] == list(range(1, len(agent.versions) + 1))
+            assert [(v.id, v.agent_id, v.agent_blueprint) for v in history] == [
+                (v.id, agent.ref.id, v.document) for v in agent.versions
+            ]
+            assert [(v.compilation_status, v.conversation_id) for v in history] == [
+                (v.status, v.conversation_id) for v in agent.versions
+            ]
+            in_chat = self.run(
+                list_versions(self.deps, who, ListVersions(agent_id=agent.ref.id, conversation_id="chat-1", limit=100))
+            )
+            assert [v.id for v in reversed(in_chat.items)] == [
+                v.id for v in agent.versions if v.conversation_id == "chat-1"
+            ]
+            for stored, expected in zip(history, agent.versions, strict=True):
+                if expected.compiled is not None:
+                    assert stored == expected.compiled
+
+    @invariant()
+    def the_active_version_is_a_compiled_version_of_the_agent(self) -> None:
+        for agent in self.model.values():
+            who = self.who(agent.ref.org, Role.MEMBER)
+            detail = self.run(get_agent(self.deps, who, agent.ref.id))
+            assert (detail.agent.name, detail.agent.status) == (agent.name, agent.status)
+            assert detail.agent.current_blueprint_id == agent.active
+            if detail.blueprint is not None:
+                assert detail.blueprint.id == agent.active
+                assert detail.blueprint.agent_id == agent.ref.id
+                assert detail.blueprint.compilation_status is CompilationStatus.COMPILED
+            else:
+                assert agent.active is None
+            assert (detail.latest_blueprint.id if detail.latest_blueprint else None) == (
+                agent.versions[-1].id if agent.versions else None
+            )
+
+    @invariant()
+    def only_an_active_agent_with_an_active_version_serves_a_prompt(self) -> None:
+        for agent in self.model.values():
+            step = get_live_prompt(self.deps, self.who(agent.ref.org, Role.MEMBER), agent.ref.id)
+            if agent.status is AgentStatus.ACTIVE and agent.active is not None:
+                compiled = agent.version(agent.active).compiled
+                assert compiled is not None
+                assert self.run(step).compiled_system_prompt == compiled.compiled_system_prompt
+            else:
+                self.refused(NoLivePrompt, step)
+
+    @invariant()
+    def each_organization_sees_exactly_its_own_agents_and_counts(self) -> None:
+        for org in ORGS:
+            who = self.who(org, Role.MEMBER)
+            mine = [a for a in self.model.values() if a.ref.org == org]
+            live = [a.ref.id for a in mine if a.status is not AgentStatus.DELETE]
+            deleted = [a.ref.id for a in mine if a.status is AgentStatus.DELETE]
+            listed = self.run(list_agents(self.deps, who, ListAgents(limit=100))).items
+            listed_deleted = self.run(
+                list_agents(self.deps, who, ListAgents(status=AgentStatus.DELETE, limit=100))
+            ).items
+            assert sorted(a.id for a in listed) == sorted(live)
+            assert sorted(a.id for a in listed_deleted) == sorted(deleted)
+            found = self.run(search_agents(self.deps, who, SearchAgents(query="A", limit=100)))
+            assert sorted(a.id for a in found) == sorted(
+                a.ref.id for a in mine if a.status is not AgentStatus.DELETE and "a" in a.name.lower()
+            )
+            counted = Counter(v.status for a in mine if a.status is not AgentStatus.DELETE for v in a.versions)
+            assert self.run(get_compilation_stats(self.deps, who)) == compilation_stats(
+                compiled=counted[CompilationStatus.COMPILED],
+                draft=counted[CompilationStatus.DRAFT],
+                failed=counted[CompilationStatus.FAILED],
+            )
+            for foreign in (a for a in self.model.values() if a.ref.org != org):
+                self.refused(AgentNotFound, get_agent(self.deps, who, foreign.ref.id))
+
+    @invariant()
+    def every_successful_change_is_audited_once(self) -> None:
+        for org in ORGS:
+            events = self.run(list_audit_events(self.deps, self.who(org, Role.OWNER)))
+            assert Counter(event.action for event in events) == +self.audit[org]
+            assert {event.org_id for event in events} <= {self.who(org, Role.OWNER).org_id}
+
+
+# Why these settings suffice: a step is one use case, and the invariants re-read every agent's whole history
+# through paged lists, so each example costs a few hundred use-case calls. 60 examples of up to 40 steps reach
+# histories of several agents per organization with failed, compiled, activated, rolled-back and deleted
+# versions (each rule is ~1/10 of the steps once agents and versions exist), in a few seconds on memory. The
+# interesting interleavings are short (create, add, compile, activate, delete: five steps), so depth beyond 40
+# adds little that more examples would not, and the shrinker brings any failure back to a handful of steps.
+Versioning.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+TestVersioning = Versioning.TestCase
