@@ -64,7 +64,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         app = create_app(msgspec.structs.replace(settings, database_url=conninfo))
         # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler it found: a clean exit.
         signal.signal(signal.SIGTERM, _exit_cleanly)
-        uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level, lifespan="on")
+        uvicorn.run(
+            app, host=args.host, port=args.port, log_level=settings.log_level, lifespan="on", access_log=False
+        )  # our own access log writes one structured line per request
     return 0
 
 

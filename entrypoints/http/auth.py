@@ -29,7 +29,7 @@ async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     return principal
 
 
-@get("/whoami", operation_id="whoami", tags=["operations"], guards=[require_token])
+@get("/whoami", operation_id="whoami", tags=["operations"], guards=[require_token], security=[{"bearer": []}])
 async def whoami(request: Request[Any, Any, Any]) -> Principal:
     """The organization, user and role the bearer token stands for: a quick check that a token works."""
     principal: Principal = request.state.principal

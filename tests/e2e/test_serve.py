@@ -11,13 +11,17 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
 from psycopg import sql
 
+from application.tokens import CreateToken, create_token
+from domain.roles import Role
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
+from tests.e2e.conftest import shop_buddy
 from tests.integration.test_embedded_postgres import postmaster_pid
 
 ORG_AGENTS = str(Path(sys.executable).parent / "org-agents")
@@ -133,6 +137,63 @@ async def test_ready_reports_503_while_the_database_is_gone(pg_admin: str, migra
         assert response.status_code == 503
         assert response.headers["retry-after"] == "1"
         assert (await client.get("/health")).status_code == 200
+
+
+def test_an_agent_goes_live_over_a_real_socket_and_its_prompt_is_cached_by_etag(
+    server: tuple[str, subprocess.Popen[str]], data_dir_env: dict[str, str]
+) -> None:
+    created = subprocess.run(
+        [ORG_AGENTS, "token", "create", "--org", "acme", "--user", "ana", "--role", "owner"],
+        env=data_dir_env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    auth = {"Authorization": f"Bearer {created.stdout.splitlines()[-1]}", "X-Request-ID": "smoke-1"}
+
+    with httpx.Client(base_url=server[0], headers=auth, timeout=30) as http:
+        made = http.post("/org-agents/with-blueprint", json={"name": "Shop Buddy", "agent_blueprint": shop_buddy()})
+        assert made.status_code == 201, made.text
+        assert made.headers["x-request-id"] == "smoke-1"
+        agent, version = made.json()["agent"]["id"], made.json()["blueprint"]["id"]
+        assert made.headers["location"] == f"/org-agents/{agent}"
+
+        compiled = http.post(f"/org-agents/{agent}/blueprints/{version}/compile", params={"activate": "true"})
+        assert compiled.status_code == 200, compiled.text
+        assert compiled.json()["compilation_status"] == "compiled"
+
+        live = http.get(f"/org-agents/{agent}/prompt")
+        assert live.status_code == 200
+        assert live.json()["compiled_system_prompt"] == compiled.json()["compiled_system_prompt"]
+        cached = http.get(f"/org-agents/{agent}/prompt", headers={"If-None-Match": live.headers["etag"]})
+        assert (cached.status_code, cached.content) == (304, b"")
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: the limit must hold while the body streams in
+            yield b'{"name": "x", "description": "'
+            yield from (b"y" * 1024 for _ in range(70))
+            yield b'"}'
+
+        too_big = http.post("/org-agents", content=chunks(), headers={"Content-Type": "application/json"})
+        assert too_big.status_code == 413
+        assert too_big.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.anyio
+async def test_an_api_request_while_the_database_is_gone_is_503_with_retry_after(
+    pg_admin: str, migrated_database: str
+) -> None:
+    async with AsyncTestClient(create_app(msgspec_replace_url(migrated_database))) as client:
+        owner = CreateToken(org_name="acme", user_id="ana", role=Role.OWNER)
+        issued = await create_token(client.app.state.services, owner)
+        auth = {"Authorization": f"Bearer {issued.secret}"}
+        assert (await client.post("/org-agents", json={"name": "Shop Buddy"}, headers=auth)).status_code == 201
+
+        with psycopg.connect(pg_admin, autocommit=True) as conn:
+            name = psycopg.conninfo.conninfo_to_dict(migrated_database)["dbname"]
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(str(name))))
+
+        for _ in range(2):  # the first finds its pooled connection killed, the second finds no connection at all
+            response = await client.get("/org-agents", headers=auth)
+            assert response.status_code == 503, response.text
+            assert response.headers["retry-after"] == "1"
+            assert response.headers["content-type"].startswith("application/problem+json")
 
 
 def msgspec_replace_url(conninfo: str) -> Settings:

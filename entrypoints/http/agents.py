@@ -1,0 +1,181 @@
+"""Agents over HTTP: thin handlers that parse, call one use case and shape the answer."""
+
+from typing import Annotated, Final
+from uuid import UUID
+
+from litestar import Controller, Response, delete, get, patch, post, put
+from litestar.di import NamedDependency
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, FromQuery, JSONBody, Parameter
+from msgspec import UnsetType
+
+from application.agents import (
+    CreateAgent,
+    CreateAgentWithBlueprint,
+    ListAgents,
+    SearchAgents,
+    UpdateAgent,
+    activate_agent,
+    create_agent,
+    create_agent_with_blueprint,
+    deactivate_agent,
+    delete_agent,
+    get_agent,
+    list_agents,
+    search_agents,
+    update_agent,
+)
+from application.blueprints import get_compilation_stats
+from domain.agents import AgentStatus
+from domain.roles import Principal
+from entrypoints.bootstrap import Services
+from entrypoints.http.errors import PROBLEMS
+from entrypoints.http.examples import SHOP_BUDDY
+from entrypoints.http.schemas import (
+    MAX_BLUEPRINT_BYTES,
+    AgentCreate,
+    AgentDetailOut,
+    AgentOut,
+    AgentPage,
+    AgentSearch,
+    AgentSearchOut,
+    AgentUpdate,
+    AgentWithBlueprintCreate,
+    AgentWithBlueprintOut,
+    StatsOut,
+    to_out,
+)
+
+AGENT_EXAMPLE: Final = {"name": "Shop Buddy", "description": "Answers shoppers' questions for the clothing store"}
+AGENT_WITH_BLUEPRINT_EXAMPLE: Final = AGENT_EXAMPLE | {
+    "agent_blueprint": SHOP_BUDDY,
+    "conversation_id": "conv-2026-001",
+}
+VERSION_EXAMPLE: Final = {"agent_blueprint": SHOP_BUDDY, "conversation_id": "conv-2026-001"}
+
+Limit = Annotated[int | None, Parameter(ge=1, le=100, description="page size, 20 by default")]
+Cursor = Annotated[str | None, Parameter(max_length=512, description="next_cursor of the previous page")]
+
+
+def _update(agent_id: UUID, data: AgentUpdate) -> UpdateAgent:
+    return UpdateAgent(
+        agent_id=agent_id,
+        name=None if isinstance(data.name, UnsetType) else data.name,
+        description=None if isinstance(data.description, UnsetType) else data.description,
+        clear_description=data.description is None,
+        status=None if isinstance(data.status, UnsetType) else data.status,
+    )
+
+
+class AgentController(Controller):
+    path = "/org-agents"
+    tags = ("agents",)
+
+    @post(operation_id="createAgent", responses=PROBLEMS, status_code=201)
+    async def create_agent(
+        self,
+        data: Annotated[AgentCreate, Body(examples=[Example(summary="Shop Buddy", value=AGENT_EXAMPLE)])],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+    ) -> Response[AgentOut]:
+        """Create an agent with no blueprint yet. Any role."""
+        agent = await create_agent(services, principal, CreateAgent(name=data.name, description=data.description))
+        return Response(to_out(agent, AgentOut), status_code=201, headers={"Location": f"/org-agents/{agent.id}"})
+
+    @post("/with-blueprint", operation_id="createAgentWithBlueprint", responses=PROBLEMS, status_code=201,
+          request_max_body_size=MAX_BLUEPRINT_BYTES)  # fmt: skip
+    async def create_agent_with_blueprint(
+        self,
+        data: Annotated[
+            AgentWithBlueprintCreate, Body(examples=[Example(summary="Shop Buddy", value=AGENT_WITH_BLUEPRINT_EXAMPLE)])
+        ],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+    ) -> Response[AgentWithBlueprintOut]:
+        """Create an agent and its version 1 (a draft) in one step: both or neither. Any role."""
+        made = await create_agent_with_blueprint(
+            services, principal,
+            CreateAgentWithBlueprint(name=data.name, description=data.description,
+                                     agent_blueprint=data.agent_blueprint, conversation_id=data.conversation_id),
+        )  # fmt: skip
+        return Response(
+            to_out(made, AgentWithBlueprintOut),
+            status_code=201,
+            headers={"Location": f"/org-agents/{made.agent.id}"},
+        )
+
+    @get(operation_id="listAgents", responses=PROBLEMS)
+    async def list_agents(
+        self,
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+        status: FromQuery[AgentStatus | None] = None,
+        limit: Limit = None,
+        cursor: Cursor = None,
+    ) -> AgentPage:
+        """The organization's agents, newest first; deleted ones only with `status=delete`."""
+        page = await list_agents(services, principal, ListAgents(status=status, limit=limit, cursor=cursor))
+        return to_out(page, AgentPage)
+
+    @post("/search", operation_id="searchAgents", responses=PROBLEMS, status_code=200)
+    async def search_agents(
+        self, data: JSONBody[AgentSearch], services: NamedDependency[Services], principal: NamedDependency[Principal]
+    ) -> AgentSearchOut:
+        """Agents whose name contains `query`, ignoring case, newest first; deleted agents are left out."""
+        found = await search_agents(services, principal, SearchAgents(query=data.query, limit=data.limit))
+        return AgentSearchOut(items=[to_out(agent, AgentOut) for agent in found])
+
+    @get("/compilation-stats", operation_id="getCompilationStats", responses=PROBLEMS)
+    async def get_stats(self, services: NamedDependency[Services], principal: NamedDependency[Principal]) -> StatsOut:
+        """Versions of the organization's agents by compilation status (deleted agents not counted)."""
+        return to_out(await get_compilation_stats(services, principal), StatsOut)
+
+    @get("/{agent_id:uuid}", operation_id="getAgent", responses=PROBLEMS)
+    async def get_agent(
+        self, agent_id: FromPath[UUID], services: NamedDependency[Services], principal: NamedDependency[Principal]
+    ) -> AgentDetailOut:
+        """An agent with its active version (`blueprint`) and its newest version (`latest_blueprint`)."""
+        return to_out(await get_agent(services, principal, agent_id), AgentDetailOut)
+
+    @put("/{agent_id:uuid}", operation_id="replaceAgent", responses=PROBLEMS)
+    async def replace_agent(
+        self,
+        agent_id: FromPath[UUID],
+        data: JSONBody[AgentUpdate],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+    ) -> AgentOut:
+        """Change name, description or status (the fields sent). Owner or admin; a deleted agent is frozen (409)."""
+        return to_out(await update_agent(services, principal, _update(agent_id, data)), AgentOut)
+
+    @patch("/{agent_id:uuid}", operation_id="updateAgent", responses=PROBLEMS)
+    async def update_agent(
+        self,
+        agent_id: FromPath[UUID],
+        data: JSONBody[AgentUpdate],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+    ) -> AgentOut:
+        """Change name, description or status (the fields sent). Owner or admin; a deleted agent is frozen (409)."""
+        return to_out(await update_agent(services, principal, _update(agent_id, data)), AgentOut)
+
+    @delete("/{agent_id:uuid}", operation_id="deleteAgent", responses=PROBLEMS, status_code=204)
+    async def delete_agent(
+        self, agent_id: FromPath[UUID], services: NamedDependency[Services], principal: NamedDependency[Principal]
+    ) -> None:
+        """Soft delete: the agent stays readable, frozen, and serves no prompt. Owner or admin; idempotent."""
+        await delete_agent(services, principal, agent_id)
+
+    @post("/{agent_id:uuid}/activate", operation_id="activateAgent", responses=PROBLEMS, status_code=200)
+    async def activate_agent(
+        self, agent_id: FromPath[UUID], services: NamedDependency[Services], principal: NamedDependency[Principal]
+    ) -> AgentOut:
+        """Switch the agent on: its active version's prompt is served again. Owner or admin."""
+        return to_out(await activate_agent(services, principal, agent_id), AgentOut)
+
+    @post("/{agent_id:uuid}/deactivate", operation_id="deactivateAgent", responses=PROBLEMS, status_code=200)
+    async def deactivate_agent(
+        self, agent_id: FromPath[UUID], services: NamedDependency[Services], principal: NamedDependency[Principal]
+    ) -> AgentOut:
+        """Switch the agent off: it keeps its versions but serves no prompt. Owner or admin."""
+        return to_out(await deactivate_agent(services, principal, agent_id), AgentOut)

@@ -1,0 +1,203 @@
+"""Blueprint versions over HTTP: write, read, compile, activate, and the live prompt LLM runtimes fetch."""
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import ResponseHeader
+from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, FromQuery, Parameter
+from litestar.status_codes import HTTP_304_NOT_MODIFIED
+
+from application.blueprints import (
+    ActivateVersion,
+    AddVersion,
+    CompileVersion,
+    ListCompiledVersions,
+    ListVersions,
+    activate_version,
+    add_version,
+    compile_version,
+    get_compilation_status,
+    get_live_prompt,
+    get_version,
+    list_compiled_versions,
+    list_versions,
+)
+from domain.roles import Principal
+from entrypoints.bootstrap import Services
+from entrypoints.http.agents import VERSION_EXAMPLE, Cursor, Limit
+from entrypoints.http.errors import PROBLEMS
+from entrypoints.http.schemas import (
+    MAX_BLUEPRINT_BYTES,
+    AgentOut,
+    BlueprintOut,
+    BlueprintPage,
+    CompilationStatusOut,
+    CompileOut,
+    LivePromptOut,
+    VersionCreate,
+    ViolationOut,
+    to_out,
+)
+
+Conversation = Annotated[str | None, Parameter(min_length=1, max_length=255, description="only versions of it")]
+
+
+def etag_of(blueprint_id: UUID) -> str:
+    """A version's prompt never changes once compiled, so the version's id is its prompt's identity."""
+    return f'"{blueprint_id}"'
+
+
+def matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+class BlueprintController(Controller):
+    path = "/org-agents/{agent_id:uuid}"
+    tags = ("blueprints",)
+
+    @post(
+        "/blueprints",
+        operation_id="createBlueprint",
+        responses=PROBLEMS,
+        status_code=201,
+        request_max_body_size=MAX_BLUEPRINT_BYTES,
+    )
+    async def create_version(
+        self,
+        agent_id: FromPath[UUID],
+        data: Annotated[VersionCreate, Body(examples=[Example(summary="Shop Buddy", value=VERSION_EXAMPLE)])],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+    ) -> Response[BlueprintOut]:
+        """Save a blueprint as the agent's next version, a draft. Any role; a deleted agent takes none (409)."""
+        version = await add_version(
+            services, principal,
+            AddVersion(agent_id=agent_id, agent_blueprint=data.agent_blueprint, conversation_id=data.conversation_id),
+        )  # fmt: skip
+        return Response(
+            to_out(version, BlueprintOut),
+            status_code=201,
+            headers={"Location": f"/org-agents/{agent_id}/blueprints/{version.id}"},
+        )
+
+    @get("/blueprints", operation_id="listBlueprints", responses=PROBLEMS)
+    async def list_versions(
+        self,
+        agent_id: FromPath[UUID],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+        limit: Limit = None,
+        cursor: Cursor = None,
+        conversation_id: Conversation = None,
+    ) -> BlueprintPage:
+        """The agent's versions, newest first, optionally only those of one conversation."""
+        page = await list_versions(
+            services, principal,
+            ListVersions(agent_id=agent_id, limit=limit, cursor=cursor, conversation_id=conversation_id),
+        )  # fmt: skip
+        return to_out(page, BlueprintPage)
+
+    @get("/blueprints/{version_id:uuid}", operation_id="getBlueprint", responses=PROBLEMS)
+    async def get_version(
+        self,
+        agent_id: FromPath[UUID],
+        version_id: FromPath[UUID],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+    ) -> BlueprintOut:
+        """One version of the agent, document and compilation included."""
+        return to_out(await get_version(services, principal, agent_id, version_id), BlueprintOut)
+
+    @post("/blueprints/{version_id:uuid}/compile", operation_id="compileBlueprint", responses=PROBLEMS, status_code=200)
+    async def compile_version(
+        self,
+        agent_id: FromPath[UUID],
+        version_id: FromPath[UUID],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+        activate: FromQuery[bool] = False,
+    ) -> CompileOut:
+        """Compile the version into its system prompt. Owner or admin. An invalid blueprint is recorded `failed` and
+        answered 422 with every violation; a compiled one returns its stored result. `?activate=true` also makes a
+        successful compile the active version."""
+        done = await compile_version(
+            services, principal, CompileVersion(agent_id=agent_id, version_id=version_id, activate=activate)
+        )
+        return CompileOut(
+            blueprint=to_out(done.blueprint, BlueprintOut),
+            compilation_status=done.blueprint.compilation_status,
+            compiled_system_prompt=done.blueprint.compiled_system_prompt,
+            warnings=[to_out(w, ViolationOut) for w in done.warnings],
+            message=done.message,
+        )
+
+    @get("/blueprints/{version_id:uuid}/compilation-status", operation_id="getCompilationStatus", responses=PROBLEMS)
+    async def get_compilation_status(
+        self,
+        agent_id: FromPath[UUID],
+        version_id: FromPath[UUID],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+    ) -> CompilationStatusOut:
+        """Where the version stands: draft, compiled (when, by whom) or failed (with its violations)."""
+        return to_out(await get_compilation_status(services, principal, agent_id, version_id), CompilationStatusOut)
+
+    @post(
+        "/blueprints/{version_id:uuid}/activate", operation_id="activateBlueprint", responses=PROBLEMS, status_code=200
+    )
+    async def activate_version(
+        self,
+        agent_id: FromPath[UUID],
+        version_id: FromPath[UUID],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+    ) -> AgentOut:
+        """Make a compiled version the live one (409 unless compiled); an older one is the rollback. Owner or admin."""
+        agent = await activate_version(services, principal, ActivateVersion(agent_id=agent_id, version_id=version_id))
+        return to_out(agent, AgentOut)
+
+    @get("/compiled-blueprints", operation_id="listCompiledBlueprints", responses=PROBLEMS)
+    async def list_compiled(
+        self,
+        agent_id: FromPath[UUID],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+        limit: Limit = None,
+        cursor: Cursor = None,
+    ) -> BlueprintPage:
+        """The agent's compiled versions, newest first: what can be activated or rolled back to."""
+        page = await list_compiled_versions(
+            services, principal, ListCompiledVersions(agent_id=agent_id, limit=limit, cursor=cursor)
+        )
+        return to_out(page, BlueprintPage)
+
+    @get(
+        "/prompt",
+        operation_id="getLivePrompt",
+        responses={**PROBLEMS, 304: ResponseSpec(data_container=None, description="Unchanged since the ETag sent")},
+        response_headers=[
+            ResponseHeader(name="ETag", documentation_only=True, description="the live version's identity"),
+        ],
+    )
+    async def live_prompt(
+        self,
+        agent_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+    ) -> Response[LivePromptOut]:
+        """The live prompt: the active compiled version of an active agent, with an ETag; `If-None-Match` with
+        that ETag is answered 304 with no body. 404 when nothing is live. The LLM runtime's hot path."""
+        live = await get_live_prompt(services, principal, agent_id)
+        etag = etag_of(live.blueprint_id)
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if matches(request.headers.get("if-none-match"), etag):
+            return Response(content=None, status_code=HTTP_304_NOT_MODIFIED, headers=headers)  # type: ignore[arg-type]
+        return Response(to_out(live, LivePromptOut), headers=headers)

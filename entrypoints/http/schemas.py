@@ -1,0 +1,169 @@
+"""Wire types: what clients send and receive. Separate from the domain so that a rename inside never changes the API
+the seed's front end and LLM runtimes depend on."""
+
+from datetime import datetime
+from typing import Annotated, Any, Final, TypeVar
+from uuid import UUID
+
+import msgspec
+
+from domain.agents import MAX_NAME, AgentStatus
+from domain.blueprints import MAX_CONVERSATION_ID, CompilationStatus
+
+T = TypeVar("T")
+
+MAX_BLUEPRINT_BYTES: Final = 256 * 1024  # a request body over this is refused with 413
+MAX_SMALL_BODY_BYTES: Final = 64 * 1024  # bodies without a blueprint: names, descriptions, queries
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, examples=["Shop Buddy"])]
+Description = Annotated[str, msgspec.Meta(max_length=10_000, examples=["Answers shoppers' questions"])]
+ConversationId = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=MAX_CONVERSATION_ID, description="the conversation that produced it")
+]
+Document = Annotated[
+    dict[str, Any],
+    msgspec.Meta(description="The blueprint: identity, capabilities, tools, integrations, knowledge_sources, "
+                 "monitoring, test_scenarios, workflow; unknown sections are kept verbatim."),
+]  # fmt: skip
+
+
+# -- requests: a field we do not know is an error, never silently ignored ------------------------------------
+
+
+class AgentCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: Name
+    description: Description | None = None
+
+
+class AgentWithBlueprintCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: Name
+    agent_blueprint: Document
+    description: Description | None = None
+    conversation_id: ConversationId | None = None
+
+
+class AgentUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Only the fields sent change; `"description": null` clears the description."""
+
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    description: Description | msgspec.UnsetType | None = msgspec.UNSET
+    status: AgentStatus | msgspec.UnsetType = msgspec.UNSET
+
+
+class AgentSearch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    query: Annotated[str, msgspec.Meta(min_length=1, max_length=255, examples=["shop"])]
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
+
+
+class VersionCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    agent_blueprint: Document
+    conversation_id: ConversationId | None = None
+
+
+# -- responses ------------------------------------------------------------------------------------------------
+
+
+class ViolationOut(msgspec.Struct, frozen=True, kw_only=True):
+    field: str
+    message: str
+
+
+class AgentOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    agent_id: int | None
+    org_id: UUID
+    name: str
+    description: str | None
+    status: AgentStatus
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    current_blueprint_id: UUID | None
+
+
+class BlueprintOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    agent_id: UUID
+    version: int
+    agent_blueprint: dict[str, Any]
+    created_by: str
+    created_at: datetime
+    conversation_id: str | None
+    compilation_status: CompilationStatus
+    compiled_system_prompt: str | None
+    compiled_at: datetime | None
+    compiled_by: str | None
+    compile_errors: list[ViolationOut] | None
+    compiler_version: str | None
+
+
+class AgentWithBlueprintOut(msgspec.Struct, frozen=True, kw_only=True):
+    agent: AgentOut
+    blueprint: BlueprintOut
+
+
+class AgentDetailOut(msgspec.Struct, frozen=True, kw_only=True):
+    agent: AgentOut
+    blueprint: BlueprintOut | None  # the active version
+    latest_blueprint: BlueprintOut | None  # the newest version
+
+
+class AgentPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[AgentOut]
+    next_cursor: str | None
+
+
+class AgentSearchOut(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[AgentOut]
+
+
+class BlueprintPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[BlueprintOut]
+    next_cursor: str | None
+
+
+class CompileOut(msgspec.Struct, frozen=True, kw_only=True):
+    blueprint: BlueprintOut
+    compilation_status: CompilationStatus
+    compiled_system_prompt: str | None
+    warnings: list[ViolationOut]
+    message: str
+
+
+class CompilationStatusOut(msgspec.Struct, frozen=True, kw_only=True):
+    status: CompilationStatus
+    compiled_at: datetime | None
+    compiled_by: str | None
+    errors: list[ViolationOut] | None
+    compiler_version: str | None
+
+
+class LivePromptOut(msgspec.Struct, frozen=True, kw_only=True):
+    agent_id: UUID
+    blueprint_id: UUID
+    version: int
+    compiled_system_prompt: str
+    compiled_at: datetime
+
+
+class StatsOut(msgspec.Struct, frozen=True, kw_only=True):
+    total_blueprints: int
+    compiled_blueprints: int
+    draft_blueprints: int
+    failed_blueprints: int
+    compilation_rate: float
+
+
+class ProblemOut(msgspec.Struct, frozen=True, kw_only=True):
+    """RFC 9457 problem details, as every error is answered. `code` names the error (`AgentDeleted`, …); `errors`
+    lists every violation of a 400 or 422."""
+
+    status: int
+    title: str
+    detail: str
+    code: str | None = None
+    errors: list[ViolationOut] | None = None
+
+
+def to_out(obj: object, kind: type[T]) -> T:
+    return msgspec.convert(obj, kind, from_attributes=True)

@@ -1,0 +1,187 @@
+"""HTTP tests: the real app (`create_app`) on the contract suite's `deps`, so every test runs on memory and PostgreSQL.
+
+Callers are made as operators make them: a token is minted, and requests carry it as a bearer header.
+"""
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+import msgspec
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from application.tokens import CreateToken, create_token
+from domain.roles import Role
+from entrypoints.bootstrap import Services
+from entrypoints.http.app import create_app
+from entrypoints.settings import Settings
+from tests.contract.conftest import deps, postgres_deps
+
+__all__ = ["deps", "postgres_deps"]  # fixtures are found only in conftest files on a test's path
+
+SHOP_BUDDY_FILE: Final = Path(__file__).parent.parent / "examples" / "shop-buddy.json"
+PROBLEM: Final = "application/problem+json"
+
+Client = AsyncTestClient[Litestar]
+
+
+def shop_buddy() -> dict[str, Any]:
+    """A fresh copy of the design's example blueprint, read from its file."""
+    doc: dict[str, Any] = json.loads(SHOP_BUDDY_FILE.read_text(encoding="utf-8"))
+    return doc
+
+
+@pytest.fixture
+async def client(deps: Services, tmp_path: Path) -> AsyncIterator[Client]:
+    app = create_app(Settings(database_url=None, data_dir=tmp_path), deps)
+    async with AsyncTestClient(app) as test_client:
+        yield test_client
+
+
+class Caller(msgspec.Struct, frozen=True, kw_only=True):
+    """A token holder: the header to send, and the token's id (to revoke it)."""
+
+    headers: dict[str, str]
+    token_id: str
+    user_id: str
+
+
+async def caller(services: Services, org: str, user: str, role: Role) -> Caller:
+    issued = await create_token(services, CreateToken(org_name=org, user_id=user, role=role))
+    return Caller(headers={"Authorization": f"Bearer {issued.secret}"}, token_id=str(issued.token.id), user_id=user)
+
+
+class Team(msgspec.Struct, frozen=True, kw_only=True):
+    owner: Caller
+    admin: Caller
+    member: Caller
+
+
+async def team(services: Services, org: str) -> Team:
+    return Team(
+        owner=await caller(services, org, f"{org}-owner", Role.OWNER),
+        admin=await caller(services, org, f"{org}-admin", Role.ADMIN),
+        member=await caller(services, org, f"{org}-member", Role.MEMBER),
+    )
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The response is an RFC 9457 problem with this status, a title and a detail, and no trace of our code."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM), response.headers
+    assert "Traceback" not in response.text
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["title"]
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
+    return body
+
+
+def fields_of(problem: dict[str, Any]) -> set[str]:
+    return {error["field"] for error in problem.get("errors") or []}
+
+
+class Endpoint(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of DESIGN.md's API table; `{agent}` and `{version}` stand for ids, `body` is a valid request."""
+
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
+    managers_only: bool = False
+    ok: int = 200
+
+    def url(self, agent: str, version: str) -> str:
+        return self.path.format(agent=agent, version=version)
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+ENDPOINTS: Final = (
+    Endpoint(method="POST", path="/org-agents", body={"name": "Probe"}, ok=201),
+    Endpoint(
+        method="POST",
+        path="/org-agents/with-blueprint",
+        body={"name": "Probe", "agent_blueprint": shop_buddy()},
+        ok=201,
+    ),
+    Endpoint(method="GET", path="/org-agents"),
+    Endpoint(method="POST", path="/org-agents/search", body={"query": "shop"}),
+    Endpoint(method="GET", path="/org-agents/compilation-stats"),
+    Endpoint(method="GET", path="/org-agents/{agent}"),
+    Endpoint(method="PUT", path="/org-agents/{agent}", body={"name": "Renamed"}, managers_only=True),
+    Endpoint(method="PATCH", path="/org-agents/{agent}", body={"description": "changed"}, managers_only=True),
+    Endpoint(method="DELETE", path="/org-agents/{agent}", managers_only=True, ok=204),
+    Endpoint(method="POST", path="/org-agents/{agent}/activate", managers_only=True),
+    Endpoint(method="POST", path="/org-agents/{agent}/deactivate", managers_only=True),
+    Endpoint(method="POST", path="/org-agents/{agent}/blueprints", body={"agent_blueprint": shop_buddy()}, ok=201),
+    Endpoint(method="GET", path="/org-agents/{agent}/blueprints"),
+    Endpoint(method="GET", path="/org-agents/{agent}/blueprints/{version}"),
+    Endpoint(method="POST", path="/org-agents/{agent}/blueprints/{version}/compile", managers_only=True),
+    Endpoint(method="GET", path="/org-agents/{agent}/blueprints/{version}/compilation-status"),
+    Endpoint(method="POST", path="/org-agents/{agent}/blueprints/{version}/activate", managers_only=True),
+    Endpoint(method="GET", path="/org-agents/{agent}/compiled-blueprints"),
+    Endpoint(method="GET", path="/org-agents/{agent}/prompt"),
+)
+ON_AN_AGENT: Final = tuple(e for e in ENDPOINTS if "{agent}" in e.path)
+ON_A_VERSION: Final = tuple(e for e in ENDPOINTS if "{version}" in e.path)
+
+
+async def call(client: Client, endpoint: Endpoint, headers: dict[str, str], agent: str, version: str) -> httpx.Response:
+    return await client.request(endpoint.method, endpoint.url(agent, version), json=endpoint.body, headers=headers)
+
+
+class World(msgspec.Struct, frozen=True, kw_only=True):
+    """Organization acme: agent `live` (version 1 compiled and live, version 2 a draft) and agent `other` (one
+    draft); organization globex, which has nothing."""
+
+    acme: Team
+    globex: Team
+    live: str
+    live_v1: str
+    live_v2: str
+    other: str
+    other_v1: str
+
+
+@pytest.fixture
+async def world(client: Client, deps: Services) -> World:
+    acme, globex = await team(deps, "acme"), await team(deps, "globex")
+    owner = acme.owner.headers
+    made = await client.post(
+        "/org-agents/with-blueprint", json={"name": "Shop Buddy", "agent_blueprint": shop_buddy()}, headers=owner
+    )
+    live, live_v1 = made.json()["agent"]["id"], made.json()["blueprint"]["id"]
+    compiled = await client.post(f"/org-agents/{live}/blueprints/{live_v1}/compile?activate=true", headers=owner)
+    assert compiled.status_code == 200, compiled.text
+    live_v2 = (
+        await client.post(f"/org-agents/{live}/blueprints", json={"agent_blueprint": shop_buddy()}, headers=owner)
+    ).json()["id"]
+    other = await client.post(
+        "/org-agents/with-blueprint", json={"name": "Other", "agent_blueprint": shop_buddy()}, headers=owner
+    )
+    return World(
+        acme=acme,
+        globex=globex,
+        live=live,
+        live_v1=live_v1,
+        live_v2=live_v2,
+        other=other.json()["agent"]["id"],
+        other_v1=other.json()["blueprint"]["id"],
+    )
+
+
+async def snapshot(client: Client, headers: dict[str, str], agent: str) -> dict[str, Any]:
+    """What a reader of the organization sees: to show that a refused request changed nothing."""
+    return {
+        "agent": (await client.get(f"/org-agents/{agent}", headers=headers)).json(),
+        "versions": (await client.get(f"/org-agents/{agent}/blueprints", headers=headers)).json(),
+        "agents": (await client.get("/org-agents", params={"limit": 100}, headers=headers)).json(),
+        "deleted": (await client.get("/org-agents", params={"status": "delete"}, headers=headers)).json(),
+        "stats": (await client.get("/org-agents/compilation-stats", headers=headers)).json(),
+    }

@@ -1,0 +1,486 @@
+"""Whatever a client sends, the answer is the documented 4xx as a problem, never a 500 or a stack trace.
+
+The matrix is about the HTTP layer, so it runs on the memory adapter; the cases where storage could break (lengths,
+NUL characters, big documents, wildcards, forged cursors) run on both.
+"""
+
+import base64
+import json
+from typing import Any, Final
+
+import httpx
+import msgspec
+import pytest
+
+from tests.e2e.conftest import (
+    ENDPOINTS,
+    ON_A_VERSION,
+    ON_AN_AGENT,
+    Client,
+    Endpoint,
+    World,
+    assert_problem,
+    call,
+    fields_of,
+    shop_buddy,
+    snapshot,
+)
+
+pytestmark = pytest.mark.anyio
+
+ON_MEMORY: Final = pytest.mark.parametrize("deps", ["memory"], indirect=True)
+
+SMALL_LIMIT: Final = 64 * 1024
+BLUEPRINT_LIMIT: Final = 256 * 1024
+
+WITH_BODY: Final = tuple(e for e in ENDPOINTS if e.body is not None)
+BLUEPRINT_BODIES: Final = tuple(e for e in WITH_BODY if "agent_blueprint" in (e.body or {}))
+SMALL_BODIES: Final = tuple(e for e in WITH_BODY if e not in BLUEPRINT_BODIES)
+
+
+def row(method: str, path: str) -> Endpoint:
+    return next(e for e in ENDPOINTS if (e.method, e.path) == (method, path))
+
+
+CREATE: Final = row("POST", "/org-agents")
+WITH_BLUEPRINT: Final = row("POST", "/org-agents/with-blueprint")
+SEARCH: Final = row("POST", "/org-agents/search")
+PUT: Final = row("PUT", "/org-agents/{agent}")
+PATCH: Final = row("PATCH", "/org-agents/{agent}")
+ADD_VERSION: Final = row("POST", "/org-agents/{agent}/blueprints")
+NAMED: Final = (CREATE, WITH_BLUEPRINT, PUT, PATCH)
+LISTS: Final = ("/org-agents", "/org-agents/{agent}/blueprints", "/org-agents/{agent}/compiled-blueprints")
+NOT_UUIDS: Final = ("not-a-uuid", "123", "00000000-0000-0000-0000-00000000000g", "ffffffff-ffff-4fff-8fff")
+
+MALFORMED_JSON: Final = (b'{"name": ', b"{bad", b"{'name': 'x'}", b'{"name": "x",}', b"\xff\xfe\x00", b"NaN", b"{}}")
+NOT_AN_OBJECT: Final = (b"[]", b'"Shop Buddy"', b"42", b"null", b"true", b"[{}]")
+
+
+def endpoint_id(endpoint: Endpoint) -> str:
+    return str(endpoint)
+
+
+def cursor_of(key: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def sized(body: dict[str, Any], size: int, *, inside: str | None = None) -> bytes:
+    """`body` as JSON of exactly `size` bytes, padded with an extra string (in the `inside` object, if given)."""
+    padded = json.loads(json.dumps(body))
+    target = padded[inside] if inside else padded
+    target["padding"] = ""
+    encoded = json.dumps(padded, separators=(",", ":")).encode()
+    target["padding"] = "y" * (size - len(encoded))
+    result = json.dumps(padded, separators=(",", ":")).encode()
+    assert len(result) == size
+    return result
+
+
+def refused(response: httpx.Response, status: int, *fields: str) -> dict[str, Any]:
+    problem = assert_problem(response, status)
+    if fields:
+        assert set(fields) <= fields_of(problem), problem
+    return problem
+
+
+async def send(client: Client, world: World, endpoint: Endpoint, content: bytes) -> httpx.Response:
+    headers = world.acme.owner.headers | {"Content-Type": "application/json"}
+    return await client.request(
+        endpoint.method, endpoint.url(world.live, world.live_v2), content=content, headers=headers
+    )
+
+
+async def send_json(client: Client, world: World, endpoint: Endpoint, body: object) -> httpx.Response:
+    return await send(client, world, endpoint, json.dumps(body).encode())
+
+
+# -- bodies -------------------------------------------------------------------------------------------------------
+
+
+@ON_MEMORY
+@pytest.mark.parametrize("endpoint", WITH_BODY, ids=endpoint_id)
+async def test_a_body_that_is_not_json_is_a_bad_request(client: Client, world: World, endpoint: Endpoint) -> None:
+    before = await snapshot(client, world.acme.owner.headers, world.live)
+
+    for content in MALFORMED_JSON:
+        refused(await send(client, world, endpoint, content), 400)
+    refused(await send(client, world, endpoint, b""), 400)
+
+    assert await snapshot(client, world.acme.owner.headers, world.live) == before
+
+
+@ON_MEMORY
+@pytest.mark.parametrize("endpoint", WITH_BODY, ids=endpoint_id)
+async def test_json_that_is_not_an_object_is_invalid_content(client: Client, world: World, endpoint: Endpoint) -> None:
+    for content in NOT_AN_OBJECT:
+        problem = refused(await send(client, world, endpoint, content), 422)
+        assert problem["errors"], content
+
+
+@ON_MEMORY
+@pytest.mark.parametrize("endpoint", WITH_BODY, ids=endpoint_id)
+async def test_an_unknown_field_is_refused_by_name_never_ignored(
+    client: Client, world: World, endpoint: Endpoint
+) -> None:
+    before = await snapshot(client, world.acme.owner.headers, world.live)
+
+    response = await send_json(client, world, endpoint, (endpoint.body or {}) | {"surprise": 1})
+
+    refused(response, 422, "surprise")
+    assert await snapshot(client, world.acme.owner.headers, world.live) == before
+
+
+WRONG_TYPES: Final = (
+    (CREATE, {"name": 5}, "name"),
+    (CREATE, {"name": None}, "name"),
+    (CREATE, {"name": ["Shop Buddy"]}, "name"),
+    (CREATE, {"name": "x", "description": ["a"]}, "description"),
+    (CREATE, {"name": "x", "description": "d" * 10_001}, "description"),
+    (WITH_BLUEPRINT, {"name": "x", "agent_blueprint": "a document"}, "agent_blueprint"),
+    (WITH_BLUEPRINT, {"name": "x", "agent_blueprint": [shop_buddy()]}, "agent_blueprint"),
+    (WITH_BLUEPRINT, {"name": "x", "agent_blueprint": None}, "agent_blueprint"),
+    (WITH_BLUEPRINT, {"name": "x", "agent_blueprint": {}, "conversation_id": 7}, "conversation_id"),
+    (WITH_BLUEPRINT, {"name": "x", "agent_blueprint": {}, "conversation_id": ""}, "conversation_id"),
+    (WITH_BLUEPRINT, {"name": "x", "agent_blueprint": {}, "conversation_id": "c" * 256}, "conversation_id"),
+    (WITH_BLUEPRINT, {"name": "x", "agent_blueprint": {"identity": "Shop Buddy"}}, "identity"),
+    (SEARCH, {"query": 1}, "query"),
+    (SEARCH, {"query": ""}, "query"),
+    (SEARCH, {"query": "q" * 256}, "query"),
+    (SEARCH, {"query": "x", "limit": "ten"}, "limit"),
+    (SEARCH, {"query": "x", "limit": 1.5}, "limit"),
+    (SEARCH, {"query": "x", "limit": True}, "limit"),
+    (SEARCH, {"query": "x", "limit": 0}, "limit"),
+    (SEARCH, {"query": "x", "limit": 101}, "limit"),
+    (PUT, {"status": "gone"}, "status"),
+    (PUT, {"status": None}, "status"),
+    (PUT, {"name": None}, "name"),
+    (PATCH, {"name": 5}, "name"),
+    (PATCH, {"description": 5}, "description"),
+    (PATCH, {"status": "ACTIVE"}, "status"),
+    (ADD_VERSION, {"agent_blueprint": "a document"}, "agent_blueprint"),
+    (ADD_VERSION, {"agent_blueprint": {}, "conversation_id": ["c"]}, "conversation_id"),
+    (ADD_VERSION, {"agent_blueprint": {"identity": "Shop Buddy"}}, "identity"),
+    (ADD_VERSION, {"agent_blueprint": {"tools": {"name": "inventory_lookup"}}}, "tools"),
+)
+
+
+@ON_MEMORY
+@pytest.mark.parametrize(
+    ("endpoint", "body", "field"), WRONG_TYPES, ids=[f"{e} {field}" for e, _, field in WRONG_TYPES]
+)
+async def test_a_field_of_the_wrong_type_or_size_is_invalid_content_naming_it(
+    client: Client, world: World, endpoint: Endpoint, body: dict[str, Any], field: str
+) -> None:
+    before = await snapshot(client, world.acme.owner.headers, world.live)
+
+    refused(await send_json(client, world, endpoint, body), 422, field)
+
+    assert await snapshot(client, world.acme.owner.headers, world.live) == before
+
+
+@ON_MEMORY
+@pytest.mark.parametrize(
+    ("endpoint", "body", "field"),
+    [
+        (CREATE, {}, "name"),
+        (CREATE, {"description": "no name"}, "name"),
+        (WITH_BLUEPRINT, {"name": "x"}, "agent_blueprint"),
+        (WITH_BLUEPRINT, {"agent_blueprint": {}}, "name"),
+        (SEARCH, {}, "query"),
+        (SEARCH, {"limit": 5}, "query"),
+        (ADD_VERSION, {}, "agent_blueprint"),
+        (ADD_VERSION, {"conversation_id": "c"}, "agent_blueprint"),
+    ],
+    ids=str,
+)
+async def test_a_missing_required_field_is_invalid_content_naming_it(
+    client: Client, world: World, endpoint: Endpoint, body: dict[str, Any], field: str
+) -> None:
+    refused(await send_json(client, world, endpoint, body), 422, field)
+
+
+@ON_MEMORY
+@pytest.mark.parametrize("endpoint", NAMED, ids=endpoint_id)
+@pytest.mark.parametrize("name", ["", " ", "\t\n", "n" * 256, "é" * 256, "a\x00b"], ids=repr)
+async def test_a_blank_over_long_or_nul_name_is_invalid_content_naming_name(
+    client: Client, world: World, endpoint: Endpoint, name: str
+) -> None:
+    before = await snapshot(client, world.acme.owner.headers, world.live)
+
+    refused(await send_json(client, world, endpoint, (endpoint.body or {}) | {"name": name}), 422, "name")
+
+    assert await snapshot(client, world.acme.owner.headers, world.live) == before
+
+
+@ON_MEMORY
+async def test_a_blank_search_query_is_invalid_content_like_an_empty_one(client: Client, world: World) -> None:
+    refused(await send_json(client, world, SEARCH, {"query": "   "}), 422, "query")
+
+
+@ON_MEMORY
+async def test_put_and_patch_with_no_fields_change_nothing(client: Client, world: World) -> None:
+    before = await snapshot(client, world.acme.owner.headers, world.live)
+
+    for endpoint in (PUT, PATCH):
+        response = await send_json(client, world, endpoint, {})
+        assert response.status_code == 200, response.text
+
+    assert await snapshot(client, world.acme.owner.headers, world.live) == before
+
+
+# -- sizes --------------------------------------------------------------------------------------------------------
+
+
+@ON_MEMORY
+@pytest.mark.parametrize("endpoint", SMALL_BODIES, ids=endpoint_id)
+async def test_a_small_body_over_64_kib_is_too_large(client: Client, world: World, endpoint: Endpoint) -> None:
+    assert endpoint.body is not None
+    at_limit = await send(client, world, endpoint, sized(endpoint.body, SMALL_LIMIT))
+    assert at_limit.status_code != 413
+    assert at_limit.status_code < 500
+
+    refused(await send(client, world, endpoint, sized(endpoint.body, SMALL_LIMIT + 1)), 413)
+
+
+@ON_MEMORY
+@pytest.mark.parametrize("endpoint", BLUEPRINT_BODIES, ids=endpoint_id)
+async def test_a_blueprint_body_may_be_256_kib_and_not_a_byte_more(
+    client: Client, world: World, endpoint: Endpoint
+) -> None:
+    assert endpoint.body is not None
+    at_limit = await send(client, world, endpoint, sized(endpoint.body, BLUEPRINT_LIMIT, inside="agent_blueprint"))
+    assert at_limit.status_code == 201, at_limit.text[:500]
+
+    too_big = await send(client, world, endpoint, sized(endpoint.body, BLUEPRINT_LIMIT + 1, inside="agent_blueprint"))
+    refused(too_big, 413)
+
+
+@ON_MEMORY
+async def test_a_body_nested_too_deeply_to_decode_is_malformed_json(client: Client, world: World) -> None:
+    for depth in (2_000, 100_000):
+        deep = b'{"agent_blueprint": {"notes": ' + b"[" * depth + b"]" * depth + b"}}"
+        refused(await send(client, world, ADD_VERSION, deep), 400)
+
+
+# -- query and path parameters ------------------------------------------------------------------------------------
+
+
+BAD_LIMITS: Final = ("0", "101", "-1", "x", "", "1.5", "1e3", "99999999999999999999999")
+
+
+@ON_MEMORY
+@pytest.mark.parametrize("path", LISTS)
+async def test_a_limit_outside_1_to_100_is_a_bad_request_naming_limit(client: Client, world: World, path: str) -> None:
+    url = path.format(agent=world.live)
+    headers = world.acme.member.headers
+
+    for limit in BAD_LIMITS:
+        refused(await client.get(url, params={"limit": limit}, headers=headers), 400, "limit")
+    for limit in ("1", "100"):
+        assert (await client.get(url, params={"limit": limit}, headers=headers)).status_code == 200
+
+
+@ON_MEMORY
+@pytest.mark.parametrize("path", LISTS)
+async def test_a_cursor_this_list_did_not_issue_is_a_bad_request_naming_cursor(
+    client: Client, world: World, path: str
+) -> None:
+    url = path.format(agent=world.live)
+    other_list = cursor_of({"created_at": "2026-01-01T12:00:00Z", "id": world.live})
+    if path == "/org-agents":
+        other_list = cursor_of({"version": 1})
+    cursors = [
+        "zzz",
+        "!!!",
+        "",
+        "a" * 513,
+        cursor_of([]),
+        cursor_of({"version": "1"}),
+        cursor_of({}),
+        other_list,
+        cursor_of({"version": 1, "created_at": "2026-01-01T12:00:00Z", "id": world.live}),
+        cursor_of({"created_at": "2026-01-01T12:00:00", "id": world.live}),
+    ]
+
+    for cursor in cursors:
+        refused(await client.get(url, params={"cursor": cursor}, headers=world.acme.member.headers), 400, "cursor")
+
+
+@ON_MEMORY
+async def test_an_unknown_status_filter_is_a_bad_request_naming_status(client: Client, world: World) -> None:
+    for status in ("bogus", "", "ACTIVE", "deleted", "active,delete"):
+        response = await client.get("/org-agents", params={"status": status}, headers=world.acme.member.headers)
+        refused(response, 400, "status")
+
+
+@ON_MEMORY
+async def test_a_bad_conversation_filter_is_a_bad_request_naming_it(client: Client, world: World) -> None:
+    url = f"/org-agents/{world.live}/blueprints"
+
+    for conversation in ("", "c" * 256):
+        response = await client.get(url, params={"conversation_id": conversation}, headers=world.acme.member.headers)
+        refused(response, 400, "conversation_id")
+
+
+@ON_MEMORY
+async def test_compile_with_an_activate_flag_that_is_not_a_boolean_is_a_bad_request(
+    client: Client, world: World
+) -> None:
+    url = f"/org-agents/{world.live}/blueprints/{world.live_v2}/compile"
+    before = await snapshot(client, world.acme.owner.headers, world.live)
+
+    for flag in ("maybe", "2", ""):
+        refused(await client.post(url, params={"activate": flag}, headers=world.acme.owner.headers), 400, "activate")
+
+    assert await snapshot(client, world.acme.owner.headers, world.live) == before
+
+
+@ON_MEMORY
+@pytest.mark.parametrize("endpoint", ON_AN_AGENT, ids=endpoint_id)
+async def test_an_id_that_is_not_a_uuid_is_not_found(client: Client, world: World, endpoint: Endpoint) -> None:
+    for bad in NOT_UUIDS:
+        refused(await call(client, endpoint, world.acme.owner.headers, bad, world.live_v1), 404)
+        if endpoint in ON_A_VERSION:
+            refused(await call(client, endpoint, world.acme.owner.headers, world.live, bad), 404)
+
+
+@ON_MEMORY
+@pytest.mark.parametrize("endpoint", ON_AN_AGENT, ids=endpoint_id)
+async def test_an_unknown_uuid_is_not_found_naming_the_agent_or_version(
+    client: Client, world: World, endpoint: Endpoint
+) -> None:
+    unknown = "ffffffff-ffff-4fff-8fff-ffffffffffff"
+
+    assert refused(await call(client, endpoint, world.acme.owner.headers, unknown, world.live_v1), 404)["code"] == (
+        "AgentNotFound"
+    )
+    if endpoint in ON_A_VERSION:
+        problem = refused(await call(client, endpoint, world.acme.owner.headers, world.live, unknown), 404)
+        assert problem["code"] == "BlueprintNotFound"
+
+
+@ON_MEMORY
+async def test_an_upper_case_uuid_names_the_same_agent(client: Client, world: World) -> None:
+    response = await client.get(f"/org-agents/{world.live.upper()}", headers=world.acme.member.headers)
+
+    assert response.status_code == 200
+    assert response.json()["agent"]["id"] == world.live
+
+
+@ON_MEMORY
+async def test_a_method_the_path_does_not_have_is_not_allowed(client: Client, world: World) -> None:
+    owner = world.acme.owner.headers
+
+    for method, path in [
+        ("DELETE", "/org-agents"),
+        ("PUT", f"/org-agents/{world.live}/prompt"),
+        ("POST", f"/org-agents/{world.live}"),
+        ("GET", "/org-agents/search"),
+        ("GET", f"/org-agents/{world.live}/blueprints/{world.live_v1}/compile"),
+    ]:
+        refused(await client.request(method, path, headers=owner), 405)
+
+
+@ON_MEMORY
+async def test_no_garbage_anywhere_ever_gets_a_500(client: Client, world: World) -> None:
+    garbage: list[bytes] = [
+        *MALFORMED_JSON,
+        *NOT_AN_OBJECT,
+        b"",
+        b'{"agent_blueprint": {"\\u0000": 1}}',
+        b'{"name": "\\ud800"}',
+        b'{"query": "%_\\\\"}',
+        b'{"name": 1e400}',
+        json.dumps({"name": "x", "agent_blueprint": {"identity": {"name": ["x"]}}}).encode(),
+    ]
+
+    for endpoint in ENDPOINTS:
+        for content in garbage:
+            response = await send(client, world, endpoint, content)
+            assert response.status_code < 500, (str(endpoint), content, response.text)
+            assert "Traceback" not in response.text
+
+
+# -- where storage could break: on every adapter -------------------------------------------------------------------
+
+
+async def test_a_name_of_exactly_255_characters_is_kept_verbatim_and_256_are_refused(
+    client: Client, world: World
+) -> None:
+    owner = world.acme.owner.headers
+    for name in ("n" * 255, "🛍" * 255, "ü" * 255):
+        made = await client.post("/org-agents", json={"name": name}, headers=owner)
+        assert made.status_code == 201, made.text[:300]
+        assert (await client.get(made.headers["location"], headers=owner)).json()["agent"]["name"] == name
+        refused(await client.post("/org-agents", json={"name": name + name[0]}, headers=owner), 422, "name")
+
+
+async def test_nul_characters_are_refused_naming_the_field_not_stored_or_crashed(client: Client, world: World) -> None:
+    owner = world.acme.owner.headers
+    before = await snapshot(client, owner, world.live)
+
+    cases = [
+        (CREATE, {"name": "x", "description": "a\x00b"}, "description"),
+        (PATCH, {"description": "a\x00b"}, "description"),
+        (ADD_VERSION, {"agent_blueprint": {"identity": {"name": "a\x00b"}}}, "identity.name"),
+        (ADD_VERSION, {"agent_blueprint": {"notes": ["ok", "a\x00b"]}}, "notes[1]"),
+        (ADD_VERSION, {"agent_blueprint": {"no\x00te": 1}}, "no\x00te"),
+        (ADD_VERSION, {"agent_blueprint": {}, "conversation_id": "c\x00"}, "conversation_id"),
+    ]
+    for endpoint, body, field in cases:
+        refused(await send_json(client, world, endpoint, body), 422, field)
+
+    assert await snapshot(client, owner, world.live) == before
+
+
+async def test_a_blueprint_just_under_256_kib_is_stored_and_read_back_verbatim(client: Client, world: World) -> None:
+    doc = shop_buddy() | {"notes": ["ünïcödé ✓ " * 100] * 160}
+    content = msgspec.json.encode({"agent_blueprint": doc})
+    assert BLUEPRINT_LIMIT - 16 * 1024 < len(content) <= BLUEPRINT_LIMIT
+
+    made = await send(client, world, ADD_VERSION, content)
+
+    assert made.status_code == 201, made.text[:300]
+    read = await client.get(made.headers["location"], headers=world.acme.member.headers)
+    assert read.json()["agent_blueprint"] == doc
+
+
+async def test_search_treats_wildcards_and_backslashes_as_plain_text(client: Client, world: World) -> None:
+    owner = world.acme.owner.headers
+    percent = (await client.post("/org-agents", json={"name": "100% cotton"}, headers=owner)).json()["id"]
+    under = (await client.post("/org-agents", json={"name": "snake_case"}, headers=owner)).json()["id"]
+    slash = (await client.post("/org-agents", json={"name": "back\\slash"}, headers=owner)).json()["id"]
+
+    async def found(query: str) -> list[str]:
+        response = await client.post("/org-agents/search", json={"query": query}, headers=owner)
+        assert response.status_code == 200, response.text
+        return [agent["id"] for agent in response.json()["items"]]
+
+    assert await found("%") == [percent]
+    assert await found("_") == [under]
+    assert await found("\\") == [slash]
+    assert await found("e_c") == [under]
+    assert await found("%%") == []
+
+
+async def test_a_forged_cursor_with_numbers_storage_cannot_hold_is_a_bad_request(client: Client, world: World) -> None:
+    headers = world.acme.member.headers
+    versions = f"/org-agents/{world.live}/blueprints"
+
+    for cursor in (cursor_of({"version": 2**31}), cursor_of({"version": 10**30}), cursor_of({"version": -(2**63) - 1})):
+        for url in (versions, f"/org-agents/{world.live}/compiled-blueprints"):
+            response = await client.get(url, params={"cursor": cursor}, headers=headers)
+            assert response.status_code in {200, 400}, response.text
+            if response.status_code == 400:
+                refused(response, 400, "cursor")
+    far_future = cursor_of({"created_at": "9999-12-31T23:59:59Z", "id": world.live})
+    response = await client.get("/org-agents", params={"cursor": far_future}, headers=headers)
+    assert response.status_code in {200, 400}, response.text
+
+
+async def test_the_page_size_bounds_hold_on_storage(client: Client, world: World) -> None:
+    headers = world.acme.member.headers
+    for limit, expected in ((1, 1), (100, 2)):
+        page = (await client.get("/org-agents", params={"limit": limit}, headers=headers)).json()
+        assert len(page["items"]) == expected
+    refused(await client.get("/org-agents", params={"limit": 101}, headers=headers), 400, "limit")

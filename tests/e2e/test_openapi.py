@@ -1,0 +1,137 @@
+"""The OpenAPI document a front-end developer reads: every path of the API table, how to authenticate, the shapes."""
+
+import re
+from typing import Any, Final
+
+import pytest
+
+from tests.e2e.conftest import ENDPOINTS, Client, shop_buddy
+
+pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("deps", ["memory"], indirect=True)]
+
+PUBLIC: Final = {("GET", "/health"), ("GET", "/ready")}
+TABLE: Final = {
+    (e.method, e.path.replace("{agent}", "{agent_id}").replace("{version}", "{version_id}")) for e in ENDPOINTS
+}
+CREATES: Final = {
+    ("POST", "/org-agents"): "AgentCreate",
+    ("POST", "/org-agents/with-blueprint"): "AgentWithBlueprintCreate",
+    ("POST", "/org-agents/{agent_id}/blueprints"): "VersionCreate",
+}
+OTHER_BODIES: Final = {
+    ("POST", "/org-agents/search"): "AgentSearch",
+    ("PUT", "/org-agents/{agent_id}"): "AgentUpdate",
+    ("PATCH", "/org-agents/{agent_id}"): "AgentUpdate",
+}
+HTTP_METHODS: Final = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+async def openapi(client: Client) -> dict[str, Any]:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method.upper(), path): operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    }
+
+
+def refs(node: object) -> set[str]:
+    """Every schema name a part of the document references, however deeply."""
+    if isinstance(node, dict):
+        found = {node["$ref"].rsplit("/", 1)[-1]} if isinstance(node.get("$ref"), str) else set()
+        return found.union(*(refs(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(refs(value) for value in node))
+    return set()
+
+
+async def test_every_path_of_the_api_table_is_documented_with_its_methods(client: Client) -> None:
+    documented = operations(await openapi(client))
+
+    assert set(documented) >= TABLE | PUBLIC
+    assert set(documented) - TABLE - PUBLIC == {("GET", "/whoami")}
+    ids = [operation["operationId"] for operation in documented.values()]
+    assert len(ids) == len(set(ids))
+
+
+async def test_every_api_operation_needs_the_bearer_scheme_and_public_ones_do_not(client: Client) -> None:
+    document = await openapi(client)
+
+    assert document["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "oat_…",
+    }
+    for key, operation in operations(document).items():
+        if key in PUBLIC:
+            assert not operation.get("security"), key
+        else:
+            assert operation.get("security") == [{"bearer": []}], key
+
+
+async def test_request_bodies_reference_our_schemas_and_errors_are_problems(client: Client) -> None:
+    document = await openapi(client)
+    documented = operations(document)
+    schemas = document["components"]["schemas"]
+
+    for key, name in (CREATES | OTHER_BODIES).items():
+        body = documented[key]["requestBody"]
+        assert body["required"] is True
+        assert refs(body["content"]["application/json"]["schema"]) == {name}, key
+        assert name in schemas
+    for key in TABLE:
+        responses = documented[key]["responses"]
+        for status in ("400", "401", "403", "404", "422"):
+            assert refs(responses[status]["content"]["application/problem+json"]) == {"ProblemOut"}, (key, status)
+        success = next(code for code in responses if code.startswith("2"))
+        assert success == ("201" if key in CREATES else "204" if key[0] == "DELETE" else "200"), key
+    assert refs(document) <= set(schemas)
+    assert set(schemas["ProblemOut"]["properties"]) >= {"status", "title", "detail", "code", "errors"}
+    assert set(schemas["AgentCreate"]["required"]) == {"name"}
+    assert set(schemas["AgentWithBlueprintCreate"]["required"]) == {"name", "agent_blueprint"}
+
+
+async def test_the_create_endpoints_carry_the_shop_buddy_example(client: Client) -> None:
+    documented = operations(await openapi(client))
+
+    for key in CREATES:
+        schema = documented[key]["requestBody"]["content"]["application/json"]["schema"]
+        (example,) = schema["examples"]
+        if "agent_blueprint" in example:
+            assert example["agent_blueprint"] == shop_buddy(), key
+        else:
+            assert example["name"] == "Shop Buddy"
+
+
+async def test_list_parameters_are_documented_with_their_bounds(client: Client) -> None:
+    documented = operations(await openapi(client))
+
+    for key in [
+        ("GET", "/org-agents"),
+        ("GET", "/org-agents/{agent_id}/blueprints"),
+        ("GET", "/org-agents/{agent_id}/compiled-blueprints"),
+    ]:
+        parameters = {p["name"]: p for p in documented[key]["parameters"]}
+        assert (parameters["limit"]["schema"]["minimum"], parameters["limit"]["schema"]["maximum"]) == (1, 100)
+        assert parameters["limit"]["in"] == parameters["cursor"]["in"] == "query"
+    compile_parameters = {
+        p["name"]: p
+        for p in documented[("POST", "/org-agents/{agent_id}/blueprints/{version_id}/compile")]["parameters"]
+    }
+    assert compile_parameters["activate"]["schema"] == {"type": "boolean", "default": False}
+    assert compile_parameters["version_id"]["schema"] == {"type": "string", "format": "uuid"}
+
+
+async def test_the_docs_page_and_the_yaml_answer_without_a_token(client: Client) -> None:
+    page = await client.get("/schema")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert re.search(r"<html", page.text, re.IGNORECASE)
+    assert (await client.get("/schema/openapi.yaml")).status_code == 200
