@@ -17,6 +17,7 @@ from entrypoints.http.errors import EXCEPTION_HANDLERS, JSONRequest
 from entrypoints.http.health import health, ready
 from entrypoints.http.logs import access_log
 from entrypoints.http.schemas import MAX_SMALL_BODY_BYTES
+from entrypoints.http.ui import ui
 from entrypoints.settings import Settings
 
 
@@ -47,7 +48,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         security=[{"bearer": []}],
     )
     return Litestar(
-        route_handlers=[health, ready, whoami, api],
+        route_handlers=[health, ready, whoami, api, ui],
         lifespan=[lifespan],
         dependencies={"services": Provide(provide_services)},
         exception_handlers=EXCEPTION_HANDLERS,

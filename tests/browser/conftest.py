@@ -1,0 +1,193 @@
+"""Browser tests: Debian's Chromium, driven by Playwright, against a real `org-agents serve` on PostgreSQL.
+
+Playwright's own browser download (`playwright install`) is not used: the browser is the system's Chromium
+(`apt-get install chromium`; `.ci/run` installs it when it is missing), or the one ORG_AGENTS_TEST_CHROMIUM names.
+Without one these tests fail and say so; they are never skipped. Screenshots of the main screens go to
+ORG_AGENTS_TEST_SCREENSHOTS when it is set, otherwise to a temporary directory.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+import psycopg
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from psycopg import sql
+
+from tests.conftest import database_conninfo, database_url_env
+
+ORG_AGENTS: Final = str(Path(sys.executable).parent / "org-agents")
+CHROMIUM_ARGS: Final = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP: Final = {"width": 1280, "height": 800}
+PHONE: Final = {"width": 360, "height": 740}
+TIMEOUT_MS: Final = 20_000  # generous for a busy CI machine; a passing step takes milliseconds
+
+expect.set_options(timeout=TIMEOUT_MS)
+
+
+def chromium_path() -> str | None:
+    configured = os.environ.get("ORG_AGENTS_TEST_CHROMIUM")
+    if configured:
+        return configured if Path(configured).is_file() else None
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    path = chromium_path()
+    if path is None:
+        pytest.fail(
+            "Chromium is not installed, and the browser tests need it: `apt-get install -y chromium` (.ci/run does "
+            "this), or set ORG_AGENTS_TEST_CHROMIUM to a Chromium binary. Playwright's own download is not used.",
+            pytrace=False,
+        )
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+class UiServer:
+    """`org-agents serve` on its own database, and the CLI and API around it, as an operator would use them."""
+
+    def __init__(self, url: str, env: dict[str, str]) -> None:
+        self.url = url
+        self.env = env
+
+    def token(self, org: str, user: str, role: str) -> str:
+        created = subprocess.run(
+            [ORG_AGENTS, "token", "create", "--org", org, "--user", user, "--role", role],
+            env=self.env, capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        return created.stdout.splitlines()[-1]
+
+    def api(self, token: str) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def ui_server(pg_admin: str) -> Iterator[UiServer]:
+    """One server and one fresh database for a module's tests; each test works in organizations of its own."""
+    name = f"oa_ui_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    env = database_url_env(database_conninfo(pg_admin, name))
+    port = free_port()
+    try:
+        with subprocess.Popen(
+            [ORG_AGENTS, "serve", "--port", str(port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        ) as proc:  # fmt: skip
+            listening = threading.Event()
+            log: list[str] = []
+
+            def drain() -> None:  # reads stderr to the end, so the server never blocks on a full pipe
+                assert proc.stderr is not None
+                for line in proc.stderr:
+                    log.append(line)
+                    if "Uvicorn running on" in line:
+                        listening.set()
+                listening.set()
+
+            reader = threading.Thread(target=drain, daemon=True)
+            reader.start()
+            listening.wait(timeout=60)
+            if proc.poll() is not None or not any("Uvicorn running on" in line for line in log):
+                raise AssertionError("org-agents serve did not start:\n" + "".join(log))
+            try:
+                yield UiServer(f"http://127.0.0.1:{port}", env)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=60)
+                reader.join(timeout=10)
+    finally:
+        with psycopg.connect(pg_admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    configured = os.environ.get("ORG_AGENTS_TEST_SCREENSHOTS")
+    if configured:
+        path = Path(configured)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Remembers whether the test itself failed, so that its page can be photographed for the report."""
+    report: pytest.TestReport = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed
+    return report
+
+
+FAILED: Final = pytest.StashKey[bool]()
+
+
+def open_page(
+    request: pytest.FixtureRequest, browser: Browser, ui_server: UiServer, shots: Path, viewport: Any
+) -> Iterator[Page]:
+    """A fresh browser context (its own sessionStorage) on the server; any script error in the page fails the test,
+    and a failed test leaves a screenshot of where its page was."""
+    context = browser.new_context(viewport=viewport, base_url=ui_server.url, locale="en-US", timezone_id="UTC")
+    context.set_default_timeout(TIMEOUT_MS)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=ui_server.url)
+    page = context.new_page()
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):  # an API 4xx: expected
+            errors.append(f"console: {message.text}")
+
+    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+    page.on("console", on_console)
+    try:
+        yield page
+        if request.node.stash.get(FAILED, False):
+            page.screenshot(path=shots / f"FAILED-{request.node.name}.png", full_page=True)
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+@pytest.fixture
+def page(request: pytest.FixtureRequest, browser: Browser, ui_server: UiServer, shots: Path) -> Iterator[Page]:
+    yield from open_page(request, browser, ui_server, shots, DESKTOP)
+
+
+@pytest.fixture
+def phone(request: pytest.FixtureRequest, browser: Browser, ui_server: UiServer, shots: Path) -> Iterator[Page]:
+    yield from open_page(request, browser, ui_server, shots, PHONE)
