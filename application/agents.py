@@ -59,6 +59,7 @@ class AgentDetail(msgspec.Struct, frozen=True, kw_only=True):
 
 class UpdateAgent(msgspec.Struct, frozen=True, kw_only=True):
     agent_id: UUID
+    if_match: frozenset[str] | None = None  # the ETags the caller read; AgentChanged when the agent moved on
     name: str | None = None
     description: str | None = None
     clear_description: bool = False
@@ -136,6 +137,7 @@ async def update_agent(deps: Deps, who: Principal, cmd: UpdateAgent) -> Agent:
     ensure_can_manage(who)
     async with deps.uow() as uow:
         before = await uow.agents.get_for_update(who.org_id, cmd.agent_id)
+        rules.ensure_unchanged(before, cmd.if_match)
         after = rules.update_agent(
             before, name=cmd.name, description=cmd.description, clear_description=cmd.clear_description,
             status=cmd.status, now=deps.clock.now(),
@@ -154,10 +156,13 @@ async def update_agent(deps: Deps, who: Principal, cmd: UpdateAgent) -> Agent:
     return after
 
 
-async def _set_status(deps: Deps, who: Principal, agent_id: UUID, status: AgentStatus) -> Agent:
+async def _set_status(
+    deps: Deps, who: Principal, agent_id: UUID, status: AgentStatus, if_match: frozenset[str] | None
+) -> Agent:
     ensure_can_manage(who)
     async with deps.uow() as uow:
         before = await uow.agents.get_for_update(who.org_id, agent_id)
+        rules.ensure_unchanged(before, if_match)
         after = rules.set_status(before, status, now=deps.clock.now())
         if after is not before:
             await uow.agents.update(after)
@@ -166,16 +171,16 @@ async def _set_status(deps: Deps, who: Principal, agent_id: UUID, status: AgentS
     return after
 
 
-async def activate_agent(deps: Deps, who: Principal, agent_id: UUID) -> Agent:
+async def activate_agent(deps: Deps, who: Principal, agent_id: UUID, if_match: frozenset[str] | None = None) -> Agent:
     """Owners and admins switch an agent on; its live prompt is served again."""
-    return await _set_status(deps, who, agent_id, AgentStatus.ACTIVE)
+    return await _set_status(deps, who, agent_id, AgentStatus.ACTIVE, if_match)
 
 
-async def deactivate_agent(deps: Deps, who: Principal, agent_id: UUID) -> Agent:
+async def deactivate_agent(deps: Deps, who: Principal, agent_id: UUID, if_match: frozenset[str] | None = None) -> Agent:
     """Owners and admins switch an agent off: it keeps its versions, but serves no live prompt."""
-    return await _set_status(deps, who, agent_id, AgentStatus.DEACTIVE)
+    return await _set_status(deps, who, agent_id, AgentStatus.DEACTIVE, if_match)
 
 
-async def delete_agent(deps: Deps, who: Principal, agent_id: UUID) -> Agent:
+async def delete_agent(deps: Deps, who: Principal, agent_id: UUID, if_match: frozenset[str] | None = None) -> Agent:
     """Owners and admins soft-delete: the agent stays readable, frozen; deleting it again changes nothing."""
-    return await _set_status(deps, who, agent_id, AgentStatus.DELETE)
+    return await _set_status(deps, who, agent_id, AgentStatus.DELETE, if_match)

@@ -10,7 +10,7 @@ from application.deps import Deps
 from application.pagination import Page, VersionKey, checked_limit, decode_cursor, page_of
 from application.ports import UnitOfWork
 from domain import blueprints as rules
-from domain.agents import Agent
+from domain.agents import Agent, ensure_unchanged
 from domain.audit import Action
 from domain.blueprints import BlueprintVersion, CompilationStats, CompilationStatus, LivePrompt
 from domain.errors import InvalidBlueprint, NoLivePrompt, Violation
@@ -40,6 +40,7 @@ class CompileVersion(msgspec.Struct, frozen=True, kw_only=True):
     agent_id: UUID
     version_id: UUID
     activate: bool = False
+    if_match: frozenset[str] | None = None  # checked against the agent when `activate` would change it
 
 
 class Compiled(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,6 +53,7 @@ class Compiled(msgspec.Struct, frozen=True, kw_only=True):
 class ActivateVersion(msgspec.Struct, frozen=True, kw_only=True):
     agent_id: UUID
     version_id: UUID
+    if_match: frozenset[str] | None = None  # the agent's ETags as the caller read it
 
 
 class CompilationState(msgspec.Struct, frozen=True, kw_only=True):
@@ -136,6 +138,8 @@ async def compile_version(deps: Deps, who: Principal, cmd: CompileVersion) -> Co
     ensure_can_manage(who)
     async with deps.uow() as uow:
         agent = await uow.agents.get_for_update(who.org_id, cmd.agent_id)
+        if cmd.activate:
+            ensure_unchanged(agent, cmd.if_match)  # before anything is recorded: a stale caller changes nothing
         version = await uow.versions.get(agent.id, cmd.version_id)
         now = deps.clock.now()
         result = rules.compile_version(agent, version, by=who.user_id, now=now)
@@ -164,6 +168,7 @@ async def activate_version(deps: Deps, who: Principal, cmd: ActivateVersion) -> 
     ensure_can_manage(who)
     async with deps.uow() as uow:
         agent = await uow.agents.get_for_update(who.org_id, cmd.agent_id)
+        ensure_unchanged(agent, cmd.if_match)
         version = await uow.versions.get(agent.id, cmd.version_id)
         agent = await _activate(uow, deps, who, agent, version, deps.clock.now())
         await uow.commit()

@@ -1,13 +1,15 @@
 """Agents: an organization's AI agent, its lifecycle status, and the changes a person may make to it."""
 
-from datetime import datetime
+import hashlib
+from collections.abc import Collection
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Final
 from uuid import UUID
 
 import msgspec
 
-from domain.errors import AgentDeleted, InvalidAgent, Violation
+from domain.errors import AgentChanged, AgentDeleted, InvalidAgent, Violation
 
 MAX_NAME: Final = 255
 MAX_DESCRIPTION: Final = 10_000
@@ -111,3 +113,21 @@ def set_status(agent: Agent, status: AgentStatus, *, now: datetime) -> Agent:
         return agent
     ensure_live(agent)
     return msgspec.structs.replace(agent, status=status, updated_at=now)
+
+
+def agent_etag(agent: Agent) -> str:
+    """A strong validator of everything a client sees change on an agent: equal state, equal tag (on any adapter,
+    in any time zone); any change, a new tag."""
+    state = (agent.id, agent.name, agent.description, agent.status, agent.current_blueprint_id,
+             agent.updated_at.astimezone(UTC))  # fmt: skip
+    return hashlib.sha256(msgspec.json.encode(state)).hexdigest()[:32]
+
+
+def ensure_unchanged(agent: Agent, if_match: Collection[str] | None) -> None:
+    """No lost updates: a writer that read the agent as `if_match` (its ETags; "*" for any) may only change it while
+    it is still so. No condition, no check."""
+    if if_match is None or "*" in if_match:
+        return
+    current = agent_etag(agent)
+    if current not in if_match:
+        raise AgentChanged(agent.id, current)

@@ -29,6 +29,10 @@ class Conflict(DomainError):
     """The request is well formed but the current state forbids it."""
 
 
+class PreconditionFailed(DomainError):
+    """The caller's If-Match names a state the target is no longer in: someone changed it since they read it."""
+
+
 class Forbidden(DomainError):
     """The caller's role is too low."""
 
@@ -140,3 +144,13 @@ class InvalidBlueprint(Invalid):
 class InvalidSearch(Invalid):
     def __init__(self, message: str) -> None:
         super().__init__(f"query: {message}", [Violation(field="query", message=message)])
+
+
+class AgentChanged(PreconditionFailed):
+    def __init__(self, agent_id: UUID, current: str) -> None:
+        super().__init__(f"agent {agent_id} changed since it was read; read it again and retry with its new ETag")
+        self.agent_id = agent_id
+        self.current = current
+
+    def extra(self) -> dict[str, Any]:
+        return {"etag": self.current}

@@ -6,7 +6,7 @@ from uuid import UUID
 from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
-from litestar.params import Body, FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import Body, FromPath, FromQuery, HeaderParameter, JSONBody, Parameter
 from msgspec import UnsetType
 
 from application.agents import (
@@ -26,7 +26,7 @@ from application.agents import (
     update_agent,
 )
 from application.blueprints import get_compilation_stats
-from domain.agents import AgentStatus
+from domain.agents import Agent, AgentStatus, agent_etag
 from domain.roles import Principal
 from entrypoints.bootstrap import Services
 from entrypoints.http.errors import PROBLEMS
@@ -57,9 +57,33 @@ Limit = Annotated[int | None, Parameter(ge=1, le=100, description="page size, 20
 Cursor = Annotated[str | None, Parameter(max_length=512, description="next_cursor of the previous page")]
 
 
-def _update(agent_id: UUID, data: AgentUpdate) -> UpdateAgent:
+IfMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-Match", description="the agent's ETag as you read it: 412 if it changed since (no lost update)"
+    ),
+]
+
+
+def if_match_tags(header: str | None) -> frozenset[str] | None:
+    """The strong ETags an If-Match header names ("*" for any); weak ones never match a write (RFC 9110)."""
+    if header is None:
+        return None
+    tags = (tag.strip() for tag in header.split(","))
+    return frozenset(tag if tag == "*" else tag.strip('"') for tag in tags if tag and not tag.startswith("W/"))
+
+
+def agent_response(agent: Agent, status_code: int = 200, **headers: str) -> Response[AgentOut]:
+    """An agent with its ETag, the validator a later If-Match sends back."""
+    return Response(
+        to_out(agent, AgentOut), status_code=status_code, headers={"ETag": f'"{agent_etag(agent)}"', **headers}
+    )
+
+
+def _update(agent_id: UUID, data: AgentUpdate, if_match: str | None) -> UpdateAgent:
     return UpdateAgent(
         agent_id=agent_id,
+        if_match=if_match_tags(if_match),
         name=None if isinstance(data.name, UnsetType) else data.name,
         description=None if isinstance(data.description, UnsetType) else data.description,
         clear_description=data.description is None,
@@ -80,7 +104,7 @@ class AgentController(Controller):
     ) -> Response[AgentOut]:
         """Create an agent with no blueprint yet. Any role."""
         agent = await create_agent(services, principal, CreateAgent(name=data.name, description=data.description))
-        return Response(to_out(agent, AgentOut), status_code=201, headers={"Location": f"/org-agents/{agent.id}"})
+        return agent_response(agent, 201, Location=f"/org-agents/{agent.id}")
 
     @post("/with-blueprint", operation_id="createAgentWithBlueprint", responses=PROBLEMS, status_code=201,
           request_max_body_size=MAX_BLUEPRINT_BYTES)  # fmt: skip
@@ -133,9 +157,11 @@ class AgentController(Controller):
     @get("/{agent_id:uuid}", operation_id="getAgent", responses=PROBLEMS)
     async def get_agent(
         self, agent_id: FromPath[UUID], services: NamedDependency[Services], principal: NamedDependency[Principal]
-    ) -> AgentDetailOut:
-        """An agent with its active version (`blueprint`) and its newest version (`latest_blueprint`)."""
-        return to_out(await get_agent(services, principal, agent_id), AgentDetailOut)
+    ) -> Response[AgentDetailOut]:
+        """An agent with its active version (`blueprint`) and its newest version (`latest_blueprint`). The ETag
+        is the agent's: send it back as If-Match when changing the agent."""
+        detail = await get_agent(services, principal, agent_id)
+        return Response(to_out(detail, AgentDetailOut), headers={"ETag": f'"{agent_etag(detail.agent)}"'})
 
     @put("/{agent_id:uuid}", operation_id="replaceAgent", responses=PROBLEMS)
     async def replace_agent(
@@ -144,9 +170,11 @@ class AgentController(Controller):
         data: JSONBody[AgentUpdate],
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
-    ) -> AgentOut:
-        """Change name, description or status (the fields sent). Owner or admin; a deleted agent is frozen (409)."""
-        return to_out(await update_agent(services, principal, _update(agent_id, data)), AgentOut)
+        if_match: IfMatch = None,
+    ) -> Response[AgentOut]:
+        """Change name, description or status (the fields sent). Owner or admin; a deleted agent is frozen (409);
+        with If-Match, 412 when the agent changed since it was read."""
+        return agent_response(await update_agent(services, principal, _update(agent_id, data, if_match)))
 
     @patch("/{agent_id:uuid}", operation_id="updateAgent", responses=PROBLEMS)
     async def update_agent(
@@ -155,27 +183,41 @@ class AgentController(Controller):
         data: JSONBody[AgentUpdate],
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
-    ) -> AgentOut:
-        """Change name, description or status (the fields sent). Owner or admin; a deleted agent is frozen (409)."""
-        return to_out(await update_agent(services, principal, _update(agent_id, data)), AgentOut)
+        if_match: IfMatch = None,
+    ) -> Response[AgentOut]:
+        """Change name, description or status (the fields sent). Owner or admin; a deleted agent is frozen (409);
+        with If-Match, 412 when the agent changed since it was read."""
+        return agent_response(await update_agent(services, principal, _update(agent_id, data, if_match)))
 
     @delete("/{agent_id:uuid}", operation_id="deleteAgent", responses=PROBLEMS, status_code=204)
     async def delete_agent(
-        self, agent_id: FromPath[UUID], services: NamedDependency[Services], principal: NamedDependency[Principal]
+        self,
+        agent_id: FromPath[UUID],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+        if_match: IfMatch = None,
     ) -> None:
         """Soft delete: the agent stays readable, frozen, and serves no prompt. Owner or admin; idempotent."""
-        await delete_agent(services, principal, agent_id)
+        await delete_agent(services, principal, agent_id, if_match_tags(if_match))
 
     @post("/{agent_id:uuid}/activate", operation_id="activateAgent", responses=PROBLEMS, status_code=200)
     async def activate_agent(
-        self, agent_id: FromPath[UUID], services: NamedDependency[Services], principal: NamedDependency[Principal]
-    ) -> AgentOut:
+        self,
+        agent_id: FromPath[UUID],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+        if_match: IfMatch = None,
+    ) -> Response[AgentOut]:
         """Switch the agent on: its active version's prompt is served again. Owner or admin."""
-        return to_out(await activate_agent(services, principal, agent_id), AgentOut)
+        return agent_response(await activate_agent(services, principal, agent_id, if_match_tags(if_match)))
 
     @post("/{agent_id:uuid}/deactivate", operation_id="deactivateAgent", responses=PROBLEMS, status_code=200)
     async def deactivate_agent(
-        self, agent_id: FromPath[UUID], services: NamedDependency[Services], principal: NamedDependency[Principal]
-    ) -> AgentOut:
+        self,
+        agent_id: FromPath[UUID],
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+        if_match: IfMatch = None,
+    ) -> Response[AgentOut]:
         """Switch the agent off: it keeps its versions but serves no prompt. Owner or admin."""
-        return to_out(await deactivate_agent(services, principal, agent_id), AgentOut)
+        return agent_response(await deactivate_agent(services, principal, agent_id, if_match_tags(if_match)))

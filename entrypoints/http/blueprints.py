@@ -26,9 +26,10 @@ from application.blueprints import (
     list_compiled_versions,
     list_versions,
 )
+from domain.agents import agent_etag
 from domain.roles import Principal
 from entrypoints.bootstrap import Services
-from entrypoints.http.agents import VERSION_EXAMPLE, Cursor, Limit
+from entrypoints.http.agents import VERSION_EXAMPLE, Cursor, IfMatch, Limit, agent_response, if_match_tags
 from entrypoints.http.errors import PROBLEMS
 from entrypoints.http.schemas import (
     MAX_BLUEPRINT_BYTES,
@@ -123,20 +124,25 @@ class BlueprintController(Controller):
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
         activate: FromQuery[bool] = False,
-    ) -> CompileOut:
+        if_match: IfMatch = None,
+    ) -> Response[CompileOut]:
         """Compile the version into its system prompt. Owner or admin. An invalid blueprint is recorded `failed` and
         answered 422 with every violation; a compiled one returns its stored result. `?activate=true` also makes a
-        successful compile the active version."""
+        successful compile the active version (If-Match, when sent, must then hold for the agent). The ETag is the
+        agent's."""
         done = await compile_version(
-            services, principal, CompileVersion(agent_id=agent_id, version_id=version_id, activate=activate)
-        )
-        return CompileOut(
+            services, principal,
+            CompileVersion(agent_id=agent_id, version_id=version_id, activate=activate,
+                           if_match=if_match_tags(if_match)),
+        )  # fmt: skip
+        out = CompileOut(
             blueprint=to_out(done.blueprint, BlueprintOut),
             compilation_status=done.blueprint.compilation_status,
             compiled_system_prompt=done.blueprint.compiled_system_prompt,
             warnings=[to_out(w, ViolationOut) for w in done.warnings],
             message=done.message,
         )
+        return Response(out, headers={"ETag": f'"{agent_etag(done.agent)}"'})
 
     @get("/blueprints/{version_id:uuid}/compilation-status", operation_id="getCompilationStatus", responses=PROBLEMS)
     async def get_compilation_status(
@@ -158,10 +164,15 @@ class BlueprintController(Controller):
         version_id: FromPath[UUID],
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
-    ) -> AgentOut:
-        """Make a compiled version the live one (409 unless compiled); an older one is the rollback. Owner or admin."""
-        agent = await activate_version(services, principal, ActivateVersion(agent_id=agent_id, version_id=version_id))
-        return to_out(agent, AgentOut)
+        if_match: IfMatch = None,
+    ) -> Response[AgentOut]:
+        """Make a compiled version the live one (409 unless compiled); an older one is the rollback. Owner or admin.
+        With If-Match (the agent's ETag), 412 when the agent changed since it was read."""
+        agent = await activate_version(
+            services, principal,
+            ActivateVersion(agent_id=agent_id, version_id=version_id, if_match=if_match_tags(if_match)),
+        )  # fmt: skip
+        return agent_response(agent)
 
     @get("/compiled-blueprints", operation_id="listCompiledBlueprints", responses=PROBLEMS)
     async def list_compiled(

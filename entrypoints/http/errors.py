@@ -11,7 +11,16 @@ from litestar.exceptions import HTTPException, SerializationException, Validatio
 from litestar.openapi import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
-from domain.errors import Conflict, DomainError, Forbidden, Invalid, Malformed, NotFound, Unavailable
+from domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    Malformed,
+    NotFound,
+    PreconditionFailed,
+    Unavailable,
+)
 from entrypoints.http.schemas import ProblemOut
 
 log = logging.getLogger("org_agents.http")
@@ -23,6 +32,7 @@ STATUS: Final[Mapping[type[DomainError], int]] = {
     NotFound: 404,
     Conflict: 409,
     Forbidden: 403,
+    PreconditionFailed: 412,
     Invalid: 422,
     Malformed: 400,
     Unavailable: 503,
@@ -35,6 +45,7 @@ PROBLEMS: Final = {
         403: "The token's role may not do this",
         404: "No such agent or version in the caller's organization",
         409: "The agent's or version's state forbids this (deleted agent, version not compiled)",
+        412: "If-Match names an ETag the agent no longer has: read it again (the current ETag is in `etag`)",
         413: "Request body too large",
         422: "Well-formed but invalid content: every violation is listed in `errors`",
         503: "The database is unavailable; retry after `Retry-After` seconds",

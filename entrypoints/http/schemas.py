@@ -163,6 +163,8 @@ class ProblemOut(msgspec.Struct, frozen=True, kw_only=True):
     detail: str
     code: str | None = None
     errors: list[ViolationOut] | None = None
+    etag: str | None = None  # 412: the agent's current ETag
+    compilation_status: CompilationStatus | None = None  # 409 VersionNotCompiled: what the version is instead
 
 
 def to_out(obj: object, kind: type[T]) -> T:
