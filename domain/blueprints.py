@@ -17,6 +17,7 @@ from domain.errors import InvalidBlueprint, VersionNotCompiled, Violation
 MAX_CONVERSATION_ID: Final = 255
 CENT: Final = Decimal("0.01")
 MAX_DEPTH: Final = 64  # containers inside containers; the known sections need 3
+MAX_ITEMS: Final = 1_000  # items in any one array of a blueprint (capabilities, tools, examples, …)
 
 
 class CompilationStatus(StrEnum):
@@ -82,9 +83,9 @@ def new_version(
 
 
 def storage_violations(document: object) -> list[Violation]:
-    """What storage cannot keep verbatim: U+0000 in any key or string (PostgreSQL's jsonb cannot hold it), and
-    nesting deeper than MAX_DEPTH (JSON libraries recurse; a blueprint needs a few levels). The document is refused,
-    never altered. Iterative, so any depth is safe to check."""
+    """What storage cannot keep verbatim or the service will not take: U+0000 in any key or string (PostgreSQL's
+    jsonb cannot hold it), nesting deeper than MAX_DEPTH (JSON libraries recurse; a blueprint needs a few levels),
+    arrays of more than MAX_ITEMS items. The document is refused, never altered. Iterative: any depth is safe."""
     violations: list[Violation] = []
     pending: list[tuple[str, object, int]] = [("", document, 0)]
     while pending:
@@ -98,6 +99,8 @@ def storage_violations(document: object) -> list[Violation]:
             children = [(f"{path}.{key}" if path else str(key), item, depth + 1) for key, item in value.items()]
             violations += [Violation(field=child, message=NO_NUL) for child, _, _ in children if NUL in child]
             pending += reversed(children)
+        elif isinstance(value, list | tuple) and len(value) > MAX_ITEMS:
+            violations.append(Violation(field=path, message=f"at most {MAX_ITEMS} items"))
         elif isinstance(value, list | tuple):
             pending += reversed([(f"{path}[{index}]", item, depth + 1) for index, item in enumerate(value)])
     return violations

@@ -67,11 +67,13 @@ _JSON_VALUES: Final[st.SearchStrategy[Any]] = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
     max_leaves=12,
 )
-_TEXTS: Final[st.SearchStrategy[str]] = _now_and_then(st.sampled_from(_BLANKS), st.text(max_size=24))
+# No NUL in valid documents: PostgreSQL cannot store it in jsonb, so saving a draft refuses it (domain/blueprints.py).
+_CHARACTERS: Final = st.characters(exclude_characters="\x00")
+_TEXTS: Final[st.SearchStrategy[str]] = _now_and_then(st.sampled_from(_BLANKS), st.text(_CHARACTERS, max_size=24))
 _REQUIRED_TEXTS: Final = st.builds(
     lambda before, text, after: before + text + after,
     st.sampled_from(_BLANKS),
-    st.text(min_size=1, max_size=24).filter(lambda text: not text.isspace()),
+    st.text(_CHARACTERS, min_size=1, max_size=24).filter(lambda text: not text.isspace()),
     st.sampled_from(_BLANKS),
 )
 _FIELD_VALUES: Final[Mapping[FieldType, st.SearchStrategy[Any]]] = {

@@ -32,7 +32,7 @@ from application.blueprints import (
     list_versions,
 )
 from domain.agents import Agent
-from domain.blueprints import MAX_DEPTH, BlueprintVersion, CompilationStats, CompilationStatus
+from domain.blueprints import MAX_DEPTH, MAX_ITEMS, BlueprintVersion, CompilationStats, CompilationStatus
 from domain.compiler import compile_blueprint
 from domain.errors import (
     AgentNotFound,
@@ -197,6 +197,23 @@ async def test_a_document_nested_to_the_limit_is_stored_verbatim_and_compiles(de
 
     assert (await get_version(deps, acme.member, agent.id, version.id)).agent_blueprint == doc
     assert result.blueprint.compilation_status is CompilationStatus.COMPILED
+
+
+async def test_arrays_hold_at_most_the_item_limit_and_a_longer_one_is_refused_by_path(deps: Services) -> None:
+    acme = await team(deps, "acme")
+    agent = await agent_of(deps, acme)
+    tool = {"name": "lookup", "purpose": "look things up"}
+    at_limit = shop_buddy() | {"tools": [tool] * MAX_ITEMS}
+    over = shop_buddy() | {"tools": [tool] * (MAX_ITEMS + 1), "notes": {"log": list(range(MAX_ITEMS + 1))}}
+
+    assert (await draft(deps, acme.member, agent, at_limit)).agent_blueprint == at_limit
+    with pytest.raises(InvalidBlueprint) as raised:
+        await draft(deps, acme.member, agent, over)
+
+    assert {(v.field, v.message) for v in raised.value.violations} == {
+        ("tools", f"at most {MAX_ITEMS} items"),
+        ("notes.log", f"at most {MAX_ITEMS} items"),
+    }
 
 
 @pytest.mark.parametrize("depth", [MAX_DEPTH, 900])
