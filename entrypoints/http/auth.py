@@ -10,6 +10,7 @@ from litestar.handlers.base import BaseRouteHandler
 from application.tokens import authenticate
 from domain.roles import Principal
 from entrypoints.bootstrap import Services
+from entrypoints.http.errors import PROBLEMS
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="org-agents"'}
 
@@ -29,7 +30,14 @@ async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     return principal
 
 
-@get("/whoami", operation_id="whoami", tags=["operations"], guards=[require_token], security=[{"bearer": []}])
+@get(
+    "/whoami",
+    operation_id="whoami",
+    tags=["operations"],
+    guards=[require_token],
+    security=[{"bearer": []}],
+    responses={401: PROBLEMS[401]},
+)
 async def whoami(request: Request[Any, Any, Any]) -> Principal:
     """The organization, user and role the bearer token stands for: a quick check that a token works."""
     principal: Principal = request.state.principal
