@@ -18,6 +18,7 @@ import logging
 import os
 import pwd
 import select
+import signal
 import stat
 import subprocess
 import tempfile
@@ -266,6 +267,19 @@ class EmbeddedPostgres:
             fd = os.open(self.layout.users_lock, os.O_RDWR | os.O_CREAT, 0o600)
             fcntl.flock(fd, fcntl.LOCK_SH)
             self._users_fd = fd
+
+    def ensure_running(self) -> None:
+        """Starts the server again if it stopped (after a crash, say) while this process still uses it."""
+        with self._lifecycle():
+            self._start()
+
+    def kill(self) -> int | None:
+        """SIGKILLs the postmaster, as a crash would; for fault-injection tests. Returns the pid it killed."""
+        pid = self._postmaster_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            _wait_for_exit(pid, START_TIMEOUT_S)
+        return pid
 
     def release(self) -> None:
         """Unregisters this process; stops the server when no other process uses it."""
