@@ -6,12 +6,14 @@ import msgspec
 
 from application.audit import record
 from application.deps import Deps
+from application.idempotency import remember, replay
 from application.pagination import AgentKey, Page, checked_limit, decode_cursor, page_of
 from domain import agents as rules
 from domain.agents import Agent, AgentStatus
 from domain.audit import Action
 from domain.blueprints import BlueprintVersion, new_version
 from domain.errors import InvalidSearch
+from domain.idempotency import checked_key, fingerprint
 from domain.roles import Principal, ensure_can_manage
 
 MAX_QUERY = 255
@@ -26,6 +28,7 @@ STATUS_ACTIONS = {
 class CreateAgent(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     description: str | None = None
+    idempotency_key: str | None = None  # a retry with the same key gets the first answer and creates nothing
 
 
 class CreateAgentWithBlueprint(msgspec.Struct, frozen=True, kw_only=True):
@@ -33,6 +36,7 @@ class CreateAgentWithBlueprint(msgspec.Struct, frozen=True, kw_only=True):
     agent_blueprint: object
     description: str | None = None
     conversation_id: str | None = None
+    idempotency_key: str | None = None
 
 
 class AgentWithBlueprint(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,25 +71,28 @@ class UpdateAgent(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def create_agent(deps: Deps, who: Principal, cmd: CreateAgent) -> Agent:
-    """Any member creates agents in their own organization; a new agent is active and has no blueprint."""
+    """Any member creates agents in their own organization; a new agent is active and has no blueprint. A retry
+    with the same Idempotency-Key gets the first answer back and creates nothing."""
+    key, now = checked_key(cmd.idempotency_key), deps.clock.now()
+    asked = fingerprint("create_agent", msgspec.structs.replace(cmd, idempotency_key=None))
     agent = rules.new_agent(
-        id=deps.ids.new_id(),
-        org_id=who.org_id,
-        name=cmd.name,
-        description=cmd.description,
-        created_by=who.user_id,
-        now=deps.clock.now(),
-    )
+        id=deps.ids.new_id(), org_id=who.org_id, name=cmd.name, description=cmd.description, created_by=who.user_id,
+        now=now,
+    )  # fmt: skip
     async with deps.uow() as uow:
+        if (first := await replay(uow, who, key, asked, now, Agent)) is not None:
+            return first
         agent = await uow.agents.add(agent)
         await record(uow, deps, who, Action.AGENT_CREATE, agent.id, name=agent.name)
+        await remember(uow, who, key, asked, now, agent)
         await uow.commit()
     return agent
 
 
 async def create_agent_with_blueprint(deps: Deps, who: Principal, cmd: CreateAgentWithBlueprint) -> AgentWithBlueprint:
-    """The agent and its version 1 (a draft) in one step: both exist, or neither."""
-    now = deps.clock.now()
+    """The agent and its version 1 (a draft) in one step: both exist, or neither. Idempotent with a key."""
+    key, now = checked_key(cmd.idempotency_key), deps.clock.now()
+    asked = fingerprint("create_agent_with_blueprint", msgspec.structs.replace(cmd, idempotency_key=None))
     agent = rules.new_agent(
         id=deps.ids.new_id(), org_id=who.org_id, name=cmd.name, description=cmd.description, created_by=who.user_id,
         now=now,
@@ -95,12 +102,16 @@ async def create_agent_with_blueprint(deps: Deps, who: Principal, cmd: CreateAge
         conversation_id=cmd.conversation_id, now=now,
     )  # fmt: skip
     async with deps.uow() as uow:
+        if (first := await replay(uow, who, key, asked, now, AgentWithBlueprint)) is not None:
+            return first
         agent = await uow.agents.add(agent)
         await uow.versions.add(version)
         await record(uow, deps, who, Action.AGENT_CREATE, agent.id, name=agent.name)
         await record(uow, deps, who, Action.BLUEPRINT_CREATE, version.id, agent_id=str(agent.id), version=1)
+        made = AgentWithBlueprint(agent=agent, blueprint=version)
+        await remember(uow, who, key, asked, now, made)
         await uow.commit()
-    return AgentWithBlueprint(agent=agent, blueprint=version)
+    return made
 
 
 async def list_agents(deps: Deps, who: Principal, cmd: ListAgents) -> Page[Agent]:

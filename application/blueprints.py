@@ -7,6 +7,7 @@ import msgspec
 
 from application.audit import record
 from application.deps import Deps
+from application.idempotency import remember, replay
 from application.pagination import Page, VersionKey, checked_limit, decode_cursor, page_of
 from application.ports import UnitOfWork
 from domain import blueprints as rules
@@ -14,6 +15,7 @@ from domain.agents import Agent, ensure_unchanged
 from domain.audit import Action
 from domain.blueprints import BlueprintVersion, CompilationStats, CompilationStatus, LivePrompt
 from domain.errors import InvalidBlueprint, NoLivePrompt, Violation
+from domain.idempotency import checked_key, fingerprint
 from domain.roles import Principal, ensure_can_manage
 
 
@@ -21,6 +23,7 @@ class AddVersion(msgspec.Struct, frozen=True, kw_only=True):
     agent_id: UUID
     agent_blueprint: object
     conversation_id: str | None = None
+    idempotency_key: str | None = None  # a retry with the same key gets the first answer and creates nothing
 
 
 class ListVersions(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,18 +69,22 @@ class CompilationState(msgspec.Struct, frozen=True, kw_only=True):
 
 async def add_version(deps: Deps, who: Principal, cmd: AddVersion) -> BlueprintVersion:
     """Any member adds a draft; it gets the agent's next number (no gaps, never reused, even under concurrent
-    writers) and never becomes active by itself. A deleted agent takes none (AgentDeleted)."""
+    writers) and never becomes active by itself. A deleted agent takes none (AgentDeleted). Idempotent with a key."""
+    key, now = checked_key(cmd.idempotency_key), deps.clock.now()
+    asked = fingerprint("add_version", msgspec.structs.replace(cmd, idempotency_key=None))
     async with deps.uow() as uow:
         agent = await uow.agents.get_for_update(who.org_id, cmd.agent_id)
+        if (first := await replay(uow, who, key, asked, now, BlueprintVersion)) is not None:
+            return first
         version = rules.new_version(
             id=deps.ids.new_id(), agent=agent, number=await uow.versions.next_number(agent.id),
-            document=cmd.agent_blueprint, created_by=who.user_id, conversation_id=cmd.conversation_id,
-            now=deps.clock.now(),
+            document=cmd.agent_blueprint, created_by=who.user_id, conversation_id=cmd.conversation_id, now=now,
         )  # fmt: skip
         await uow.versions.add(version)
         await record(
             uow, deps, who, Action.BLUEPRINT_CREATE, version.id, agent_id=str(agent.id), version=version.version
         )
+        await remember(uow, who, key, asked, now, version)
         await uow.commit()
     return version
 

@@ -11,6 +11,7 @@ from application.pagination import AgentKey
 from domain.agents import Agent, AgentStatus
 from domain.audit import AuditEvent
 from domain.blueprints import BlueprintVersion, CompilationStats, CompilationStatus, LivePrompt
+from domain.idempotency import StoredResponse
 from domain.roles import Principal, Role
 
 
@@ -135,6 +136,18 @@ class AuditLog(Protocol):
         ...
 
 
+class IdempotencyLog(Protocol):
+    """First answers to Idempotency-Keys, per organization, written in the unit of work of what they created."""
+
+    async def find(self, org_id: UUID, key: str, *, since: datetime) -> StoredResponse | None:
+        """The answer stored for the key after `since`; older ones are forgotten."""
+        ...
+
+    async def save(self, org_id: UUID, key: str, stored: StoredResponse, *, since: datetime) -> None:
+        """Raises ConcurrentUpdate when another request stored an answer for the key after `since` meanwhile."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: everything done through it is kept by `commit()`, and dropped when the block is left
     without it (or by an exception)."""
@@ -145,6 +158,8 @@ class UnitOfWork(Protocol):
     def versions(self) -> BlueprintRepository: ...
     @property
     def audit(self) -> AuditLog: ...
+    @property
+    def idempotency(self) -> IdempotencyLog: ...
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, *exc_info: object) -> None: ...
     async def commit(self) -> None: ...

@@ -154,3 +154,11 @@ class AgentChanged(PreconditionFailed):
 
     def extra(self) -> dict[str, Any]:
         return {"etag": self.current}
+
+
+class IdempotencyKeyReused(Invalid):
+    def __init__(self) -> None:
+        super().__init__(
+            "this Idempotency-Key was used for a different request; use a new key for a new request",
+            [Violation(field="Idempotency-Key", message="already used for a different request")],
+        )

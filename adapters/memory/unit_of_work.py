@@ -10,9 +10,11 @@ import msgspec
 from adapters.memory.agents import InMemoryAgentRepository
 from adapters.memory.audit import InMemoryAuditLog
 from adapters.memory.blueprints import InMemoryBlueprintRepository
+from adapters.memory.idempotency import InMemoryIdempotencyLog
 from domain.agents import Agent
 from domain.audit import AuditEvent
 from domain.blueprints import BlueprintVersion
+from domain.idempotency import StoredResponse
 
 
 class InMemoryState(msgspec.Struct, kw_only=True):
@@ -21,6 +23,7 @@ class InMemoryState(msgspec.Struct, kw_only=True):
     agents: dict[UUID, Agent] = msgspec.field(default_factory=dict)
     versions: dict[UUID, BlueprintVersion] = msgspec.field(default_factory=dict)
     audit: list[AuditEvent] = msgspec.field(default_factory=list)
+    idempotency: dict[tuple[UUID, str], StoredResponse] = msgspec.field(default_factory=dict)
     last_agent_number: int = 0
 
     def snapshot(self) -> "InMemoryState":
@@ -28,6 +31,7 @@ class InMemoryState(msgspec.Struct, kw_only=True):
             agents=dict(self.agents),
             versions=dict(self.versions),
             audit=list(self.audit),
+            idempotency=dict(self.idempotency),
             last_agent_number=self.last_agent_number,
         )
 
@@ -59,6 +63,10 @@ class InMemoryUnitOfWork:
     @property
     def audit(self) -> InMemoryAuditLog:
         return InMemoryAuditLog(self._state)
+
+    @property
+    def idempotency(self) -> InMemoryIdempotencyLog:
+        return InMemoryIdempotencyLog(self._state)
 
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()

@@ -8,6 +8,7 @@ from psycopg_pool import AsyncConnectionPool
 from adapters.postgres.agents import PostgresAgentRepository
 from adapters.postgres.audit import PostgresAuditLog
 from adapters.postgres.blueprints import PostgresBlueprintRepository
+from adapters.postgres.idempotency import PostgresIdempotencyLog
 from adapters.postgres.session import Session, translated_errors
 
 
@@ -35,6 +36,10 @@ class PostgresUnitOfWork:
     @property
     def audit(self) -> PostgresAuditLog:
         return PostgresAuditLog(self.session)
+
+    @property
+    def idempotency(self) -> PostgresIdempotencyLog:
+        return PostgresIdempotencyLog(self.session)
 
     async def __aenter__(self) -> Self:
         async with translated_errors():

@@ -65,6 +65,16 @@ IfMatch = Annotated[
 ]
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        description="any unique string (a UUID, say): a retry with the same key and body gets the first answer and "
+        "creates nothing; the same key with another body is 422; keys are forgotten after 24 hours",
+    ),
+]
+
+
 def if_match_tags(header: str | None) -> frozenset[str] | None:
     """The strong ETags an If-Match header names ("*" for any); weak ones never match a write (RFC 9110)."""
     if header is None:
@@ -101,9 +111,13 @@ class AgentController(Controller):
         data: Annotated[AgentCreate, Body(examples=[Example(summary="Shop Buddy", value=AGENT_EXAMPLE)])],
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[AgentOut]:
-        """Create an agent with no blueprint yet. Any role."""
-        agent = await create_agent(services, principal, CreateAgent(name=data.name, description=data.description))
+        """Create an agent with no blueprint yet. Any role. Idempotent with an Idempotency-Key."""
+        agent = await create_agent(
+            services, principal,
+            CreateAgent(name=data.name, description=data.description, idempotency_key=idempotency_key),
+        )  # fmt: skip
         return agent_response(agent, 201, Location=f"/org-agents/{agent.id}")
 
     @post("/with-blueprint", operation_id="createAgentWithBlueprint", responses=PROBLEMS, status_code=201,
@@ -115,12 +129,15 @@ class AgentController(Controller):
         ],
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[AgentWithBlueprintOut]:
-        """Create an agent and its version 1 (a draft) in one step: both or neither. Any role."""
+        """Create an agent and its version 1 (a draft) in one step: both or neither. Any role. Idempotent with an
+        Idempotency-Key."""
         made = await create_agent_with_blueprint(
             services, principal,
             CreateAgentWithBlueprint(name=data.name, description=data.description,
-                                     agent_blueprint=data.agent_blueprint, conversation_id=data.conversation_id),
+                                     agent_blueprint=data.agent_blueprint, conversation_id=data.conversation_id,
+                                     idempotency_key=idempotency_key),
         )  # fmt: skip
         return Response(
             to_out(made, AgentWithBlueprintOut),

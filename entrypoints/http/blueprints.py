@@ -29,7 +29,15 @@ from application.blueprints import (
 from domain.agents import agent_etag
 from domain.roles import Principal
 from entrypoints.bootstrap import Services
-from entrypoints.http.agents import VERSION_EXAMPLE, Cursor, IfMatch, Limit, agent_response, if_match_tags
+from entrypoints.http.agents import (
+    VERSION_EXAMPLE,
+    Cursor,
+    IdempotencyKey,
+    IfMatch,
+    Limit,
+    agent_response,
+    if_match_tags,
+)
 from entrypoints.http.errors import PROBLEMS
 from entrypoints.http.schemas import (
     MAX_BLUEPRINT_BYTES,
@@ -76,11 +84,14 @@ class BlueprintController(Controller):
         data: Annotated[VersionCreate, Body(examples=[Example(summary="Shop Buddy", value=VERSION_EXAMPLE)])],
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[BlueprintOut]:
-        """Save a blueprint as the agent's next version, a draft. Any role; a deleted agent takes none (409)."""
+        """Save a blueprint as the agent's next version, a draft. Any role; a deleted agent takes none (409).
+        Idempotent with an Idempotency-Key."""
         version = await add_version(
             services, principal,
-            AddVersion(agent_id=agent_id, agent_blueprint=data.agent_blueprint, conversation_id=data.conversation_id),
+            AddVersion(agent_id=agent_id, agent_blueprint=data.agent_blueprint, conversation_id=data.conversation_id,
+                       idempotency_key=idempotency_key),
         )  # fmt: skip
         return Response(
             to_out(version, BlueprintOut),

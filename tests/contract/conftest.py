@@ -15,7 +15,9 @@ from entrypoints.bootstrap import Services, memory_services, postgres_services
 from entrypoints.settings import Settings
 from tests.doubles import FixedClock, SequentialIds
 
-TABLES = "agent_audit_events, agent_blueprints, org_agents, agent_api_tokens, agent_organizations"
+TABLES = (
+    "agent_idempotency_keys, agent_audit_events, agent_blueprints, org_agents, agent_api_tokens, agent_organizations"
+)
 
 
 @pytest.fixture(params=["memory", "postgres"])
