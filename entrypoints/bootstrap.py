@@ -58,6 +58,7 @@ async def postgres_services(
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         timeout_s=settings.pool_timeout_s,
+        statement_timeout_s=settings.statement_timeout_s,
     ) as pool:
 
         async def ready() -> bool:

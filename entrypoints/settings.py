@@ -36,6 +36,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_min_size: int = 2
     pool_max_size: int = 10
     pool_timeout_s: float = 5.0  # waiting for a pooled connection longer than this is an outage, not a queue
+    statement_timeout_s: float = 10.0  # a statement running longer (a slow or locked database) is cancelled: 503
     log_level: str = "info"
 
     @classmethod
@@ -54,5 +55,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             pool_min_size=pool_min,
             pool_max_size=pool_max,
             pool_timeout_s=_number(env, "ORG_AGENTS_POOL_TIMEOUT", 5.0, minimum=0.1),
+            statement_timeout_s=_number(env, "ORG_AGENTS_STATEMENT_TIMEOUT", 10.0, minimum=0.1),
             log_level=log_level,
         )

@@ -18,12 +18,20 @@ async def use_msgspec_json(conn: psycopg.AsyncConnection[Any]) -> None:
 
 @asynccontextmanager
 async def open_pool(
-    conninfo: str, *, min_size: int, max_size: int, timeout_s: float, name: str = "org-agents"
+    conninfo: str,
+    *,
+    min_size: int,
+    max_size: int,
+    timeout_s: float,
+    statement_timeout_s: float = 10.0,
+    name: str = "org-agents",
 ) -> AsyncIterator[AsyncConnectionPool]:
-    """Opens the pool and waits for its first connections, so a wrong DATABASE_URL fails at startup."""
+    """Opens the pool and waits for its first connections, so a wrong DATABASE_URL fails at startup. A statement
+    that runs longer than `statement_timeout_s` (a slow or locked database) is cancelled by the server."""
+    options = f"-c statement_timeout={round(statement_timeout_s * 1000)}"
     pool = AsyncConnectionPool(
         conninfo, min_size=min_size, max_size=max_size, timeout=timeout_s, open=False, name=name,
-        kwargs={"application_name": name}, configure=use_msgspec_json,
+        kwargs={"application_name": name, "options": options}, configure=use_msgspec_json,
     )  # fmt: skip
     await pool.open(wait=True, timeout=timeout_s)
     try:

@@ -191,3 +191,28 @@ async def test_statistics_agree_with_the_seeds_function_to_the_rounding(
         :4
     ]
     assert stats.compilation_rate == float(row[4]) == 3.13
+
+
+async def test_a_locked_or_slow_database_is_unavailable_within_the_timeouts_and_then_serves_again(
+    migrated_database: str, tmp_path: Path
+) -> None:
+    settings = _settings(
+        migrated_database, tmp_path, pool_min_size=1, pool_max_size=2, pool_timeout_s=0.5, statement_timeout_s=1.0
+    )
+    async with postgres_services(settings, migrated_database) as services:
+        owner = await _owner(services)
+        agent = await create_agent(services, owner, CreateAgent(name="held"))
+        with psycopg.connect(migrated_database) as holder:  # another client holds the agent's row: writers block
+            holder.execute("SELECT 1 FROM org_agents WHERE id = %s FOR UPDATE", [agent.id])
+            started = time.monotonic()
+            outcomes = await asyncio.gather(
+                *(add_version(services, owner, AddVersion(agent_id=agent.id, agent_blueprint={})) for _ in range(10)),
+                return_exceptions=True,
+            )
+            waited = time.monotonic() - started
+            holder.rollback()
+
+        # The two with a connection are cancelled by the statement timeout, the eight queued for one by the pool's.
+        assert all(isinstance(o, Unavailable) for o in outcomes), outcomes
+        assert waited < 1.0 + 0.5 + 1.5  # statement timeout, then pool timeout, plus slack: bounded, not a hang
+        assert (await add_version(services, owner, AddVersion(agent_id=agent.id, agent_blueprint={}))).version == 1

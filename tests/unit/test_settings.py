@@ -32,12 +32,14 @@ def test_pool_sizes_timeout_and_log_level_are_read() -> None:
             "ORG_AGENTS_POOL_MIN_SIZE": "4",
             "ORG_AGENTS_POOL_MAX_SIZE": "16",
             "ORG_AGENTS_POOL_TIMEOUT": "0.5",
+            "ORG_AGENTS_STATEMENT_TIMEOUT": "2.5",
             "ORG_AGENTS_LOG_LEVEL": "WARNING",
         }
     )
 
     assert settings.database_url == "postgresql://db/x"
     assert (settings.pool_min_size, settings.pool_max_size, settings.pool_timeout_s) == (4, 16, 0.5)
+    assert settings.statement_timeout_s == 2.5
     assert settings.log_level == "warning"
 
 
@@ -52,6 +54,7 @@ def test_a_large_minimum_pool_raises_the_default_maximum() -> None:
         ({"ORG_AGENTS_POOL_MAX_SIZE": "0"}, "ORG_AGENTS_POOL_MAX_SIZE must be at least 1"),
         ({"ORG_AGENTS_POOL_MIN_SIZE": "5", "ORG_AGENTS_POOL_MAX_SIZE": "3"}, "must not be below"),
         ({"ORG_AGENTS_POOL_TIMEOUT": "0"}, "ORG_AGENTS_POOL_TIMEOUT must be at least"),
+        ({"ORG_AGENTS_STATEMENT_TIMEOUT": "x"}, "ORG_AGENTS_STATEMENT_TIMEOUT"),
         ({"ORG_AGENTS_LOG_LEVEL": "chatty"}, "ORG_AGENTS_LOG_LEVEL must be"),
     ],
 )
