@@ -196,12 +196,18 @@ async def _activate(
 
 async def get_live_prompt(deps: Deps, who: Principal, agent_id: UUID) -> LivePrompt:
     """The active compiled prompt of an active agent; NoLivePrompt when it is switched off, deleted or has no
-    active version (an agent of another organization is not found either way)."""
+    active version (an agent of another organization is not found either way). Served from memory when the live
+    cache holds it (see application/live_cache.py), else one indexed query."""
+    cached = deps.live.prompt(who.org_id, agent_id)
+    if cached is not None:
+        return cached
+    ticket = deps.live.ticket()
     async with deps.uow() as uow:
         live = await uow.versions.live_prompt(who.org_id, agent_id)
         if live is None:
             await uow.agents.get(who.org_id, agent_id)  # AgentNotFound for an unknown or foreign agent
             raise NoLivePrompt(agent_id)
+    deps.live.keep_prompt(ticket, who.org_id, live)
     return live
 
 

@@ -1,7 +1,8 @@
 """What every use case receives: the ports, chosen by the composition root."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from application.live_cache import LiveCache
 from application.ports import Clock, IdSource, TokenStore, UnitOfWorkFactory
 
 
@@ -11,3 +12,4 @@ class Deps:
     clock: Clock
     ids: IdSource
     tokens: TokenStore
+    live: LiveCache = field(default_factory=LiveCache)  # serves nothing until a change feed attaches it

@@ -6,6 +6,7 @@ from uuid import UUID
 
 import msgspec
 
+from application.live_cache import LiveCache
 from application.ports import Clock, IdSource, TokenInfo, TokenStore
 from domain.roles import Principal, Role
 from domain.tokens import SECRET_PREFIX, checked_name, secret_hash
@@ -20,6 +21,8 @@ class TokenDeps(Protocol):
     def clock(self) -> Clock: ...
     @property
     def ids(self) -> IdSource: ...
+    @property
+    def live(self) -> LiveCache: ...
 
 
 class CreateToken(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,4 +67,12 @@ async def authenticate(deps: TokenDeps, secret: str) -> Principal | None:
     """The principal of a live token, or None; never says whether a token exists but was revoked."""
     if not secret.startswith(SECRET_PREFIX):
         return None
-    return await deps.tokens.resolve(secret)
+    hashed = secret_hash(secret)
+    cached = deps.live.principal(hashed)
+    if cached is not None:
+        return cached
+    ticket = deps.live.ticket()
+    principal = await deps.tokens.resolve(secret)
+    if principal is not None:
+        deps.live.keep_principal(ticket, hashed, principal)
+    return principal

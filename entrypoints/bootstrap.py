@@ -1,7 +1,8 @@
 """The composition root: the only module that chooses adapters and wires them to the application."""
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
@@ -9,10 +10,12 @@ from uuid import UUID, uuid4
 from adapters.embedded_postgres import embedded_postgres
 from adapters.memory.tokens import InMemoryTokenStore
 from adapters.memory.unit_of_work import InMemoryStore
+from adapters.postgres import changes
 from adapters.postgres.pool import database_answers, open_pool
 from adapters.postgres.tokens import PostgresTokenStore
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
 from application.deps import Deps
+from application.live_cache import LiveCache
 from application.ports import Clock, IdSource
 from entrypoints.settings import Settings
 
@@ -51,8 +54,16 @@ def database(settings: Settings) -> Iterator[str]:
 
 @asynccontextmanager
 async def postgres_services(
-    settings: Settings, conninfo: str, *, clock: Clock | None = None, ids: IdSource | None = None
+    settings: Settings,
+    conninfo: str,
+    *,
+    clock: Clock | None = None,
+    ids: IdSource | None = None,
+    follow_changes: bool = True,
 ) -> AsyncIterator[Services]:
+    """With `follow_changes` (and a cache size above 0), live prompts and principals are served from memory, kept
+    true by the database's change notices (adapters/postgres/changes.py)."""
+    live = LiveCache(max_prompt_bytes=settings.live_cache_mb * 1024 * 1024)
     async with open_pool(
         conninfo,
         min_size=settings.pool_min_size,
@@ -64,13 +75,23 @@ async def postgres_services(
         async def ready() -> bool:
             return await database_answers(pool, settings.pool_timeout_s)
 
-        yield Services(
-            uow=lambda: PostgresUnitOfWork(pool),
-            tokens=PostgresTokenStore(pool),
-            clock=clock or SystemClock(),
-            ids=ids or RandomIds(),
-            ready=ready,
-        )
+        feed = None
+        if follow_changes and settings.live_cache_mb > 0:
+            feed = asyncio.create_task(changes.follow_changes(conninfo, live), name="org-agents change feed")
+        try:
+            yield Services(
+                uow=lambda: PostgresUnitOfWork(pool, live),
+                tokens=PostgresTokenStore(pool, live),
+                clock=clock or SystemClock(),
+                ids=ids or RandomIds(),
+                live=live,
+                ready=ready,
+            )
+        finally:
+            if feed is not None:
+                feed.cancel()
+                with suppress(asyncio.CancelledError):
+                    await feed
 
 
 def memory_services(clock: Clock | None = None, ids: IdSource | None = None) -> Services:

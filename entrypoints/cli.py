@@ -93,7 +93,7 @@ def _migrate(settings: Settings, action: str) -> int:
 
 
 async def _token(settings: Settings, args: argparse.Namespace, conninfo: str) -> int:
-    async with postgres_services(settings, conninfo) as services:
+    async with postgres_services(settings, conninfo, follow_changes=False) as services:
         if args.action == "create":
             issued = await create_token(
                 services, CreateToken(org_name=args.org, user_id=args.user, role=Role(args.role))

@@ -38,6 +38,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_timeout_s: float = 5.0  # waiting for a pooled connection longer than this is an outage, not a queue
     statement_timeout_s: float = 10.0  # a statement running longer (a slow or locked database) is cancelled: 503
     log_level: str = "info"
+    live_cache_mb: int = 64  # live prompts held in memory per process; 0: every prompt fetch asks the database
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -57,4 +58,5 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             pool_timeout_s=_number(env, "ORG_AGENTS_POOL_TIMEOUT", 5.0, minimum=0.1),
             statement_timeout_s=_number(env, "ORG_AGENTS_STATEMENT_TIMEOUT", 10.0, minimum=0.1),
             log_level=log_level,
+            live_cache_mb=int(_number(env, "ORG_AGENTS_LIVE_CACHE_MB", 64, minimum=0)),
         )

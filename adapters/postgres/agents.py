@@ -91,6 +91,7 @@ class PostgresAgentRepository:
 
     async def update(self, agent: Agent) -> None:
         await self._session.execute(UPDATE_AGENT, _params(agent))
+        self._session.changed_agents.add(agent.id)
 
     async def page(
         self, org_id: UUID, *, statuses: Collection[AgentStatus], limit: int, after: AgentKey | None

@@ -139,6 +139,7 @@ class PostgresBlueprintRepository:
         return _version(row)
 
     async def record_compilation(self, version: BlueprintVersion) -> None:
+        self._session.changed_agents.add(version.agent_id)
         await self._session.execute(
             RECORD_COMPILATION,
             {

@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, LiteralString, TypeVar
+from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
 
 import msgspec
 import psycopg
@@ -11,6 +11,9 @@ from psycopg.rows import dict_row
 from psycopg_pool import PoolTimeout
 
 from domain.errors import ConcurrentUpdate, Unavailable
+
+if TYPE_CHECKING:
+    from uuid import UUID
 
 T = TypeVar("T")
 
@@ -34,6 +37,7 @@ class Session:
 
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self.conn = conn
+        self.changed_agents: set[UUID] = set()  # what this process's live cache forgets once the work commits
 
     async def rows(self, query: LiteralString, params: dict[str, Any]) -> list[dict[str, Any]]:
         async with translated_errors(), self.conn.cursor(row_factory=dict_row) as cur:

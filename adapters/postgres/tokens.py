@@ -10,6 +10,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres.session import translated_errors
+from application.live_cache import LiveCache
 from application.ports import TokenInfo
 from domain.errors import TokenNotFound
 from domain.roles import Principal, Role
@@ -49,8 +50,9 @@ def _info(row: dict[str, Any]) -> TokenInfo:
 
 
 class PostgresTokenStore:
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool, live: LiveCache) -> None:
         self._pool = pool
+        self._live = live
 
     async def resolve(self, secret: str) -> Principal | None:
         wanted = secret_hash(secret)
@@ -87,6 +89,7 @@ class PostgresTokenStore:
         async with translated_errors(), self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(REVOKE_TOKEN, {"id": token_id, "now": now})
             row = await cur.fetchone()
+        self._live.tokens_changed()  # this process at once; the others by the trigger's notice
         if row is None:
             raise TokenNotFound(token_id)
         return _info(row)

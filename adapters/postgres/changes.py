@@ -1,0 +1,78 @@
+"""The change feed: LISTEN on the channel migration 0007's triggers notify, and keep a LiveCache truthful.
+
+One dedicated connection per process. While it listens, the cache is attached and every notice invalidates what it
+names. When the connection drops (or stops answering a ping), the cache is detached at once: reads go to the
+database until a new connection listens again, and the cache then starts empty (a full reload, read lazily).
+"""
+
+import asyncio
+import logging
+from typing import Final
+from uuid import UUID
+
+import psycopg
+
+from application.live_cache import LiveCache
+
+log = logging.getLogger("org_agents.changes")
+
+CHANNEL: Final = "org_agents_changes"
+APPLICATION_NAME: Final = "org-agents-changes"
+# The triggers that send the notices; without them (migration 0007 not applied) nothing may be cached.
+NOTIFYING_TRIGGERS: Final = """
+    SELECT count(*) FROM pg_trigger
+    WHERE tgname IN ('org_agents_notify_change', 'agent_blueprints_notify_change', 'agent_api_tokens_notify_change')
+"""
+
+
+def apply_notice(cache: LiveCache, payload: str) -> None:
+    """`agent:<uuid>`, `token:<uuid>`; anything else (`reset`, or a payload this version does not know) drops all."""
+    kind, _, ident = payload.partition(":")
+    try:
+        if kind == "agent":
+            cache.agent_changed(UUID(ident))
+            return
+        if kind == "token":
+            cache.tokens_changed()
+            return
+    except ValueError:
+        pass
+    cache.reset()
+
+
+async def follow_changes(
+    conninfo: str,
+    cache: LiveCache,
+    *,
+    ping_every_s: float = 1.0,
+    retry_min_s: float = 0.05,
+    retry_max_s: float = 2.0,
+) -> None:
+    """Runs until cancelled. A connection that fails a ping within `ping_every_s` counts as dropped."""
+    retry_s = retry_min_s
+    while True:
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                conninfo, autocommit=True, application_name=APPLICATION_NAME, connect_timeout=max(2, int(retry_max_s))
+            )
+            async with conn:
+                cursor = await conn.execute(NOTIFYING_TRIGGERS)
+                found = await cursor.fetchone()
+                if found is None or found[0] < 3:
+                    log.warning("live cache off: the change triggers (migration 0007) are missing")
+                    return
+                await conn.execute(f"LISTEN {CHANNEL}")
+                cache.attach()
+                log.info("live cache on: following changes on %s", CHANNEL)
+                retry_s = retry_min_s
+                while True:
+                    async for notice in conn.notifies(timeout=ping_every_s):
+                        apply_notice(cache, notice.payload)
+                    await asyncio.wait_for(conn.execute("SELECT 1"), ping_every_s)
+        except (psycopg.Error, OSError, TimeoutError) as exc:
+            if cache.attached:
+                log.warning("live cache off until the change feed reconnects: %s", exc)
+        finally:
+            cache.detach()
+        await asyncio.sleep(retry_s)  # back off while the database is away
+        retry_s = min(retry_s * 2, retry_max_s)

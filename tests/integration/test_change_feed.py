@@ -1,0 +1,158 @@
+"""The change feed on a real PostgreSQL: changes made by anyone (here: plain SQL on another connection, as psql or
+another service would) reach this process's live cache through migration 0007's triggers and LISTEN/NOTIFY; a
+dropped listening connection turns the cache off until it listens again."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from adapters.postgres.changes import APPLICATION_NAME, apply_notice, follow_changes
+from adapters.postgres.migrations import load_migrations, migrate_down
+from application.agents import CreateAgent, create_agent
+from application.blueprints import AddVersion, CompileVersion, add_version, compile_version, get_live_prompt
+from application.live_cache import LiveCache
+from application.tokens import CreateToken, authenticate, create_token
+from domain.errors import NoLivePrompt
+from domain.roles import Principal, Role
+from entrypoints.bootstrap import Services, postgres_services
+from entrypoints.settings import Settings
+from tests.e2e.conftest import shop_buddy
+
+pytestmark = pytest.mark.anyio
+
+DEADLINE_S = 5.0
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> float:
+    """Seconds until `check` holds; fails after DEADLINE_S. Polls: it waits for an event, it asserts no timing."""
+    started = time.monotonic()
+    while not await check():
+        if time.monotonic() - started > DEADLINE_S:
+            raise AssertionError(f"not within {DEADLINE_S} s: {what}")
+        await asyncio.sleep(0.005)
+    return time.monotonic() - started
+
+
+@pytest.fixture
+async def services(migrated_database: str, tmp_path: Path) -> AsyncIterator[Services]:
+    settings = Settings(database_url=migrated_database, data_dir=tmp_path)
+    async with postgres_services(settings, migrated_database) as made:
+
+        async def attached() -> bool:
+            return made.live.attached
+
+        await eventually(attached, "the change feed listens")
+        yield made
+
+
+async def live_agent(services: Services) -> tuple[Principal, Any]:
+    issued = await create_token(services, CreateToken(org_name="acme", user_id="ana", role=Role.OWNER))
+    owner = await authenticate(services, issued.secret)
+    assert owner is not None
+    agent = await create_agent(services, owner, CreateAgent(name="shop buddy"))
+    version = await add_version(services, owner, AddVersion(agent_id=agent.id, agent_blueprint=shop_buddy()))
+    await compile_version(services, owner, CompileVersion(agent_id=agent.id, version_id=version.id, activate=True))
+
+    async def held() -> bool:
+        # The first read may race the notice of our own compile, and is then not kept; a later one is.
+        await get_live_prompt(services, owner, agent.id)
+        return services.live.prompt(owner.org_id, agent.id) is not None
+
+    await eventually(held, "the live prompt is held in memory")
+    return owner, agent
+
+
+def sql(conninfo: str, statement: Any, params: dict[str, Any] | None = None) -> None:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(statement, params)
+
+
+async def test_a_change_made_elsewhere_is_served_once_its_notice_arrives(
+    services: Services, migrated_database: str
+) -> None:
+    owner, agent = await live_agent(services)
+    sql(migrated_database, "UPDATE org_agents SET status = 'deactive' WHERE id = %(id)s", {"id": agent.id})
+
+    async def switched_off() -> bool:
+        try:
+            await get_live_prompt(services, owner, agent.id)
+        except NoLivePrompt:
+            return True
+        return False
+
+    await eventually(switched_off, "the deactivation is served")
+
+
+async def test_a_token_revoked_elsewhere_stops_working(services: Services, migrated_database: str) -> None:
+    issued = await create_token(services, CreateToken(org_name="acme", user_id="bo", role=Role.MEMBER))
+    assert await authenticate(services, issued.secret) is not None  # now held in memory
+    assert services.live.sizes[2] == 1
+    sql(migrated_database, "UPDATE agent_api_tokens SET revoked_at = now() WHERE id = %(id)s", {"id": issued.token.id})
+
+    async def refused() -> bool:
+        return await authenticate(services, issued.secret) is None
+
+    await eventually(refused, "the revoked token is refused")
+
+
+async def test_a_dropped_feed_turns_the_cache_off_and_a_new_one_starts_it_empty(
+    services: Services, migrated_database: str
+) -> None:
+    owner, agent = await live_agent(services)
+    sql(
+        migrated_database,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE application_name = %(name)s AND datname = current_database()",
+        {"name": APPLICATION_NAME},
+    )
+    # Changed while no notice can reach this process: it must not serve what it held before.
+    sql(migrated_database, "UPDATE org_agents SET status = 'deactive' WHERE id = %(id)s", {"id": agent.id})
+
+    async def switched_off() -> bool:
+        try:
+            await get_live_prompt(services, owner, agent.id)
+        except NoLivePrompt:
+            return True
+        return False
+
+    await eventually(switched_off, "the change made while the feed was down is served")
+
+    async def listening_again() -> bool:
+        return services.live.attached
+
+    await eventually(listening_again, "the feed reconnects")
+    sql(migrated_database, "UPDATE org_agents SET status = 'active' WHERE id = %(id)s", {"id": agent.id})
+
+    async def back_on() -> bool:
+        try:
+            await get_live_prompt(services, owner, agent.id)
+        except NoLivePrompt:
+            return False
+        return True
+
+    await eventually(back_on, "the reconnected feed reports changes again")
+
+
+async def test_without_the_change_triggers_nothing_is_ever_cached(migrated_database: str) -> None:
+    migrate_down(migrated_database, load_migrations())  # undoes 0007
+    cache = LiveCache()
+    await asyncio.wait_for(follow_changes(migrated_database, cache), DEADLINE_S)  # gives up at once
+    assert not cache.attached
+
+
+def test_notices_name_what_changed_and_anything_unknown_forgets_everything() -> None:
+    cache = LiveCache()
+    cache.attach()
+    ticket = cache.ticket()
+    apply_notice(cache, "token:00000000-0000-0000-0000-000000000001")
+    apply_notice(cache, "agent:00000000-0000-0000-0000-000000000002")
+    assert cache.ticket() == ticket + 2
+    for payload in ("reset", "agent:not-a-uuid", "something:else"):
+        before = cache.ticket()
+        apply_notice(cache, payload)
+        assert cache.ticket() > before
