@@ -95,8 +95,14 @@ async def postgres_services(
 
 
 def memory_services(clock: Clock | None = None, ids: IdSource | None = None) -> Services:
-    """Everything in process memory: for fast tests, and for trying the service without a database."""
-    store = InMemoryStore()
+    """Everything in process memory: for fast tests, and for trying the service without a database. The live
+    cache is on, and told of every commit at once, so the hot path is the one PostgreSQL runs."""
+    live = LiveCache()
+    store = InMemoryStore(live)
     return Services(
-        uow=store.unit_of_work, tokens=InMemoryTokenStore(), clock=clock or SystemClock(), ids=ids or RandomIds()
+        uow=store.unit_of_work,
+        tokens=InMemoryTokenStore(live),
+        clock=clock or SystemClock(),
+        ids=ids or RandomIds(),
+        live=live,
     )

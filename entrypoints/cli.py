@@ -10,9 +10,7 @@ from collections.abc import Sequence
 from types import FrameType
 from uuid import UUID
 
-import msgspec
 import psycopg
-import uvicorn
 from psycopg_pool import PoolTimeout
 
 from adapters.embedded_postgres import EmbeddedPostgresError
@@ -21,9 +19,14 @@ from application.tokens import CreateToken, create_token, list_tokens, revoke_to
 from domain.errors import DomainError
 from domain.roles import Role
 from entrypoints.bootstrap import database, postgres_services
-from entrypoints.settings import Settings, SettingsError
+from entrypoints.settings import Settings, SettingsError, configure_logging
 
 log = logging.getLogger("org_agents")
+
+APP_FACTORY = "entrypoints.http.app:app_from_env"
+SERVERS = ("granian", "uvicorn")
+DEFAULT_SERVER = "granian"  # chosen by measurement: BENCHMARKS.md
+DEFAULT_WORKERS = 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,6 +37,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     serve.add_argument("--no-migrate", action="store_true", help="serve without applying pending migrations")
+    serve.add_argument(
+        "--workers", type=_positive, default=DEFAULT_WORKERS,
+        help=f"worker processes, each with its own pool and live cache (default {DEFAULT_WORKERS})",
+    )  # fmt: skip
+    serve.add_argument(
+        "--server", choices=SERVERS, default=DEFAULT_SERVER,
+        help=f"the ASGI server (default {DEFAULT_SERVER}; see BENCHMARKS.md for why)",
+    )  # fmt: skip
 
     migrate = commands.add_parser("migrate", help="apply (up), undo the last (down) or list (status) migrations")
     migrate.add_argument("action", nargs="?", choices=["up", "down", "status"], default="up")
@@ -51,23 +62,53 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from entrypoints.http.app import create_app  # the CLI's other commands never load the web stack
-
+    """Each worker builds the app itself (`app_from_env`) from the environment, to which the chosen database's
+    conninfo is added; the embedded PostgreSQL, when used, belongs to this process and outlives the workers."""
     with database(settings) as conninfo:
         if not args.no_migrate:
             migrate_up(conninfo, load_migrations(), log=_stderr)
-        app = create_app(msgspec.structs.replace(settings, database_url=conninfo))
-        # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler it found: a clean exit.
-        signal.signal(signal.SIGTERM, _exit_cleanly)
-        uvicorn.run(
-            app, host=args.host, port=args.port, log_level=settings.log_level, lifespan="on", access_log=False
-        )  # our own access log writes one structured line per request
+        os.environ["DATABASE_URL"] = conninfo
+        if args.server == "granian":
+            _serve_granian(settings, args)
+        else:
+            _serve_uvicorn(settings, args)
     return 0
+
+
+def _serve_granian(settings: Settings, args: argparse.Namespace) -> None:
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    # Granian stops its workers gracefully on SIGTERM or SIGINT (in-flight requests finish), then returns.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    Server(
+        APP_FACTORY, factory=True, interface=Interfaces.ASGI, address=args.host, port=args.port, workers=args.workers,
+        loop=Loops.uvloop, log_level=LogLevels(settings.log_level), log_access=False, websockets=False,
+    ).serve()  # fmt: skip
+
+
+def _serve_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler it found: a clean exit.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    uvicorn.run(
+        APP_FACTORY, factory=True, host=args.host, port=args.port, workers=args.workers, loop="uvloop",
+        http="httptools", log_level=settings.log_level, lifespan="on", access_log=False,
+    )  # fmt: skip  # our own access log writes one structured line per request
 
 
 def _migrate(settings: Settings, action: str) -> int:
@@ -128,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         settings = Settings.from_env(os.environ)
-        logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+        configure_logging(settings)
         if args.command == "serve":
             return _serve(settings, args)
         if args.command == "migrate":

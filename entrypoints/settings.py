@@ -1,5 +1,6 @@
 """Settings: read once from the environment at startup and passed down; nothing else reads the environment."""
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -60,3 +61,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             log_level=log_level,
             live_cache_mb=int(_number(env, "ORG_AGENTS_LIVE_CACHE_MB", 64, minimum=0)),
         )
+
+
+def configure_logging(settings: Settings) -> None:
+    """Once per process: the CLI, and each worker `serve` starts."""
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")

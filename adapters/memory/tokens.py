@@ -6,6 +6,7 @@ from uuid import UUID
 
 import msgspec
 
+from application.live_cache import LiveCache
 from application.ports import TokenInfo
 from domain.errors import TokenNotFound
 from domain.roles import Principal
@@ -13,9 +14,10 @@ from domain.tokens import secret_hash
 
 
 class InMemoryTokenStore:
-    def __init__(self) -> None:
+    def __init__(self, live: LiveCache | None = None) -> None:
         self._orgs: dict[str, UUID] = {}
         self._tokens: dict[UUID, tuple[TokenInfo, bytes]] = {}
+        self._live = live
 
     async def resolve(self, secret: str) -> Principal | None:
         wanted = secret_hash(secret)
@@ -43,4 +45,6 @@ class InMemoryTokenStore:
         if info.revoked_at is None:
             info = msgspec.structs.replace(info, revoked_at=now)
             self._tokens[token_id] = (info, hashed)
+            if self._live is not None:
+                self._live.tokens_changed()
         return info

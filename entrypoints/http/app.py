@@ -1,13 +1,18 @@
 """The Litestar application factory."""
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import cast
 
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
+from litestar.types.asgi_types import HTTPScope
 
 from entrypoints.bootstrap import Services, postgres_services
 from entrypoints.http.agents import AgentController
@@ -15,15 +20,38 @@ from entrypoints.http.auth import provide_principal, require_token, whoami
 from entrypoints.http.blueprints import BlueprintController
 from entrypoints.http.errors import EXCEPTION_HANDLERS, JSONRequest
 from entrypoints.http.health import health, ready
+from entrypoints.http.hot_path import answer_from_memory
 from entrypoints.http.logs import access_log
 from entrypoints.http.schemas import MAX_SMALL_BODY_BYTES
 from entrypoints.http.ui import ui
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, configure_logging
 
 
-async def provide_services(state: State) -> Services:
+def provide_services(state: State) -> Services:
     services: Services = state.services
     return services
+
+
+class OrgAgentsApp(Litestar):
+    """Litestar, with the hot path in front: a live prompt the live cache holds is sent without routing."""
+
+    async def __call__(
+        self, scope: Scope | LifeSpanScope, receive: Receive | LifeSpanReceive, send: Send | LifeSpanSend
+    ) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            http = cast("HTTPScope", scope)
+            services: Services | None = self.state.get("services")
+            if http["method"] == "GET" and services is not None and await answer_from_memory(services, http, send):
+                return
+        await super().__call__(scope, receive, send)
+
+
+def app_from_env() -> Litestar:
+    """The app as each worker of `org-agents serve` builds it: settings from the environment the CLI prepared
+    (DATABASE_URL names the database it chose, embedded or not)."""
+    settings = Settings.from_env(os.environ)
+    configure_logging(settings)
+    return create_app(settings)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Litestar:
@@ -44,13 +72,13 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         path="/",
         route_handlers=[AgentController, BlueprintController],
         guards=[require_token],
-        dependencies={"principal": Provide(provide_principal)},
+        dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         security=[{"bearer": []}],
     )
-    return Litestar(
+    return OrgAgentsApp(
         route_handlers=[health, ready, whoami, api, ui],
         lifespan=[lifespan],
-        dependencies={"services": Provide(provide_services)},
+        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=JSONRequest,
         middleware=[access_log],

@@ -39,6 +39,7 @@ from entrypoints.http.agents import (
     if_match_tags,
 )
 from entrypoints.http.errors import PROBLEMS
+from entrypoints.http.hot_path import etag_of, matches
 from entrypoints.http.schemas import (
     MAX_BLUEPRINT_BYTES,
     AgentOut,
@@ -53,18 +54,6 @@ from entrypoints.http.schemas import (
 )
 
 Conversation = Annotated[str | None, Parameter(min_length=1, max_length=255, description="only versions of it")]
-
-
-def etag_of(blueprint_id: UUID) -> str:
-    """A version's prompt never changes once compiled, so the version's id is its prompt's identity."""
-    return f'"{blueprint_id}"'
-
-
-def matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
-    return "*" in tags or etag in tags
 
 
 class BlueprintController(Controller):
@@ -216,7 +205,8 @@ class BlueprintController(Controller):
         principal: NamedDependency[Principal],
     ) -> Response[LivePromptOut]:
         """The live prompt: the active compiled version of an active agent, with an ETag; `If-None-Match` with
-        that ETag is answered 304 with no body. 404 when nothing is live. The LLM runtime's hot path."""
+        that ETag is answered 304 with no body. 404 when nothing is live. The LLM runtime's hot path: when the live
+        cache holds the token and the prompt, entrypoints/http/hot_path.py answers before this route is reached."""
         live = await get_live_prompt(services, principal, agent_id)
         etag = etag_of(live.blueprint_id)
         headers = {"ETag": etag, "Cache-Control": "no-cache"}

@@ -4,6 +4,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Final
 
 import msgspec
@@ -27,6 +28,18 @@ class AccessLine(msgspec.Struct, frozen=True):
 _encode = msgspec.json.Encoder().encode
 
 
+def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """The caller's X-Request-ID when it is sane, else a new one."""
+    given = next((value for name, value in headers if name == REQUEST_ID), b"")
+    return given if ACCEPTABLE_ID.fullmatch(given) else uuid.uuid4().hex.encode()
+
+
+def log_access(method: str, route: str, status: int, started: float, request_id: bytes) -> None:
+    if log.isEnabledFor(logging.INFO):
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        log.info(_encode(AccessLine(method, route, status, duration_ms, request_id.decode())).decode())
+
+
 def access_log(app: ASGIApp) -> ASGIApp:
     """An ASGI middleware: a caller's X-Request-ID is kept when it is sane, else one is made; it is echoed back."""
 
@@ -35,8 +48,7 @@ def access_log(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         started = time.perf_counter()
-        given = next((value for name, value in scope["headers"] if name == REQUEST_ID), b"")
-        request_id = given if ACCEPTABLE_ID.fullmatch(given) else uuid.uuid4().hex.encode()
+        request_id = request_id_of(scope["headers"])
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -49,14 +61,7 @@ def access_log(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_with_id)
         finally:
-            if log.isEnabledFor(logging.INFO):
-                line = AccessLine(
-                    method=str(scope.get("method", "?")),
-                    route=scope.get("path_template") or "(no route)",
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                    request_id=request_id.decode(),
-                )
-                log.info(_encode(line).decode())
+            route = scope.get("path_template") or "(no route)"
+            log_access(str(scope.get("method", "?")), route, status, started, request_id)
 
     return middleware

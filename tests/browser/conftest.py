@@ -8,11 +8,8 @@ ORG_AGENTS_TEST_SCREENSHOTS when it is set, otherwise to a temporary directory.
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import threading
+import tempfile
 import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -25,8 +22,8 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_play
 from psycopg import sql
 
 from tests.conftest import database_conninfo, database_url_env
+from tests.serving import ORG_AGENTS, serving
 
-ORG_AGENTS: Final = str(Path(sys.executable).parent / "org-agents")
 CHROMIUM_ARGS: Final = [
     "--headless",
     "--no-sandbox",
@@ -86,13 +83,6 @@ class UiServer:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def ui_server(pg_admin: str) -> Iterator[UiServer]:
     """One server and one fresh database for a module's tests; each test works in organizations of its own."""
@@ -100,34 +90,9 @@ def ui_server(pg_admin: str) -> Iterator[UiServer]:
     with psycopg.connect(pg_admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     env = database_url_env(database_conninfo(pg_admin, name))
-    port = free_port()
     try:
-        with subprocess.Popen(
-            [ORG_AGENTS, "serve", "--port", str(port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        ) as proc:  # fmt: skip
-            listening = threading.Event()
-            log: list[str] = []
-
-            def drain() -> None:  # reads stderr to the end, so the server never blocks on a full pipe
-                assert proc.stderr is not None
-                for line in proc.stderr:
-                    log.append(line)
-                    if "Uvicorn running on" in line:
-                        listening.set()
-                listening.set()
-
-            reader = threading.Thread(target=drain, daemon=True)
-            reader.start()
-            listening.wait(timeout=60)
-            if proc.poll() is not None or not any("Uvicorn running on" in line for line in log):
-                raise AssertionError("org-agents serve did not start:\n" + "".join(log))
-            try:
-                yield UiServer(f"http://127.0.0.1:{port}", env)
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=60)
-                reader.join(timeout=10)
+        with serving(env, Path(tempfile.mkdtemp(prefix="org-agents-ui-")) / "serve.log") as served:
+            yield UiServer(served.url, env)
     finally:
         with psycopg.connect(pg_admin, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -3,9 +3,7 @@
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,17 +21,12 @@ from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.e2e.conftest import shop_buddy
 from tests.integration.test_embedded_postgres import postmaster_pid
+from tests.serving import ORG_AGENTS, free_port, serving
 
-ORG_AGENTS = str(Path(sys.executable).parent / "org-agents")
+__all__ = ["ORG_AGENTS", "free_port"]
+
 
 pytestmark = pytest.mark.postgres
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def request(url: str, token: str | None = None) -> tuple[int, dict[str, str], object]:
@@ -54,33 +47,13 @@ def data_dir_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def server(data_dir_env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = free_port()
-    with subprocess.Popen(
-        [ORG_AGENTS, "serve", "--port", str(port)],
-        env=data_dir_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as proc:
-        assert proc.stderr is not None
-        seen = []
-        for line in proc.stderr:
-            seen.append(line)
-            if "Uvicorn running on" in line:
-                break
-        else:
-            raise AssertionError("serve exited before listening:\n" + "".join(seen))
-        try:
-            yield f"http://127.0.0.1:{port}", proc
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=60)
+def server(data_dir_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    with serving(data_dir_env, tmp_path / "serve.log") as served:
+        yield served.url, served.proc
 
 
 def test_serve_runs_on_the_embedded_server_and_a_second_terminal_mints_a_token_on_it(
-    server: tuple[str, subprocess.Popen[str]], data_dir_env: dict[str, str]
+    server: tuple[str, subprocess.Popen[bytes]], data_dir_env: dict[str, str]
 ) -> None:
     base, proc = server
     data_dir = Path(data_dir_env["ORG_AGENTS_DATA_DIR"])
@@ -116,7 +89,7 @@ def test_serve_runs_on_the_embedded_server_and_a_second_terminal_mints_a_token_o
     assert postmaster_pid(data_dir) is None  # the last user stopped the embedded server
 
 
-def test_a_request_without_a_token_is_refused_with_a_challenge(server: tuple[str, subprocess.Popen[str]]) -> None:
+def test_a_request_without_a_token_is_refused_with_a_challenge(server: tuple[str, subprocess.Popen[bytes]]) -> None:
     status, headers, _ = request(f"{server[0]}/whoami")
 
     assert status == 401
@@ -140,7 +113,7 @@ async def test_ready_reports_503_while_the_database_is_gone(pg_admin: str, migra
 
 
 def test_an_agent_goes_live_over_a_real_socket_and_its_prompt_is_cached_by_etag(
-    server: tuple[str, subprocess.Popen[str]], data_dir_env: dict[str, str]
+    server: tuple[str, subprocess.Popen[bytes]], data_dir_env: dict[str, str]
 ) -> None:
     created = subprocess.run(
         [ORG_AGENTS, "token", "create", "--org", "acme", "--user", "ana", "--role", "owner"],
