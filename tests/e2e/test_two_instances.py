@@ -1,0 +1,107 @@
+"""Two `serve` instances on one database, as behind a load balancer: what one changes (or the CLI, a third process)
+reaches every worker of the other, although each answers live prompts and tokens from its own memory.
+
+Instance B runs two workers; every change is checked on many requests after it is first seen, so both workers
+have it. Waiting polls (no sleeping for timing); the times are printed, and measured properly in bench/.
+"""
+
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from adapters.postgres.changes import APPLICATION_NAME
+from tests.conftest import database_url_env
+from tests.e2e.conftest import shop_buddy
+from tests.serving import ORG_AGENTS, Serving, serving
+
+pytestmark = pytest.mark.postgres
+
+DEADLINE_S = 5.0
+CONFIRMATIONS = 40  # requests after a change is first seen, all of which must show it
+
+
+def token(env: dict[str, str], user: str, role: str) -> tuple[str, str]:
+    """(secret, token id), minted by the CLI."""
+    made = subprocess.run(
+        [ORG_AGENTS, "token", "create", "--org", "acme", "--user", user, "--role", role],
+        env=env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    first, secret = made.stdout.splitlines()[-2:]
+    return secret, first.split()[1]
+
+
+def settles(http: httpx.Client, path: str, expected: Callable[[httpx.Response], bool], what: str) -> float:
+    """Seconds until B answers as expected, then CONFIRMATIONS more answers that all are."""
+    started = time.monotonic()
+    while not expected(answer := http.get(path)):
+        assert time.monotonic() - started < DEADLINE_S, f"{what}: still {answer.status_code} {answer.text[:200]}"
+    seen = time.monotonic() - started
+    for _ in range(CONFIRMATIONS):
+        answer = http.get(path)
+        assert expected(answer), f"{what}: a worker answered {answer.status_code} after the change was seen"
+    print(f"{what}: {seen * 1000:.1f} ms")  # noqa: T201 - shown with -s
+    return seen
+
+
+@pytest.fixture
+def instances(migrated_database: str, tmp_path: Path) -> Iterator[tuple[Serving, Serving, dict[str, str]]]:
+    env = database_url_env(migrated_database)
+    with (
+        serving(env, tmp_path / "a.log", ["--no-migrate"]) as a,
+        serving(env, tmp_path / "b.log", ["--no-migrate", "--workers", "2"]) as b,
+    ):
+        yield a, b, env
+
+
+def test_a_rollback_a_switch_off_and_a_revoked_token_reach_every_worker_of_another_instance(
+    instances: tuple[Serving, Serving, dict[str, str]], migrated_database: str
+) -> None:
+    a, b, env = instances
+    owner, _ = token(env, "ana", "owner")
+    reader, reader_id = token(env, "runtime", "member")
+    with (
+        httpx.Client(base_url=a.url, headers={"Authorization": f"Bearer {owner}"}, timeout=30) as on_a,
+        httpx.Client(base_url=b.url, headers={"Authorization": f"Bearer {reader}"}, timeout=30) as on_b,
+    ):
+        made = on_a.post("/org-agents/with-blueprint", json={"name": "Shop Buddy", "agent_blueprint": shop_buddy()})
+        agent, v1 = made.json()["agent"]["id"], made.json()["blueprint"]["id"]
+        v2 = on_a.post(f"/org-agents/{agent}/blueprints", json={"agent_blueprint": shop_buddy()}).json()["id"]
+        for version in (v1, v2):
+            assert on_a.post(f"/org-agents/{agent}/blueprints/{version}/compile?activate=true").status_code == 200
+        prompt = f"/org-agents/{agent}/prompt"
+
+        def live(version: str) -> Callable[[httpx.Response], bool]:
+            return lambda answer: answer.status_code == 200 and answer.headers["etag"] == f'"{version}"'
+
+        settles(on_b, prompt, live(v2), "v2 live on B")  # and now held in B's workers' memory
+
+        assert on_a.post(f"/org-agents/{agent}/blueprints/{v1}/activate").status_code == 200
+        settles(on_b, prompt, live(v1), "rollback to v1 reached B")
+
+        # The listening connections are cut (a failover, a network blip); a change made meanwhile is still seen.
+        with psycopg.connect(migrated_database, autocommit=True) as conn:
+            cut = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = %(name)s AND datname = current_database()",
+                {"name": APPLICATION_NAME},
+            ).fetchone()
+        assert cut is not None
+        assert cut[0] == 3  # A's worker and B's two
+        assert on_a.post(f"/org-agents/{agent}/blueprints/{v2}/activate").status_code == 200
+        settles(on_b, prompt, live(v2), "activation while the feeds were cut reached B")
+
+        assert on_a.post(f"/org-agents/{agent}/deactivate").status_code == 200
+        settles(on_b, prompt, lambda answer: answer.status_code == 404, "deactivation reached B")
+        assert on_a.post(f"/org-agents/{agent}/activate").status_code == 200
+        settles(on_b, prompt, live(v2), "reactivation reached B")
+
+        revoked = subprocess.run(
+            [ORG_AGENTS, "token", "revoke", reader_id], env=env, capture_output=True, timeout=120, check=False
+        )
+        assert revoked.returncode == 0, revoked.stderr
+        settles(on_b, prompt, lambda answer: answer.status_code == 401, "revocation by the CLI reached B")
