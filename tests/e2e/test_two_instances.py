@@ -44,7 +44,7 @@ def settles(http: httpx.Client, path: str, expected: Callable[[httpx.Response], 
     for _ in range(CONFIRMATIONS):
         answer = http.get(path)
         assert expected(answer), f"{what}: a worker answered {answer.status_code} after the change was seen"
-    print(f"{what}: {seen * 1000:.1f} ms")  # noqa: T201 - shown with -s
+    print(f"{what}: {seen * 1000:.1f} ms")  # shown with -s
     return seen
 
 
