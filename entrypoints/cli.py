@@ -4,10 +4,16 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
+import time
 from collections.abc import Sequence
+from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import FrameType
+from typing import Protocol, cast
 from uuid import UUID
 
 import psycopg
@@ -26,7 +32,8 @@ log = logging.getLogger("org_agents")
 APP_FACTORY = "entrypoints.http.app:app_from_env"
 SERVERS = ("granian", "uvicorn")
 DEFAULT_SERVER = "granian"  # chosen by measurement: BENCHMARKS.md
-DEFAULT_WORKERS = 1
+DEFAULT_WORKERS = min(len(os.sched_getaffinity(0)), 4)  # one per core, measured: BENCHMARKS.md
+WORKER_STOP_S = 30.0  # requests in flight finish within the statement and pool timeouts, well before this
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,17 +94,62 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+class _Worker(Protocol):
+    """What serve uses of a granian worker process (granian's own classes are not typed)."""
+
+    def terminate(self) -> None: ...
+    def kill(self) -> None: ...
+    def join(self, timeout: float | None) -> None: ...
+    @property
+    def inner(self) -> BaseProcess: ...
+    def is_alive(self) -> bool: ...
+
+
 def _serve_granian(settings: Settings, args: argparse.Namespace) -> None:
     from granian.constants import Interfaces, Loops
     from granian.log import LogLevels
-    from granian.server import Server
+    from granian.server.mp import MPServer
+
+    from entrypoints.http.app import STARTED_DIR_ENV
+
+    started_dir = Path(tempfile.mkdtemp(prefix="org-agents-workers-"))
+    os.environ[STARTED_DIR_ENV] = str(started_dir)
+
+    class Server(MPServer):
+        def _stop_workers(self) -> None:
+            """Granian signals each worker once. A worker that gets SIGTERM while its lifespan starts can hang in
+            granian's signal handler, and one that gets it just before it starts serving misses it and serves on
+            (each seen about 1 in 8 stops right after a start, with two workers). So a worker is signalled once it
+            says it has started (or has died), again every half second while it lives, and killed if it is still
+            alive WORKER_STOP_S after the stop began."""
+            deadline = time.monotonic() + WORKER_STOP_S
+            workers = cast("list[_Worker]", self.wrks)
+            for worker in workers:
+                while worker.is_alive() and not (started_dir / str(worker.inner.pid)).exists():
+                    if time.monotonic() > deadline:
+                        break
+                    worker.join(0.02)
+                worker.terminate()
+            for worker in workers:
+                worker.join(0.5)
+                while worker.is_alive() and time.monotonic() < deadline:
+                    worker.terminate()
+                    worker.join(0.5)
+                if worker.is_alive():
+                    log.warning("killing a worker that did not stop within %s s", WORKER_STOP_S)
+                    worker.kill()
+                    worker.join(None)
 
     # Granian stops its workers gracefully on SIGTERM or SIGINT (in-flight requests finish), then returns.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    Server(
-        APP_FACTORY, factory=True, interface=Interfaces.ASGI, address=args.host, port=args.port, workers=args.workers,
-        loop=Loops.uvloop, log_level=LogLevels(settings.log_level), log_access=False, websockets=False,
-    ).serve()  # fmt: skip
+    try:
+        Server(
+            APP_FACTORY, factory=True, interface=Interfaces.ASGI, address=args.host, port=args.port,
+            workers=args.workers, loop=Loops.uvloop, log_level=LogLevels(settings.log_level), log_access=False,
+            websockets=False,
+        ).serve()  # fmt: skip
+    finally:
+        shutil.rmtree(started_dir, ignore_errors=True)
 
 
 def _serve_uvicorn(settings: Settings, args: argparse.Namespace) -> None:

@@ -1,9 +1,10 @@
 """The Litestar application factory."""
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import cast
+from pathlib import Path
+from typing import Final, cast
 
 from litestar import Litestar, Router
 from litestar.datastructures import State
@@ -46,15 +47,27 @@ class OrgAgentsApp(Litestar):
         await super().__call__(scope, receive, send)
 
 
+STARTED_DIR_ENV: Final = "ORG_AGENTS_STARTED_DIR"  # set by `serve` for its workers only
+
+
 def app_from_env() -> Litestar:
     """The app as each worker of `org-agents serve` builds it: settings from the environment the CLI prepared
-    (DATABASE_URL names the database it chose, embedded or not)."""
+    (DATABASE_URL names the database it chose, embedded or not). Once started, a worker says so with a file named
+    by its pid in the directory `serve` gave it (see the CLI's granian server for why)."""
     settings = Settings.from_env(os.environ)
     configure_logging(settings)
-    return create_app(settings)
+    started_dir = os.environ.get(STARTED_DIR_ENV)
+
+    def started() -> None:
+        if started_dir:
+            (Path(started_dir) / str(os.getpid())).touch()
+
+    return create_app(settings, on_started=started)
 
 
-def create_app(settings: Settings, services: Services | None = None) -> Litestar:
+def create_app(
+    settings: Settings, services: Services | None = None, *, on_started: Callable[[], None] | None = None
+) -> Litestar:
     """The app; with no `services`, the lifespan opens the PostgreSQL pool at `settings.database_url`."""
 
     @asynccontextmanager
@@ -66,6 +79,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
                 if not settings.database_url:
                     raise RuntimeError("create_app needs settings.database_url or services")
                 app.state.services = await stack.enter_async_context(postgres_services(settings, settings.database_url))
+            if on_started is not None:
+                on_started()
             yield
 
     api = Router(

@@ -52,7 +52,7 @@ def settles(http: httpx.Client, path: str, expected: Callable[[httpx.Response], 
 def instances(migrated_database: str, tmp_path: Path) -> Iterator[tuple[Serving, Serving, dict[str, str]]]:
     env = database_url_env(migrated_database)
     with (
-        serving(env, tmp_path / "a.log", ["--no-migrate"]) as a,
+        serving(env, tmp_path / "a.log", ["--no-migrate", "--workers", "1"]) as a,
         serving(env, tmp_path / "b.log", ["--no-migrate", "--workers", "2"]) as b,
     ):
         yield a, b, env
