@@ -6,6 +6,7 @@ from uuid import UUID
 
 import msgspec
 
+from adapters.postgres.blueprints import SELECT_NEXT_NUMBER
 from adapters.postgres.session import Session, to
 from application.pagination import AgentKey
 from domain.agents import Agent, AgentStatus
@@ -81,7 +82,14 @@ class PostgresAgentRepository:
         return await self._get(SELECT_AGENT, org_id, agent_id)
 
     async def get_for_update(self, org_id: UUID, agent_id: UUID) -> Agent:
-        return await self._get(SELECT_AGENT_FOR_UPDATE, org_id, agent_id)
+        """Locks the agent's row. Its next version number is read in the same round trip, once the lock is held, so
+        that a writer of versions waits for one round trip less while it holds the lock (BENCHMARKS.md, (d))."""
+        ids = {"org_id": org_id, "id": agent_id, "agent_id": agent_id}
+        agents, numbers = await self._session.rows_of_each((SELECT_AGENT_FOR_UPDATE, ids), (SELECT_NEXT_NUMBER, ids))
+        if not agents:
+            raise AgentNotFound(agent_id)
+        self._session.next_numbers[agent_id] = numbers[0]["next"]
+        return to(agents[0], Agent)
 
     async def _get(self, query: LiteralString, org_id: UUID, agent_id: UUID) -> Agent:
         row = await self._session.row(query, {"org_id": org_id, "id": agent_id})
@@ -90,7 +98,7 @@ class PostgresAgentRepository:
         return to(row, Agent)
 
     async def update(self, agent: Agent) -> None:
-        await self._session.execute(UPDATE_AGENT, _params(agent))
+        self._session.write(UPDATE_AGENT, _params(agent))
         self._session.changed_agents.add(agent.id)
 
     async def page(

@@ -33,7 +33,7 @@ class PostgresAuditLog:
 
     async def record(self, event: AuditEvent) -> None:
         params = msgspec.structs.asdict(event) | {"action": event.action.value, "details": Jsonb(event.details)}
-        await self._session.execute(INSERT_EVENT, params)
+        self._session.write(INSERT_EVENT, params)
 
     async def events(self, org_id: UUID, *, target_id: UUID | None = None) -> list[AuditEvent]:
         if target_id is None:

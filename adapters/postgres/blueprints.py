@@ -113,12 +113,16 @@ class PostgresBlueprintRepository:
         self._session = session
 
     async def next_number(self, agent_id: UUID) -> int:
+        known = self._session.next_numbers.get(agent_id)
+        if known is not None:
+            return known
         row = await self._session.one(SELECT_NEXT_NUMBER, {"agent_id": agent_id})
         number: int = row["next"]
         return number
 
     async def add(self, version: BlueprintVersion) -> None:
-        await self._session.execute(
+        self._session.next_numbers.pop(version.agent_id, None)
+        self._session.write(
             INSERT_VERSION,
             {
                 "id": version.id,
@@ -140,7 +144,7 @@ class PostgresBlueprintRepository:
 
     async def record_compilation(self, version: BlueprintVersion) -> None:
         self._session.changed_agents.add(version.agent_id)
-        await self._session.execute(
+        self._session.write(
             RECORD_COMPILATION,
             {
                 "agent_id": version.agent_id,

@@ -33,13 +33,62 @@ async def translated_errors() -> AsyncIterator[None]:
 
 
 class Session:
-    """The connection of one unit of work, as its repositories use it."""
+    """The connection of one unit of work, as its repositories use it.
+
+    Writes whose result nobody reads (`write`) are held back and sent together, in one pipeline, with the next
+    read or with the commit: a writer holding an agent's row lock then waits for one round trip where it waited
+    for one per statement (BENCHMARKS.md, (d)). Order is kept: a read sends what was written before it first.
+    """
 
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self.conn = conn
         self.changed_agents: set[UUID] = set()  # what this process's live cache forgets once the work commits
+        self._writes: list[tuple[LiteralString, dict[str, Any]]] = []
+        # The next version number of an agent whose row this unit of work has locked, read in the same round trip
+        # as the lock (adapters/postgres/agents.py); valid until this unit of work adds a version to that agent.
+        self.next_numbers: dict[UUID, int] = {}
+
+    def write(self, query: LiteralString, params: dict[str, Any]) -> None:
+        """An INSERT or UPDATE, sent with the next read or the commit; its errors surface there."""
+        self._writes.append((query, params))
+
+    async def commit(self) -> None:
+        async with translated_errors():
+            if not self._writes:
+                await self.conn.commit()
+                return
+            writes, self._writes = self._writes, []
+            async with self.conn.pipeline():
+                for query, params in writes:
+                    await self.conn.execute(query, params)
+                await self.conn.commit()
+
+    async def _send_writes(self) -> None:
+        writes, self._writes = self._writes, []
+        async with self.conn.pipeline():
+            for query, params in writes:
+                await self.conn.execute(query, params)
+
+    async def rows_of_each(self, *statements: tuple[LiteralString, dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        """Several reads in one round trip, run in order; each starts after the one before has finished (after a
+        row lock it waited for, say), with a snapshot of its own."""
+        async with translated_errors():
+            writes, self._writes = self._writes, []
+            cursors = [self.conn.cursor(row_factory=dict_row) for _ in statements]
+            async with self.conn.pipeline():
+                for query, params in writes:
+                    await self.conn.execute(query, params)
+                for cur, (query, params) in zip(cursors, statements, strict=True):
+                    await cur.execute(query, params)
+            found = [await cur.fetchall() for cur in cursors]
+            for cur in cursors:
+                await cur.close()
+            return found
 
     async def rows(self, query: LiteralString, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if self._writes:
+            async with translated_errors():
+                await self._send_writes()
         async with translated_errors(), self.conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(query, params)
             return await cur.fetchall() if cur.description else []
@@ -54,11 +103,6 @@ class Session:
         if len(found) != 1:
             raise RuntimeError(f"expected one row, got {len(found)}")
         return found[0]
-
-    async def execute(self, query: LiteralString, params: dict[str, Any]) -> int:
-        async with translated_errors(), self.conn.cursor() as cur:
-            await cur.execute(query, params)
-            return cur.rowcount
 
 
 def to(row: dict[str, Any], kind: type[T]) -> T:

@@ -63,8 +63,7 @@ class PostgresUnitOfWork:
     async def commit(self) -> None:
         """Other processes learn of the changes from the triggers' notices; this one forgets them at once, so it
         reads its own writes."""
-        async with translated_errors():
-            await self.session.conn.commit()
+        await self.session.commit()
         for agent_id in self.session.changed_agents:
             self._live.agent_changed(agent_id)
         self.session.changed_agents.clear()
