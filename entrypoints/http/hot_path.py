@@ -25,7 +25,7 @@ from entrypoints.http.schemas import LivePromptOut, to_out
 ROUTE: Final = "/org-agents/{agent_id:uuid}/prompt"
 PROMPT_PATH: Final = re.compile(r"/org-agents/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/prompt")
 BEARER_PREFIX: Final = ("Bearer " + SECRET_PREFIX).encode()
-RENDERED_MAX: Final = 4096
+RENDERED_MAX_BYTES: Final = 16 * 1024 * 1024  # rendered bodies kept per process, oldest out first
 
 
 def etag_of(blueprint_id: UUID) -> str:
@@ -47,27 +47,38 @@ class Rendered(msgspec.Struct, frozen=True):
     headers_304: list[tuple[bytes, bytes]]
 
 
-_rendered: dict[UUID, Rendered] = {}
 _encode = msgspec.json.Encoder().encode
 
 
-def rendered(live: LivePrompt) -> Rendered:
-    found = _rendered.get(live.blueprint_id)
-    if found is not None:
-        return found
-    etag = etag_of(live.blueprint_id)
-    body = _encode(to_out(live, LivePromptOut))
-    common = [(b"etag", etag.encode()), (b"cache-control", b"no-cache")]
-    made = Rendered(
-        etag=etag,
-        body=body,
-        headers_200=[*common, (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        headers_304=common,
-    )
-    if len(_rendered) >= RENDERED_MAX:
-        del _rendered[next(iter(_rendered))]
-    _rendered[live.blueprint_id] = made
-    return made
+class RenderedBodies:
+    """Answers by version id, bounded by the bytes of their bodies, oldest out first."""
+
+    def __init__(self, max_bytes: int = RENDERED_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._by_version: dict[UUID, Rendered] = {}
+        self._bytes = 0
+
+    def of(self, live: LivePrompt) -> Rendered:
+        found = self._by_version.get(live.blueprint_id)
+        if found is not None:
+            return found
+        etag = etag_of(live.blueprint_id)
+        body = _encode(to_out(live, LivePromptOut))
+        common = [(b"etag", etag.encode()), (b"cache-control", b"no-cache")]
+        made = Rendered(
+            etag=etag,
+            body=body,
+            headers_200=[*common, (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            headers_304=common,
+        )
+        while self._by_version and self._bytes + len(body) > self.max_bytes:
+            self._bytes -= len(self._by_version.pop(next(iter(self._by_version))).body)
+        self._by_version[live.blueprint_id] = made
+        self._bytes += len(body)
+        return made
+
+
+RENDERED: Final = RenderedBodies()
 
 
 async def answer_from_memory(services: Services, scope: HTTPScope, send: Send | LifeSpanSend) -> bool:
@@ -91,7 +102,7 @@ async def answer_from_memory(services: Services, scope: HTTPScope, send: Send | 
     live = cache.prompt(principal.org_id, UUID(found[1]))
     if live is None:
         return False
-    answer = rendered(live)
+    answer = RENDERED.of(live)
     request_id = request_id_of(scope["headers"])
     if if_none_match is not None and matches(if_none_match.decode("latin-1"), answer.etag):
         status, headers, body = 304, answer.headers_304, b""
