@@ -4,16 +4,18 @@ PostgreSQL through the change feed."""
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import httpx
 import pytest
 
+from domain.blueprints import LivePrompt
 from domain.roles import Principal
 from domain.tokens import secret_hash
 from entrypoints.bootstrap import Services
-from entrypoints.http.hot_path import answer_from_memory
+from entrypoints.http.hot_path import RenderedBodies, answer_from_memory
 from tests.e2e.conftest import Client, World, assert_problem
 
 __all__ = ["World"]
@@ -104,3 +106,19 @@ async def test_what_the_cache_cannot_answer_gets_the_routes_answer(
     assert lower.status_code == 401  # the secret is case-sensitive, whatever path answers
     scheme = {"Authorization": world.acme.member.headers["Authorization"].replace("Bearer", "bearer")}
     assert (await client.get(path, headers=scheme)).status_code == 200  # the scheme is not
+
+
+def test_rendered_answers_are_bounded_by_their_bytes_oldest_out_first() -> None:
+    def live(n: int) -> LivePrompt:
+        return LivePrompt(
+            agent_id=UUID(int=n), blueprint_id=UUID(int=1000 + n), version=1,
+            compiled_system_prompt="x" * 1000, compiled_at=datetime(2026, 1, 1, tzinfo=UTC),
+        )  # fmt: skip
+
+    size = len(RenderedBodies().of(live(0)).body)
+    bodies = RenderedBodies(max_bytes=3 * size)
+    first = [bodies.of(live(n)) for n in range(3)]
+    assert all(bodies.of(live(n)) is first[n] for n in range(3))  # kept: the same object comes back
+    bodies.of(live(3))
+    assert bodies.of(live(0)) is not first[0]  # the oldest went out, so it was rendered again
+    assert bodies.of(live(2)) is first[2]
