@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import psycopg
 import pytest
@@ -67,6 +68,19 @@ async def live_agent(services: Services) -> tuple[Principal, Any]:
     return owner, agent
 
 
+def serves(services: Services, who: Principal, agent_id: UUID, *, live: bool) -> Callable[[], Awaitable[bool]]:
+    """A check: the agent's prompt is served (live) or refused as not live."""
+
+    async def check() -> bool:
+        try:
+            await get_live_prompt(services, who, agent_id)
+        except NoLivePrompt:
+            return not live
+        return live
+
+    return check
+
+
 def sql(conninfo: str, statement: Any, params: dict[str, Any] | None = None) -> None:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(statement, params)
@@ -77,15 +91,7 @@ async def test_a_change_made_elsewhere_is_served_once_its_notice_arrives(
 ) -> None:
     owner, agent = await live_agent(services)
     sql(migrated_database, "UPDATE org_agents SET status = 'deactive' WHERE id = %(id)s", {"id": agent.id})
-
-    async def switched_off() -> bool:
-        try:
-            await get_live_prompt(services, owner, agent.id)
-        except NoLivePrompt:
-            return True
-        return False
-
-    await eventually(switched_off, "the deactivation is served")
+    await eventually(serves(services, owner, agent.id, live=False), "the deactivation is served")
 
 
 async def test_a_token_revoked_elsewhere_stops_working(services: Services, migrated_database: str) -> None:
@@ -112,30 +118,14 @@ async def test_a_dropped_feed_turns_the_cache_off_and_a_new_one_starts_it_empty(
     )
     # Changed while no notice can reach this process: it must not serve what it held before.
     sql(migrated_database, "UPDATE org_agents SET status = 'deactive' WHERE id = %(id)s", {"id": agent.id})
-
-    async def switched_off() -> bool:
-        try:
-            await get_live_prompt(services, owner, agent.id)
-        except NoLivePrompt:
-            return True
-        return False
-
-    await eventually(switched_off, "the change made while the feed was down is served")
+    await eventually(serves(services, owner, agent.id, live=False), "the change made while the feed was down is served")
 
     async def listening_again() -> bool:
         return services.live.attached
 
     await eventually(listening_again, "the feed reconnects")
     sql(migrated_database, "UPDATE org_agents SET status = 'active' WHERE id = %(id)s", {"id": agent.id})
-
-    async def back_on() -> bool:
-        try:
-            await get_live_prompt(services, owner, agent.id)
-        except NoLivePrompt:
-            return False
-        return True
-
-    await eventually(back_on, "the reconnected feed reports changes again")
+    await eventually(serves(services, owner, agent.id, live=True), "the reconnected feed reports changes again")
 
 
 async def test_without_the_change_triggers_nothing_is_ever_cached(migrated_database: str) -> None:
