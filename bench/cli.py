@@ -19,10 +19,11 @@ import psycopg
 from adapters.embedded_postgres import EmbeddedPostgresError
 from adapters.postgres.migrations import MigrationError
 from bench import compile as compile_phase
+from bench.cache_off import cache_off_phase
 from bench.database import BenchDatabaseError, bench_database, server_version
 from bench.machine import describe
 from bench.model import Comparison, MemoryReading, Options, Report, ServerConfig
-from bench.phases import Bench, BenchFailed
+from bench.phases import Bench, BenchFailed, check_writes
 from bench.report import render
 from bench.seed import Seeded, SeedError, seed, shop_buddy
 from bench.server import ServerFailed, running_serve, serve_executable, serve_help, serve_options
@@ -114,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "uv run python -m bench" + (f" {shlex.join(argv)}" if argv else "")
     try:
         report = run(options, wrk, executable, command)
+        print(render(report), flush=True)  # on failure too: the summary, then the verdict
+        check_writes(report.writes)  # a lost, gapped or failed write fails the run (CI), not only its table row
     except KeyboardInterrupt:
         print("bench: interrupted; serve and PostgreSQL were stopped", file=sys.stderr)
         return 130
@@ -126,7 +129,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     ) as exc:  # fmt: skip
         print(f"bench: {exc}", file=sys.stderr)
         return 1
-    print(render(report))
     return 0
 
 
@@ -164,6 +166,8 @@ def run(options: Options, wrk: Wrk, executable: Path, command: str) -> Report:
             c = options.connections
             health = bench.http_load(serve, "(a) GET /health", "/health", connections=c)
             prompt = bench.http_load(serve, "(b) GET prompt", prompt_path, connections=c, headers=reader)
+            many = bench.many_prompts(serve, f"(b2) GET prompt, {len(seeded.live_agents):,} agents in turn",
+                                      seeded.live_agents, tmp / "live-prompts.txt")  # fmt: skip
             floor = bench.database_floor(conninfo, seeded.org_id, seeded.hot_agent_id)
             shallow_path = f"/org-agents/{seeded.shallow_agent_id}/blueprints"
             deep_path = f"/org-agents/{seeded.deep_agent_id}/blueprints"
@@ -187,6 +191,11 @@ def run(options: Options, wrk: Wrk, executable: Path, command: str) -> Report:
         serve_log = serve.log_path
         bench.progress(f"serve stopped; its log: {serve_log}")
 
+        cache_off = cache_off_phase(
+            bench, executable, conninfo, tmp / "serve-cache-off", RESULTS / f"{stamp}-serve-cache-off.log", [],
+            prompt_path, reader,
+        )  # fmt: skip
+
         comparison, note = _compare(bench, options, executable, conninfo, tmp, stamp, seeded, help_text)
 
     finished_at = datetime.now(UTC)
@@ -200,6 +209,8 @@ def run(options: Options, wrk: Wrk, executable: Path, command: str) -> Report:
         seed=seeded.info,
         health=health,
         prompt=prompt,
+        prompt_many=many,
+        prompt_cache_off=cache_off,
         database_floor=floor,
         writes=writes,
         list_shallow=shallow,
@@ -213,7 +224,7 @@ def run(options: Options, wrk: Wrk, executable: Path, command: str) -> Report:
         serve_help=help_text,
         comparison=comparison,
         comparison_note=note,
-        notes=_notes(options, writes.connections),
+        notes=_notes(options, writes.connections, seeded.info.live_agents),
     )
     path = RESULTS / f"{stamp}.json"
     path.write_bytes(msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n")
@@ -274,19 +285,33 @@ def _compare(
     return results, note
 
 
-def _notes(options: Options, write_connections: int) -> list[str]:
+def _notes(options: Options, write_connections: int, live_agents: int) -> list[str]:
     return [
         "serve runs as `org-agents serve --host 127.0.0.1 --port <free port>` with its default settings and log level "
         "(one access-log line per request, to a file); DATABASE_URL points it at the bench's database.",
         "(b) reads as an organization member with a bearer token and sends no If-None-Match: every response carries "
         "the prompt.",
+        f"(b2) is (b) spread over {live_agents:,} agents, each with a compiled, active version of shop-buddy.json "
+        "(seeded through the use cases, in three organizations): bench/lua/live_prompts.lua cycles through their "
+        "live prompts, with the token of a member of each agent's organization, each wrk thread from an offset of "
+        "its own. After its warm-up every worker's cache holds all of them (and as many rendered answers), so it "
+        "measures the hot path with a cache of that size, not the misses. It runs right after (b), on the same "
+        "serve with the same connections; (g) is read after it.",
+        "(b3) is (b) on a serve of its own, started once the main one has stopped, identical but for "
+        "`ORG_AGENTS_LIVE_CACHE_MB=0`: no live cache and no change feed, so every request looks its token up and "
+        "reads the prompt with one indexed SELECT, each through the worker's psycopg pool ((c) is that SELECT "
+        "alone). Its access log is checked afterwards: no answer came from memory. (b3)/(a) divides by the main "
+        "serve's (a); (b)/(b3) is what the cache gains.",
         "(c) is the database's floor, whether or not the hot path queries per request (a live cache may answer "
         "it): the hot path's SQL (SELECT_LIVE_PROMPT) back to back on one autocommit connection from the bench "
         "process, prepared by psycopg after 5 runs; no HTTP, no pool, no transaction.",
         f'(d) sends `{{"agent_blueprint": <shop-buddy.json>}}` from {write_connections} connections to one agent; '
         "after each run the bench waits until serve's connections are idle, then checks the agent's version "
         "numbers. Committed-unacknowledged are versions whose 201 wrk never read because the run ended while they "
-        "were in flight (at most one per connection); a negative count would be a lost acknowledged write.",
+        "were in flight (at most one per connection); a negative count would be a lost acknowledged write. A gap in "
+        "the numbers, a lost acknowledged write, more committed-unacknowledged than connections or any error "
+        "(non-201 or socket error), in a run or in the warm-up (checked the same way, not timed), fails the bench: it "
+        "exits 1, after printing this summary and writing the JSON.",
         f"(e) uses {options.list_connections} connections; page 1 at the default limit (20) holds every version of the "
         "10-version agent and the newest 20 of the 10,000-version agent, so the deep page's response is twice as "
         "large; with `?limit=10` both pages hold 10 versions of the same document (equal payloads, the deep one "

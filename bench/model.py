@@ -81,6 +81,43 @@ class WriteRun(msgspec.Struct, frozen=True, kw_only=True):
     unacknowledged: int
 
 
+def write_problems(run: WriteRun, connections: int) -> list[str]:
+    """What is wrong with one run of (d), if anything. After the run the versions must be numbered 1..N with no
+    gap; at least as many must have been added as wrk read 201s (fewer: an acknowledged write was lost); at most
+    `connections` more (a write in flight per connection when wrk stopped); and every response must have been a 201,
+    with no socket error."""
+    problems = []
+    after, added = run.after, run.after.count - run.before.count
+    if not after.gapless:
+        problems.append(
+            f"the version numbers are not gapless: {after.count} versions numbered {after.min_version}.."
+            f"{after.max_version}, not 1..{after.count}"
+        )
+    if added < run.created:
+        problems.append(
+            f"{run.created - added} acknowledged write(s) lost: {run.created} versions answered 201 but {added} were "
+            "stored"
+        )
+    elif added - run.created > connections:
+        problems.append(
+            f"{added - run.created} versions committed but unacknowledged, more than the {connections} connections "
+            "could have had in flight"
+        )
+    if run.errors:
+        statuses = {status: count for status, count in sorted(run.wrk.statuses.items()) if status != 201}
+        problems.append(
+            f"{run.errors} error(s): responses other than 201 {statuses}, socket errors {run.wrk.socket_errors.total}"
+        )
+    return problems
+
+
+def write_failures(runs: Sequence[WriteRun], connections: int, *, warmup: WriteRun | None = None) -> list[str]:
+    """(d)'s correctness verdict: every problem of the warm-up and of each run, labelled (none: all correct)."""
+    labelled = [("warm-up", warmup)] if warmup is not None else []
+    labelled += [(f"run {n}", run) for n, run in enumerate(runs, start=1)]
+    return [f"{label}: {problem}" for label, run in labelled for problem in write_problems(run, connections)]
+
+
 class WriteLoad(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     path: str
@@ -90,8 +127,19 @@ class WriteLoad(msgspec.Struct, frozen=True, kw_only=True):
     errors: int  # over all runs
     gapless: bool  # after every run
     acknowledged_kept: bool  # every run: 0 <= unacknowledged <= connections
+    warmup: WriteRun | None  # untimed, but checked like the runs (see write_failures)
     runs: list[WriteRun]
     outputs: list[str]
+
+
+class CacheOff(msgspec.Struct, frozen=True, kw_only=True):
+    """(b3) (b)'s load on a serve of its own, identical but for its live cache turned off."""
+
+    env: dict[str, str]  # added to that serve's environment
+    prompt: HttpLoad
+    log_file: str  # file name in bench/results/
+    prompts_logged: int  # GETs of a live prompt in that serve's access log
+    prompts_from_memory: int  # of them, answered from the live cache: none when it is off
 
 
 class DatabaseFloor(msgspec.Struct, frozen=True, kw_only=True):
@@ -241,6 +289,7 @@ class SeedInfo(msgspec.Struct, frozen=True, kw_only=True):
     shallow_versions: int
     deep_agent_id: str
     deep_versions: int
+    live_agents: int  # agents with a compiled, active version, the hot one included: (b2) cycles through them
     seconds: float
 
 
@@ -269,6 +318,8 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     seed: SeedInfo
     health: HttpLoad  # (a)
     prompt: HttpLoad  # (b)
+    prompt_many: HttpLoad  # (b2): the live prompts of `seed.live_agents` agents in turn
+    prompt_cache_off: CacheOff  # (b3)
     database_floor: DatabaseFloor  # (c)
     writes: WriteLoad  # (d)
     list_shallow: HttpLoad  # (e), the agent with few versions

@@ -1,8 +1,12 @@
-"""The measurements (a)-(e) and (g) against a running serve, and (c) against the database directly."""
+"""The measurements (a), (b), (b2), (d), (e) and (g) against a running serve, (c) against the database directly, and
+(d)'s verdict."""
 
+import http.client
 import math
 import sys
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Final
 from uuid import UUID
 
@@ -18,11 +22,16 @@ from bench.model import (
     WriteLoad,
     WriteRun,
     runs_of,
+    write_failures,
+    write_problems,
 )
 from bench.server import Serve
 from bench.wrk import Wrk, WrkResult
 
 WRITE_SCRIPT: Final = "post_blueprint.lua"
+MANY_SCRIPT: Final = "live_prompts.lua"
+PRECHECKED: Final = 20  # (b2): agents whose live prompt is fetched once before the load, evenly spread
+REQUEST_TIMEOUT_S: Final = 10.0
 
 
 class BenchFailed(RuntimeError):
@@ -60,21 +69,40 @@ class Bench:
         self.load_s[serve.process.pid] = self.load_s.get(serve.process.pid, 0.0) + result.duration_s
         return result, output
 
-    def warm_up(self, serve: Serve, path: str, *, connections: int, headers: dict[str, str] | None = None) -> None:
+    def warm_up(
+        self,
+        serve: Serve,
+        path: str,
+        *,
+        connections: int,
+        headers: dict[str, str] | None = None,
+        script: str | None = None,
+        script_env: dict[str, str] | None = None,
+    ) -> None:
         """Untimed load first: the pool fills, statements get prepared, caches warm."""
         if self.options.warmup_s > 0:
-            self._wrk(serve, path, connections=connections, duration_s=self.options.warmup_s, headers=headers)
+            self._wrk(serve, path, connections=connections, duration_s=self.options.warmup_s, headers=headers,
+                      script=script, script_env=script_env)  # fmt: skip
 
     def http_load(
-        self, serve: Serve, name: str, path: str, *, connections: int, headers: dict[str, str] | None = None
+        self,
+        serve: Serve,
+        name: str,
+        path: str,
+        *,
+        connections: int,
+        headers: dict[str, str] | None = None,
+        script: str | None = None,
+        script_env: dict[str, str] | None = None,
     ) -> HttpLoad:
-        """(a), (b), (e): GET `path`, warmed up, then `runs` timed runs."""
-        self.warm_up(serve, path, connections=connections, headers=headers)
+        """(a), (b), (b2), (b3), (e): GET `path` (or what `script` asks for), warmed up, then `runs` timed runs."""
+        self.warm_up(serve, path, connections=connections, headers=headers, script=script, script_env=script_env)
         results, outputs = [], []
         for run in range(1, self.options.runs + 1):
             result, output = self._wrk(
-                serve, path, connections=connections, duration_s=self.options.duration_s, headers=headers
-            )
+                serve, path, connections=connections, duration_s=self.options.duration_s, headers=headers,
+                script=script, script_env=script_env,
+            )  # fmt: skip
             results.append(result)
             outputs.append(output)
             self.progress(
@@ -99,21 +127,16 @@ class Bench:
     def write_load(
         self, serve: Serve, conninfo: str, agent_id: UUID, headers: dict[str, str], body_file: str
     ) -> WriteLoad:
-        """(d): concurrent writers POST versions of one agent; the database is checked after every run."""
+        """(d): concurrent writers POST versions of one agent; the database is checked after every run, the warm-up
+        included (its writes count for the verdict, not for the speed)."""
         path = f"/org-agents/{agent_id}/blueprints"
         connections = self.options.write_connections
         env = {"BENCH_BODY_FILE": body_file}
-        if self.options.warmup_s > 0:
-            self._wrk(serve, path, connections=connections, duration_s=self.options.warmup_s, headers=headers,
-                      script=WRITE_SCRIPT, script_env=env)  # fmt: skip
-        runs: list[WriteRun] = []
-        outputs: list[str] = []
-        for run in range(1, self.options.runs + 1):
+
+        def one_run(label: str, duration_s: int) -> tuple[WriteRun, str]:
             before = settled_versions_of(conninfo, agent_id)
-            result, output = self._wrk(
-                serve, path, connections=connections, duration_s=self.options.duration_s, headers=headers,
-                script=WRITE_SCRIPT, script_env=env,
-            )  # fmt: skip
+            result, output = self._wrk(serve, path, connections=connections, duration_s=duration_s, headers=headers,
+                                       script=WRITE_SCRIPT, script_env=env)  # fmt: skip
             after = settled_versions_of(conninfo, agent_id)
             if result.requests > 0 and not result.statuses:
                 raise BenchFailed(f"{WRITE_SCRIPT} printed no status counts:\n{output}")
@@ -129,14 +152,23 @@ class Bench:
                 gapless=after.gapless,
                 unacknowledged=after.count - before.count - created,
             )
-            runs.append(write)
-            outputs.append(output)
             self.progress(
-                f"(d) POST {path} run {run}/{self.options.runs}: {write.versions_per_s:,.0f} versions/s, "
+                f"(d) POST {path} {label}: {write.versions_per_s:,.0f} versions/s, "
                 f"statuses {dict(sorted(result.statuses.items()))}, socket errors {result.socket_errors.total}, "
                 f"p99 {result.p99_ms:.2f} ms; versions now {after.count} (min {after.min_version}, max "
                 f"{after.max_version}, gapless {after.gapless}), committed but unacknowledged {write.unacknowledged}"
             )
+            for problem in write_problems(write, connections):
+                self.progress(f"(d) {label} FAILED (the bench exits 1 once the rest is reported): {problem}")
+            return write, output
+
+        warmup = one_run("warm-up", self.options.warmup_s)[0] if self.options.warmup_s > 0 else None
+        runs: list[WriteRun] = []
+        outputs: list[str] = []
+        for run in range(1, self.options.runs + 1):
+            write, output = one_run(f"run {run}/{self.options.runs}", self.options.duration_s)
+            runs.append(write)
+            outputs.append(output)
         return WriteLoad(
             name=f"POST blueprints, {connections} writers on one agent",
             path=path,
@@ -146,9 +178,22 @@ class Bench:
             errors=sum(r.errors for r in runs),
             gapless=all(r.gapless for r in runs),
             acknowledged_kept=all(0 <= r.unacknowledged <= connections for r in runs),
+            warmup=warmup,
             runs=runs,
             outputs=outputs,
         )
+
+    def many_prompts(
+        self, serve: Serve, name: str, live_agents: Sequence[tuple[UUID, str]], paths_file: Path
+    ) -> HttpLoad:
+        """(b2): the live prompts of every agent in `live_agents` in turn (lua/live_prompts.lua), as (b) loads one.
+        Writes `paths_file` for the script; a sample of the agents must answer 200 first."""
+        lines = [(f"/org-agents/{agent_id}/prompt", token) for agent_id, token in live_agents]
+        paths_file.write_text("".join(f"{path} {token}\n" for path, token in lines), encoding="utf-8")
+        step = max(1, len(lines) // PRECHECKED)
+        expect_ok(serve, [(path, {"Authorization": f"Bearer {token}"}) for path, token in lines[::step]], name)
+        return self.http_load(serve, name, lines[0][0], connections=self.options.connections, script=MANY_SCRIPT,
+                              script_env={"BENCH_PATHS_FILE": str(paths_file)})  # fmt: skip
 
     def database_floor(self, conninfo: str, org_id: UUID, agent_id: UUID) -> DatabaseFloor:
         """(c): the hot path's SELECT, back to back on one connection."""
@@ -184,3 +229,26 @@ class Bench:
         listed = ", ".join(f"pid {p.pid}{' (worker)' if p.worker else ''} {p.rss_mb:.0f} MB" for p in reading.processes)
         self.progress(f"(g) resident memory after {reading.load_s:.0f} s of load: {listed}")
         return reading
+
+
+def expect_ok(serve: Serve, requests: Sequence[tuple[str, dict[str, str]]], what: str) -> None:
+    """GETs each (path, headers) on one keep-alive connection; BenchFailed unless every answer is a 200."""
+    connection = http.client.HTTPConnection("127.0.0.1", serve.port, timeout=REQUEST_TIMEOUT_S)
+    try:
+        for path, headers in requests:
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise BenchFailed(f"{what}: GET {path} answered {response.status}, not 200: {body[:300]!r}")
+    finally:
+        connection.close()
+
+
+def check_writes(writes: WriteLoad) -> None:
+    """BenchFailed when (d) lost or gapped a write, or had errors (see write_failures)."""
+    failures = write_failures(writes.runs, writes.connections, warmup=writes.warmup)
+    if failures:
+        raise BenchFailed(
+            f"(d) {writes.name}: correctness violated ({len(failures)} finding(s)): " + "; ".join(failures)
+        )

@@ -112,6 +112,7 @@ def _rows(report: Report) -> list[str]:
          met(prompt.p99_ms.median <= PROMPT_P99_MAX_MS)),
         ("(b)/(a) req/s", ratio(prompt_ratio.median), raw(prompt_ratio.raw, ratio), f"≥ {PROMPT_RATIO_MIN}",
          met(prompt_ratio.median >= PROMPT_RATIO_MIN)),
+        *_growth_rows(report),
         ("(c) database floor: the hot path's SELECT, one connection, queries/s", rate(floor.median),
          raw(floor.raw, rate), NONE, NONE),
         (f"(d) `POST /org-agents/{{id}}/blueprints`, {c_d} writers, one agent: versions/s",
@@ -151,6 +152,29 @@ def _rows(report: Report) -> list[str]:
         *staleness_rows(report.staleness.series),
     ]  # fmt: skip
     return [_row(*cells) for cells in rows]
+
+
+def _growth_rows(report: Report) -> list[tuple[str, str, str, str, str]]:
+    """(b2) and (b3): how the hot path's cost grows with the agents it serves, and what it costs without its cache.
+    Informational: no targets."""
+    health, prompt, many = report.health, report.prompt, report.prompt_many
+    off = report.prompt_cache_off.prompt
+    agents = f"{report.seed.live_agents:,}"
+    many_ratio = ratio_of(many.requests_per_s, prompt.requests_per_s)
+    off_ratio = ratio_of(off.requests_per_s, health.requests_per_s)
+    gain = ratio_of(prompt.requests_per_s, off.requests_per_s)
+    return [
+        (f"(b2) `GET …/prompt` of {agents} agents in turn ({many.connections} conn.): req/s",
+         rate(many.requests_per_s.median), raw(many.requests_per_s.raw, rate), NONE, NONE),
+        (f"(b2) {agents} agents: latency p50 / p99", *latency_pair(many), NONE, NONE),
+        (f"(b2)/(b) req/s ({agents} live prompts cached per worker, not 1)", ratio(many_ratio.median),
+         raw(many_ratio.raw, ratio), NONE, NONE),
+        (f"(b3) `GET …/prompt`, live cache off (`ORG_AGENTS_LIVE_CACHE_MB=0`, own serve; {off.connections} conn.): "
+         "req/s", rate(off.requests_per_s.median), raw(off.requests_per_s.raw, rate), NONE, NONE),
+        ("(b3) cache off: latency p50 / p99", *latency_pair(off), NONE, NONE),
+        ("(b3)/(a) req/s", ratio(off_ratio.median), raw(off_ratio.raw, ratio), NONE, NONE),
+        ("(b)/(b3) req/s: what the live cache gains", ratio(gain.median), raw(gain.raw, ratio), NONE, NONE),
+    ]  # fmt: skip
 
 
 def _comparison_rows(comparison: list[Comparison]) -> list[str]:
@@ -205,7 +229,8 @@ def render(report: Report) -> str:
         f"- Code: {commit}; serve as it runs by default: {_serve_defaults(report.serve_help)}",
         f"- Command: `{report.command}` ({report.seconds / 60:.1f} min in all; seeding {s.seconds:.1f} s)",
         f"- Data: {s.organizations} organizations, {s.agents:,} agents; the hot agent has one compiled, active "
-        f"version of tests/examples/shop-buddy.json (until (h) adds a second); list agents with "
+        f"version of tests/examples/shop-buddy.json (until (h) adds a second), as have {s.live_agents - 1:,} others "
+        f"(for (b2)); list agents with "
         f"{s.shallow_versions} and {s.deep_versions:,} versions; VACUUM (ANALYZE) and CHECKPOINT after seeding",
         f"- Load: `wrk -t2 -c<conn.> -d{o.duration_s}s --latency` on the same machine as serve and PostgreSQL (they "
         f"share its cores); {o.warmup_s} s of untimed warm-up per endpoint; each value is the median of "

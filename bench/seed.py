@@ -1,5 +1,6 @@
 """The bench's data: organizations, agents and versions, written through the application's own use cases, except
-the 10,000 versions of the deep agent, which one INSERT … SELECT writes the way add_version would have."""
+the 10,000 versions of the deep agent, which one INSERT … SELECT writes the way add_version would have. The hot agent
+and every filler agent have a compiled, active version of shop-buddy.json: 1,000 live prompts for (b2)."""
 
 import asyncio
 import contextlib
@@ -9,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, LiteralString
+from typing import Any, Final, LiteralString, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -28,10 +29,14 @@ from entrypoints.settings import Settings
 
 SHOP_BUDDY: Final = Path(__file__).parent.parent / "tests" / "examples" / "shop-buddy.json"
 ORGANIZATIONS: Final = 3
-AGENTS: Final = 1_000  # in all, the four below included
+LIVE_AGENTS: Final = 1_000  # with a compiled, active version: the hot agent and the fillers, spread over the orgs
+SPECIAL: Final = 4  # the hot, writers', shallow and deep agents
+AGENTS: Final = LIVE_AGENTS + SPECIAL - 1  # in all
 SHALLOW_VERSIONS: Final = 10
 DEEP_VERSIONS: Final = 10_000
 CONCURRENCY: Final = 8  # use cases in flight while seeding; below the pool's 10 connections
+
+T = TypeVar("T")
 
 
 class SeedError(RuntimeError):
@@ -49,6 +54,8 @@ class Seeded(msgspec.Struct, frozen=True, kw_only=True):
     deep_agent_id: UUID
     reader_token: str  # a member's: reads, and drafts (members may add versions)
     owner_token: str
+    # (b2): every agent with a live prompt, the hot one first, with the token of a member of its organization
+    live_agents: list[tuple[UUID, str]]
 
 
 def shop_buddy() -> dict[str, Any]:
@@ -91,14 +98,26 @@ def settle(conninfo: str) -> None:
             conn.execute("CHECKPOINT")  # needs superuser or pg_checkpoint on a DATABASE_URL server
 
 
-async def _bounded(jobs: list[Callable[[], Awaitable[object]]]) -> None:
+async def _bounded(jobs: list[Callable[[], Awaitable[T]]]) -> list[T]:
     gate = asyncio.Semaphore(CONCURRENCY)
 
-    async def run(job: Callable[[], Awaitable[object]]) -> None:
+    async def run(job: Callable[[], Awaitable[T]]) -> T:
         async with gate:
-            await job()
+            return await job()
 
-    await asyncio.gather(*(run(job) for job in jobs))
+    return await asyncio.gather(*(run(job) for job in jobs))
+
+
+async def _live_agent(services: Services, owner: Principal, name: str, doc: dict[str, Any]) -> UUID:
+    """An agent with one version, compiled and active: what a live prompt takes, through the use cases."""
+    agent = await create_agent(services, owner, CreateAgent(name=name, description="filler, live"))
+    draft = await add_version(services, owner, AddVersion(agent_id=agent.id, agent_blueprint=doc))
+    compiled = await compile_version(
+        services, owner, CompileVersion(agent_id=agent.id, version_id=draft.id, activate=True)
+    )
+    if compiled.blueprint.compilation_status is not CompilationStatus.COMPILED:
+        raise SeedError("shop-buddy.json did not compile")
+    return agent.id
 
 
 async def _principal(services: Services, org: str, user: str, role: Role) -> tuple[Principal, str]:
@@ -114,7 +133,8 @@ async def _seed(conninfo: str, data_dir: Path) -> Seeded:
     async with postgres_services(Settings(database_url=conninfo, data_dir=data_dir), conninfo) as services:
         orgs = [f"bench-org-{n}" for n in range(1, ORGANIZATIONS + 1)]
         owners = [await _principal(services, org, f"{org}-owner", Role.OWNER) for org in orgs]
-        member, member_token = await _principal(services, orgs[0], f"{orgs[0]}-member", Role.MEMBER)
+        members = [await _principal(services, org, f"{org}-member", Role.MEMBER) for org in orgs]
+        member, member_token = members[0]
         owner, owner_token = owners[0]
 
         hot = await create_agent(services, owner, CreateAgent(name="Shop Buddy (hot)", description="the live prompt"))
@@ -131,15 +151,17 @@ async def _seed(conninfo: str, data_dir: Path) -> Seeded:
         deep = await create_agent(services, member, CreateAgent(name="Shop Buddy (10,000 versions)"))
         await _insert_versions(conninfo, member, deep.id, doc, DEEP_VERSIONS)
 
-        special = 4
         fillers = [AGENTS // ORGANIZATIONS + (1 if n < AGENTS % ORGANIZATIONS else 0) for n in range(ORGANIZATIONS)]
-        fillers[0] -= special
-        jobs: list[Callable[[], Awaitable[object]]] = []
-        for (principal, _), count in zip(owners, fillers, strict=True):
+        fillers[0] -= SPECIAL
+        jobs: list[Callable[[], Awaitable[UUID]]] = []
+        tokens: list[str] = []
+        for (principal, _), (_, token), count in zip(owners, members, fillers, strict=True):
             for n in range(count):
-                cmd = CreateAgent(name=f"Agent {n + 1:04d}", description="filler")
-                jobs.append(functools.partial(create_agent, services, principal, cmd))
-        await _bounded(jobs)
+                jobs.append(functools.partial(_live_agent, services, principal, f"Agent {n + 1:04d}", doc))
+                tokens.append(token)
+        live_agents = [(hot.id, member_token), *zip(await _bounded(jobs), tokens, strict=True)]
+        if len(live_agents) != LIVE_AGENTS:
+            raise SeedError(f"{len(live_agents)} agents are live, not {LIVE_AGENTS}")
 
         page = await list_versions(services, member, ListVersions(agent_id=deep.id))
         expected = list(range(DEEP_VERSIONS, DEEP_VERSIONS - len(page.items), -1))
@@ -148,13 +170,14 @@ async def _seed(conninfo: str, data_dir: Path) -> Seeded:
 
     info = SeedInfo(
         organizations=ORGANIZATIONS,
-        agents=special + sum(fillers),
+        agents=SPECIAL + sum(fillers),
         hot_agent_id=str(hot.id),
         writer_agent_id=str(writer.id),
         shallow_agent_id=str(shallow.id),
         shallow_versions=SHALLOW_VERSIONS,
         deep_agent_id=str(deep.id),
         deep_versions=DEEP_VERSIONS,
+        live_agents=len(live_agents),
         seconds=0.0,
     )
     return Seeded(
@@ -166,6 +189,7 @@ async def _seed(conninfo: str, data_dir: Path) -> Seeded:
         deep_agent_id=deep.id,
         reader_token=member_token,
         owner_token=owner_token,
+        live_agents=live_agents,
     )
 
 

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Final
@@ -58,11 +58,11 @@ def free_port() -> int:
         return port
 
 
-def serve_environment(conninfo: str, data_dir: Path) -> dict[str, str]:
+def serve_environment(conninfo: str, data_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Ours, without DATABASE_URL and ORG_AGENTS_* (serve runs with its defaults, log level included), plus the
-    bench's database and a data dir of its own."""
+    bench's database, a data dir of its own and `extra` (a setting a measurement changes on purpose)."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("ORG_AGENTS_")}
-    return env | {"DATABASE_URL": conninfo, "ORG_AGENTS_DATA_DIR": str(data_dir)}
+    return env | {"DATABASE_URL": conninfo, "ORG_AGENTS_DATA_DIR": str(data_dir)} | dict(extra or {})
 
 
 class Serve:
@@ -145,21 +145,27 @@ class Serve:
 
 @contextmanager
 def running_serve(
-    executable: Path, conninfo: str, data_dir: Path, log_path: Path, extra_args: list[str]
+    executable: Path,
+    conninfo: str,
+    data_dir: Path,
+    log_path: Path,
+    extra_args: list[str],
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[Serve]:
     """serve on a free port, ready; stopped on the way out whatever happens (errors, Ctrl-C), its log then gzipped
-    (`serve.log_path` names the .gz)."""
+    (`serve.log_path` names the .gz). `extra_env` is added to its environment (see serve_environment)."""
     port = free_port()
     args = [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args]
     with log_path.open("ab") as log:
-        log.write(f"$ {' '.join(args)}\n".encode())
+        shown = " ".join(f"{name}={value}" for name, value in (extra_env or {}).items())
+        log.write(f"$ {shown + ' ' if shown else ''}{' '.join(args)}\n".encode())
         log.flush()
         process = subprocess.Popen(  # noqa: S603 - the project's own script, arguments built here
             args,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=serve_environment(conninfo, data_dir),
+            env=serve_environment(conninfo, data_dir, extra_env),
             start_new_session=True,  # a Ctrl-C in the terminal reaches only us; we stop serve ourselves
         )
     serve = Serve(process, port, log_path)

@@ -10,9 +10,11 @@ from uuid import UUID
 import msgspec
 import pytest
 
+from bench.cache_off import CACHE_OFF_ENV, prompt_answers
 from bench.compile import large_blueprint, time_compiles
 from bench.machine import parse_cpu_model, parse_mem_total_gib, parse_os_name
 from bench.model import (
+    CacheOff,
     Comparison,
     CompileTiming,
     DatabaseFloor,
@@ -33,10 +35,13 @@ from bench.model import (
     ratio_of,
     runs_of,
     staleness_of,
+    write_failures,
+    write_problems,
 )
+from bench.phases import BenchFailed, check_writes
 from bench.report import render, staleness_rows
-from bench.seed import shop_buddy
-from bench.server import option_default, parse_vm_rss_kb, serve_options
+from bench.seed import AGENTS, LIVE_AGENTS, SPECIAL, shop_buddy
+from bench.server import option_default, parse_vm_rss_kb, serve_environment, serve_options
 from bench.staleness import access_routes, etag_of, from_memory, switches, version_of
 from bench.wrk import SocketErrors, Wrk, WrkParseError, parse_time_ms, parse_wrk_output
 from domain.compiler import compile_blueprint
@@ -215,6 +220,9 @@ def test_the_wrk_command_line() -> None:
     assert args[7] == "-s"
     assert Path(args[8]).is_file()
     assert args[-1] == "http://127.0.0.1:1/x"
+    many = wrk.command("http://127.0.0.1:1/x", connections=64, duration_s=2, script="live_prompts.lua")
+    assert Path(many[-2]).is_file()
+    assert "BENCH_PATHS_FILE" in Path(many[-2]).read_text()
 
 
 # -- serve --help and /proc ---------------------------------------------------------------------------------------
@@ -258,6 +266,21 @@ def test_option_defaults_are_read_from_wrapped_help() -> None:
     assert option_default(HELP_WITH_SERVERS, "--port") == "8000"
     assert option_default(HELP_WITH_SERVERS, "--no-migrate") is None
     assert option_default(HELP_BEFORE, "--server") is None
+
+
+def test_serve_runs_with_its_defaults_but_for_what_a_measurement_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORG_AGENTS_LIVE_CACHE_MB", "7")
+    monkeypatch.setenv("ORG_AGENTS_LOG_LEVEL", "debug")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://elsewhere/db")
+    plain = serve_environment("dbname=bench", Path("/srv/bench-data"))
+    assert plain["DATABASE_URL"] == "dbname=bench"
+    assert plain["ORG_AGENTS_DATA_DIR"] == "/srv/bench-data"
+    assert "ORG_AGENTS_LIVE_CACHE_MB" not in plain
+    assert "ORG_AGENTS_LOG_LEVEL" not in plain
+    off = serve_environment("dbname=bench", Path("/srv/bench-data"), CACHE_OFF_ENV)
+    assert off["ORG_AGENTS_LIVE_CACHE_MB"] == "0"
+    assert "ORG_AGENTS_LOG_LEVEL" not in off
+    assert {k: v for k, v in off.items() if k != "ORG_AGENTS_LIVE_CACHE_MB"} == plain
 
 
 def test_resident_memory_from_proc_status() -> None:
@@ -369,6 +392,100 @@ def test_version_numbers_are_gapless_only_from_one_to_the_count() -> None:
     assert not VersionCheck(count=3, min_version=2, max_version=4).gapless
 
 
+def _write(
+    before: int, after: VersionCheck, created: int, statuses: dict[int, int] | None = None, socket_errors: int = 0
+) -> WriteRun:
+    statuses = {201: created} if statuses is None else statuses
+    wrk = msgspec.structs.replace(
+        parse_wrk_output(POST_WITH_STATUSES), statuses=statuses, socket_errors=SocketErrors(read=socket_errors)
+    )
+    errors = sum(n for status, n in statuses.items() if status != 201) + socket_errors
+    return WriteRun(
+        wrk=wrk, created=created, errors=errors, versions_per_s=created / 2.0,
+        before=VersionCheck(count=before, min_version=1 if before else None, max_version=before or None),
+        after=after, gapless=after.gapless, unacknowledged=after.count - before - created,
+    )  # fmt: skip
+
+
+def _versions(count: int, low: int = 1, high: int | None = None) -> VersionCheck:
+    return VersionCheck(count=count, min_version=low, max_version=count if high is None else high)
+
+
+def test_correct_writes_pass_with_up_to_one_unacknowledged_write_per_connection() -> None:
+    exact = _write(0, _versions(706), created=706)
+    in_flight = _write(706, _versions(1444), created=706)  # 32 committed while wrk hung up
+    assert write_failures([exact, in_flight], connections=32) == []
+
+
+def test_gapped_version_numbers_fail() -> None:
+    (failure,) = write_failures([_write(0, _versions(706, high=707), created=706)], connections=32)
+    assert failure == "run 1: the version numbers are not gapless: 706 versions numbered 1..707, not 1..706"
+    assert write_failures([_write(0, _versions(706, low=2, high=707), created=706)], connections=32)
+
+
+def test_fewer_versions_stored_than_acknowledged_fail() -> None:
+    ok = _write(0, _versions(706), created=706)
+    lost = _write(706, _versions(1410), created=706)  # one 201 without its version
+    (failure,) = write_failures([ok, lost], connections=32)
+    assert failure == "run 2: 2 acknowledged write(s) lost: 706 versions answered 201 but 704 were stored"
+
+
+def test_more_unacknowledged_versions_than_connections_fail() -> None:
+    assert write_failures([_write(0, _versions(738), created=706)], connections=32) == []
+    (failure,) = write_failures([_write(0, _versions(739), created=706)], connections=32)
+    assert failure == (
+        "run 1: 33 versions committed but unacknowledged, more than the 32 connections could have had in flight"
+    )
+
+
+def test_any_error_fails_and_is_described() -> None:
+    (non_201,) = write_failures([_write(0, _versions(700), created=700, statuses={201: 700, 409: 3, 503: 1})], 32)
+    assert non_201 == "run 1: 4 error(s): responses other than 201 {409: 3, 503: 1}, socket errors 0"
+    (sockets,) = write_failures([_write(0, _versions(700), created=700, socket_errors=2)], 32)
+    assert sockets == "run 1: 2 error(s): responses other than 201 {}, socket errors 2"
+
+
+def test_every_violation_of_every_run_is_listed() -> None:
+    bad = _write(0, _versions(700, high=702), created=701, statuses={201: 701, 500: 1})
+    failures = write_failures([_write(0, _versions(10), created=10), bad], connections=32)
+    assert [failure.split(":")[0] for failure in failures] == ["run 2", "run 2", "run 2"]
+    assert ["gapless" in failures[0], "lost" in failures[1], "500" in failures[2]] == [True, True, True]
+    assert write_problems(bad, 32) == [failure.removeprefix("run 2: ") for failure in failures]
+
+
+def test_the_warm_up_is_checked_too() -> None:
+    ok = _write(10, _versions(20), created=10)
+    warmup = _write(0, _versions(10), created=10, statuses={201: 10, 503: 2})
+    assert write_failures([ok], connections=32, warmup=warmup) == [
+        "warm-up: 2 error(s): responses other than 201 {503: 2}, socket errors 0"
+    ]
+    assert write_failures([ok], connections=32, warmup=None) == []
+
+
+def test_the_write_check_raises_with_every_finding() -> None:
+    writes = _report().writes
+    check_writes(writes)  # the sample run is correct: nothing raised
+    lost = _write(0, _versions(700), created=706)
+    failing = msgspec.structs.replace(writes, runs=[writes.runs[0], lost], gapless=True, acknowledged_kept=False)
+    with pytest.raises(BenchFailed, match=r"correctness violated \(1 finding\(s\)\): run 2: 6 acknowledged write"):
+        check_writes(failing)
+    gapped = _write(0, _versions(10, high=11), created=10)
+    with pytest.raises(BenchFailed, match=r"\(1 finding\(s\)\): warm-up: the version numbers are not gapless"):
+        check_writes(msgspec.structs.replace(writes, warmup=gapped))
+
+
+def test_the_access_log_tells_whether_the_cache_answered_live_prompts() -> None:
+    routes = ["/health", "/org-agents/{agent_id:uuid}/prompt", "/org-agents/{agent_id}/prompt",
+              "/org-agents/{agent_id}/prompt", "/org-agents/{agent_id}/blueprints"]  # fmt: skip
+    assert prompt_answers(routes) == (3, 1)
+    assert prompt_answers([]) == (0, 0)
+
+
+def test_the_seed_makes_the_hot_agent_and_every_filler_live() -> None:
+    assert LIVE_AGENTS == 1_000
+    assert AGENTS == LIVE_AGENTS + SPECIAL - 1  # the writers', shallow and deep agents have no live version
+
+
 # -- (f)'s blueprint ----------------------------------------------------------------------------------------------
 
 
@@ -406,7 +523,7 @@ def _report() -> Report:
     )  # fmt: skip
     writes = WriteLoad(
         name="(d)", path="/x", connections=32, duration_s=2, versions_per_s=runs_of([353.0] * 3), errors=0,
-        gapless=True, acknowledged_kept=True, runs=[write] * 3, outputs=[POST_WITH_STATUSES] * 3,
+        gapless=True, acknowledged_kept=True, warmup=write, runs=[write] * 3, outputs=[POST_WITH_STATUSES] * 3,
     )  # fmt: skip
     options = Options(
         duration_s=2, runs=3, connections=64, write_connections=32, list_connections=16, warmup_s=2, floor_s=5,
@@ -419,7 +536,7 @@ def _report() -> Report:
     )  # fmt: skip
     seed = SeedInfo(
         organizations=3, agents=1000, hot_agent_id="h", writer_agent_id="w", shallow_agent_id="s",
-        shallow_versions=10, deep_agent_id="d", deep_versions=10_000, seconds=1.5,
+        shallow_versions=10, deep_agent_id="d", deep_versions=10_000, live_agents=1_000, seconds=1.5,
     )  # fmt: skip
     timing = CompileTiming(
         document_bytes=205_000, prompt_chars=100_000, warnings=1, compiles=50, median_ms=1.5, p95_ms=1.7,
@@ -443,6 +560,14 @@ def _report() -> Report:
         seed=seed,
         health=_load("(a)", HEALTH_MICROSECONDS),
         prompt=_load("(b)", NOT_FOUND_WITH_STATUSES),
+        prompt_many=_load("(b2)", SECONDS),
+        prompt_cache_off=CacheOff(
+            env=dict(CACHE_OFF_ENV),
+            prompt=_load("(b3)", POST_WITH_STATUSES),
+            log_file="off.log.gz",
+            prompts_logged=3000,
+            prompts_from_memory=0,
+        ),
         database_floor=DatabaseFloor(statement="SELECT 1", duration_s=5, queries_per_s=runs_of([1.0, 2.0, 3.0])),
         writes=writes,
         list_shallow=_load("(e)", HEALTH_MICROSECONDS),
@@ -491,7 +616,9 @@ def test_staleness_rows_judge_the_max_of_each_series() -> None:
 def test_the_summary_has_a_row_per_measurement_and_judges_the_targets() -> None:
     text = render(_report())
     rows = [line for line in text.splitlines() if line.startswith("| (")]
-    assert {row[2:5] for row in rows} == {"(a)", "(b)", "(c)", "(d)", "(e)", "(f)", "(g)", "(h)"}
+    assert {row.split()[1].split("/")[0] for row in rows} == {
+        "(a)", "(b)", "(b2)", "(b3)", "(c)", "(d)", "(e)", "(f)", "(g)", "(h)"
+    }  # fmt: skip
     assert all(row.count(" | ") == 4 for row in rows)  # five cells, no stray pipes
     by_name = {row.split(" | ")[0]: row for row in rows}
     assert by_name["| (b)/(a) req/s"].endswith("| ≥ 0.6 | **no** |")  # 154 / 5865
@@ -511,6 +638,21 @@ def test_the_summary_has_a_row_per_measurement_and_judges_the_targets() -> None:
         "change were read from the database" in text
     )
     assert "Requests until a connection saw a change: at most 151." in text
+    assert by_name["| (b2) `GET …/prompt` of 1,000 agents in turn (64 conn.): req/s"].endswith(
+        "| 14 | 14 / 14 / 14 | — | — |"
+    )
+    assert by_name["| (b2) 1,000 agents: latency p50 / p99"].endswith(
+        "| 44.10 / 1,240 ms | 44.10/1,240, 44.10/1,240, 44.10/1,240 | — | — |"
+    )
+    assert by_name["| (b2)/(b) req/s (1,000 live prompts cached per worker, not 1)"].endswith(
+        "| 0.09 | 0.09 / 0.09 / 0.09 | — | — |"  # 13.64 / 154.29
+    )
+    assert by_name[
+        "| (b3) `GET …/prompt`, live cache off (`ORG_AGENTS_LIVE_CACHE_MB=0`, own serve; 64 conn.): req/s"
+    ].endswith("| 352 | 352 / 352 / 352 | — | — |")
+    assert by_name["| (b3)/(a) req/s"].endswith("| 0.06 | 0.06 / 0.06 / 0.06 | — | — |")  # 352 / 5865
+    assert by_name["| (b)/(b3) req/s: what the live cache gains"].endswith("| 0.44 | 0.44 / 0.44 / 0.44 | — | — |")
+    assert "as have 999 others (for (b2))" in text
     assert "server granian, 1 worker(s)" in text
     assert "`uv run python -m bench`" in text
     assert "Server comparison: skipped (--quick)" in text
