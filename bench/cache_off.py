@@ -10,17 +10,16 @@ from typing import Final
 from bench.model import CacheOff
 from bench.phases import Bench, BenchFailed, expect_ok
 from bench.server import running_serve
-from bench.staleness import access_routes
-from entrypoints.http.hot_path import ROUTE as FROM_MEMORY
+from bench.staleness import Access, access_routes
+from entrypoints.http.hot_path import ROUTE
 
 CACHE_OFF_ENV: Final = {"ORG_AGENTS_LIVE_CACHE_MB": "0"}
 
 
-def prompt_answers(routes: Iterable[str]) -> tuple[int, int]:
-    """(GETs of a live prompt, of them answered from memory) among access-log routes. The hot path logs its answers
-    as FROM_MEMORY; Litestar's route, which asks the database, logs its own template."""
-    prompts = [route for route in routes if route.startswith("/org-agents/") and route.endswith("/prompt")]
-    return len(prompts), sum(1 for route in prompts if route == FROM_MEMORY)
+def prompt_answers(entries: Iterable[Access]) -> tuple[int, int]:
+    """(GETs of a live prompt, of them answered from memory) among access-log entries."""
+    prompts = [entry for entry in entries if entry.route == ROUTE]
+    return len(prompts), sum(1 for entry in prompts if entry.from_memory)
 
 
 def cache_off_phase(

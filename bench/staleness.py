@@ -27,7 +27,6 @@ from bench.model import Sighting, Staleness, StalenessPhase, staleness_of
 from bench.phases import Bench, BenchFailed
 from bench.seed import shop_buddy
 from bench.server import Serve, running_serve
-from entrypoints.http.hot_path import ROUTE as FROM_MEMORY
 
 FAIL_AFTER_S: Final = 2.0  # a change not served within this fails the run
 A_CONNECTIONS: Final = 4  # polling A's workers: the kernel picks the worker of each connection
@@ -64,31 +63,31 @@ def switches(live: UUID, other: UUID, changes: int) -> list[tuple[UUID, UUID]]:
     return [(live, other) if n % 2 == 0 else (other, live) for n in range(changes)]
 
 
-class _Access(msgspec.Struct, frozen=True):
+class Access(msgspec.Struct, frozen=True):
     route: str
     request_id: str
+    from_memory: bool = False  # the hot path answered from the live cache; absent: Litestar's route answered
 
 
-def access_routes(log_text: str) -> dict[str, str]:
-    """Request id -> route of a serve's access-log lines. The hot path logs the live prompt answered from memory
-    as `FROM_MEMORY`; Litestar's route (a cache miss, read from the database) logs its own template."""
+def access_routes(log_text: str) -> dict[str, Access]:
+    """Request id -> what a serve's access log says of that request."""
     routes = {}
     for line in log_text.splitlines():
         _, found, payload = line.partition(ACCESS_LINE)
         if not found:
             continue
         try:
-            entry = msgspec.json.decode(payload, type=_Access)
+            entry = msgspec.json.decode(payload, type=Access)
         except msgspec.DecodeError:
             continue
-        routes[entry.request_id] = entry.route
+        routes[entry.request_id] = entry
     return routes
 
 
-def from_memory(routes: Mapping[str, str], request_ids: Sequence[str]) -> tuple[int, int]:
+def from_memory(routes: Mapping[str, Access], request_ids: Sequence[str]) -> tuple[int, int]:
     """(found in the log, answered from memory) of `request_ids`."""
     found = [routes[request_id] for request_id in request_ids if request_id in routes]
-    return len(found), sum(1 for route in found if route == FROM_MEMORY)
+    return len(found), sum(1 for entry in found if entry.from_memory)
 
 
 class _Version(msgspec.Struct, frozen=True):

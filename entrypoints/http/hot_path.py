@@ -22,7 +22,7 @@ from entrypoints.bootstrap import Services
 from entrypoints.http.logs import REQUEST_ID, log_access, request_id_of
 from entrypoints.http.schemas import LivePromptOut, to_out
 
-ROUTE: Final = "/org-agents/{agent_id:uuid}/prompt"
+ROUTE: Final = "/org-agents/{agent_id}/prompt"  # as Litestar logs the route's template
 PROMPT_PATH: Final = re.compile(r"/org-agents/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/prompt")
 BEARER_PREFIX: Final = ("Bearer " + SECRET_PREFIX).encode()
 RENDERED_MAX_BYTES: Final = 16 * 1024 * 1024  # rendered bodies kept per process, oldest out first
@@ -89,10 +89,10 @@ async def answer_from_memory(services: Services, scope: HTTPScope, send: Send | 
         return False
     started = time.perf_counter()
     authorization = if_none_match = None
-    for name, value in scope["headers"]:
-        if name == b"authorization":
+    for name, value in scope["headers"]:  # the first of each, as Litestar reads them
+        if name == b"authorization" and authorization is None:
             authorization = value
-        elif name == b"if-none-match":
+        elif name == b"if-none-match" and if_none_match is None:
             if_none_match = value
     if authorization is None or not authorization.startswith(BEARER_PREFIX):
         return False
@@ -111,5 +111,5 @@ async def answer_from_memory(services: Services, scope: HTTPScope, send: Send | 
     respond = cast("Send", send)  # an HTTP scope's
     await respond({"type": "http.response.start", "status": status, "headers": [*headers, (REQUEST_ID, request_id)]})
     await respond({"type": "http.response.body", "body": body, "more_body": False})
-    log_access("GET", ROUTE, status, started, request_id)
+    log_access("GET", ROUTE, status, started, request_id, from_memory=True)
     return True

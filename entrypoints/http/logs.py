@@ -19,12 +19,13 @@ REQUEST_ID: Final = b"x-request-id"
 ACCEPTABLE_ID: Final = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 
 
-class AccessLine(msgspec.Struct, frozen=True):
+class AccessLine(msgspec.Struct, frozen=True, omit_defaults=True):
     method: str
     route: str
     status: int
     duration_ms: float
     request_id: str
+    from_memory: bool = False  # written (as true) only for answers the hot path sent from the live cache
 
 
 _encode = msgspec.json.Encoder().encode
@@ -55,10 +56,13 @@ def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
     return given if ACCEPTABLE_ID.fullmatch(given) else _ids.new()
 
 
-def log_access(method: str, route: str, status: int, started: float, request_id: bytes) -> None:
+def log_access(
+    method: str, route: str, status: int, started: float, request_id: bytes, *, from_memory: bool = False
+) -> None:
     if log.isEnabledFor(logging.INFO):
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
-        log.info(_encode(AccessLine(method, route, status, duration_ms, request_id.decode())).decode())
+        line = AccessLine(method, route, status, duration_ms, request_id.decode(), from_memory)
+        log.info(_encode(line).decode())
 
 
 def access_log(app: ASGIApp) -> ASGIApp:

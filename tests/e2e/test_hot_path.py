@@ -3,6 +3,8 @@ would, and leaves everything else to the route. On both adapters: memory tells i
 PostgreSQL through the change feed."""
 
 import asyncio
+import json
+import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -122,3 +124,23 @@ def test_rendered_answers_are_bounded_by_their_bytes_oldest_out_first() -> None:
     bodies.of(live(3))
     assert bodies.of(live(0)) is not first[0]  # the oldest went out, so it was rendered again
     assert bodies.of(live(2)) is first[2]
+
+
+async def test_both_answers_log_the_same_route_and_the_hot_path_says_it_answered_from_memory(
+    client: Client, deps: Services, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    await held(client, deps, world)
+    path = f"/org-agents/{world.live}/prompt"
+    with caplog.at_level(logging.INFO, logger="org_agents.access"):
+        await client.get(path, headers=world.acme.member.headers | {"X-Request-ID": "fast"})
+        deps.live.detach()
+        await client.get(path, headers=world.acme.member.headers | {"X-Request-ID": "routed"})
+    lines = {line["request_id"]: line for line in (json.loads(r.getMessage()) for r in caplog.records)}
+    assert lines["fast"].pop("from_memory") is True
+    assert "from_memory" not in lines["routed"]
+    for line in lines.values():
+        line.pop("duration_ms")
+        line.pop("request_id")
+    assert (
+        lines["fast"] == lines["routed"] == {"method": "GET", "route": "/org-agents/{agent_id}/prompt", "status": 200}
+    )

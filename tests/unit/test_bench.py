@@ -42,7 +42,7 @@ from bench.phases import BenchFailed, check_writes
 from bench.report import render, staleness_rows
 from bench.seed import AGENTS, LIVE_AGENTS, SPECIAL, shop_buddy
 from bench.server import option_default, parse_vm_rss_kb, serve_environment, serve_options
-from bench.staleness import access_routes, etag_of, from_memory, switches, version_of
+from bench.staleness import Access, access_routes, etag_of, from_memory, switches, version_of
 from bench.wrk import SocketErrors, Wrk, WrkParseError, parse_time_ms, parse_wrk_output
 from domain.compiler import compile_blueprint
 
@@ -366,8 +366,8 @@ $ /work/main/.venv/bin/org-agents serve --host 127.0.0.1 --port 54259 --workers 
 [INFO] Started worker-1
 INFO org_agents.changes: live cache on: following changes on org_agents_changes
 INFO org_agents.access: {"method":"GET","route":"/health","status":200,"duration_ms":0.47,"request_id":"b48b2952"}
-INFO org_agents.access: {"method":"GET","route":"/org-agents/{agent_id:uuid}/prompt","status":200,"duration_ms":0.12,\
-"request_id":"bench-h-http1-B-before"}
+INFO org_agents.access: {"method":"GET","route":"/org-agents/{agent_id}/prompt","status":200,"duration_ms":0.12,\
+"request_id":"bench-h-http1-B-before","from_memory":true}
 INFO org_agents.access: {"method":"GET","route":"/org-agents/{agent_id}/prompt","status":200,"duration_ms":2.26,\
 "request_id":"bench-h-http1-B-1"}
 INFO org_agents.access: not json
@@ -377,9 +377,11 @@ INFO org_agents.access: not json
 def test_the_access_log_tells_which_requests_the_cache_answered() -> None:
     routes = access_routes(B_LOG)
     assert routes == {
-        "b48b2952": "/health",
-        "bench-h-http1-B-before": "/org-agents/{agent_id:uuid}/prompt",
-        "bench-h-http1-B-1": "/org-agents/{agent_id}/prompt",
+        "b48b2952": Access(route="/health", request_id="b48b2952"),
+        "bench-h-http1-B-before": Access(
+            route="/org-agents/{agent_id}/prompt", request_id="bench-h-http1-B-before", from_memory=True
+        ),
+        "bench-h-http1-B-1": Access(route="/org-agents/{agent_id}/prompt", request_id="bench-h-http1-B-1"),
     }
     assert from_memory(routes, ["bench-h-http1-B-before", "missing"]) == (1, 1)
     assert from_memory(routes, ["bench-h-http1-B-1"]) == (1, 0)
@@ -475,9 +477,13 @@ def test_the_write_check_raises_with_every_finding() -> None:
 
 
 def test_the_access_log_tells_whether_the_cache_answered_live_prompts() -> None:
-    routes = ["/health", "/org-agents/{agent_id:uuid}/prompt", "/org-agents/{agent_id}/prompt",
-              "/org-agents/{agent_id}/prompt", "/org-agents/{agent_id}/blueprints"]  # fmt: skip
-    assert prompt_answers(routes) == (3, 1)
+    prompt = "/org-agents/{agent_id}/prompt"
+    entries = [
+        Access(route="/health", request_id="1"), Access(route=prompt, request_id="2", from_memory=True),
+        Access(route=prompt, request_id="3"), Access(route=prompt, request_id="4"),
+        Access(route="/org-agents/{agent_id}/blueprints", request_id="5"),
+    ]  # fmt: skip
+    assert prompt_answers(entries) == (3, 1)
     assert prompt_answers([]) == (0, 0)
 
 
