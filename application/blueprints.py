@@ -17,6 +17,7 @@ from domain.blueprints import BlueprintVersion, CompilationStats, CompilationSta
 from domain.errors import InvalidBlueprint, NoLivePrompt, Violation
 from domain.idempotency import checked_key, fingerprint
 from domain.roles import Principal, ensure_can_manage
+from domain.tokens import SECRET_PREFIX, secret_hash
 
 
 class AddVersion(msgspec.Struct, frozen=True, kw_only=True):
@@ -209,6 +210,16 @@ async def get_live_prompt(deps: Deps, who: Principal, agent_id: UUID) -> LivePro
             raise NoLivePrompt(agent_id)
     deps.live.keep_prompt(ticket, who.org_id, live)
     return live
+
+
+def live_prompt_from_memory(deps: Deps, secret: str, agent_id: UUID) -> LivePrompt | None:
+    """The live prompt, when the live cache holds both the principal of the token `secret` and the agent's prompt
+    for that principal's organization; else None, and `authenticate` with `get_live_prompt` answer (errors
+    included). No IO and no await: the HTTP hot path asks this before any framework work."""
+    if not secret.startswith(SECRET_PREFIX):
+        return None
+    who = deps.live.principal(secret_hash(secret))
+    return None if who is None else deps.live.prompt(who.org_id, agent_id)
 
 
 async def get_compilation_stats(deps: Deps, who: Principal) -> CompilationStats:

@@ -16,15 +16,15 @@ import msgspec
 from litestar.types import LifeSpanSend, Send
 from litestar.types.asgi_types import HTTPScope
 
+from application.blueprints import live_prompt_from_memory
 from domain.blueprints import LivePrompt
-from domain.tokens import SECRET_PREFIX, secret_hash
 from entrypoints.bootstrap import Services
 from entrypoints.http.logs import REQUEST_ID, log_access, request_id_of
 from entrypoints.http.schemas import LivePromptOut, to_out
 
 ROUTE: Final = "/org-agents/{agent_id}/prompt"  # as Litestar logs the route's template
 PROMPT_PATH: Final = re.compile(r"/org-agents/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/prompt")
-BEARER_PREFIX: Final = ("Bearer " + SECRET_PREFIX).encode()
+BEARER: Final = b"Bearer "
 RENDERED_MAX_BYTES: Final = 16 * 1024 * 1024  # rendered bodies kept per process, oldest out first
 
 
@@ -83,9 +83,8 @@ RENDERED: Final = RenderedBodies()
 
 async def answer_from_memory(services: Services, scope: HTTPScope, send: Send | LifeSpanSend) -> bool:
     """True when the request was answered here; False (nothing sent) when Litestar must answer it."""
-    cache = services.live
     path = scope["path"]
-    if not cache.attached or len(path) != 55 or (found := PROMPT_PATH.fullmatch(path)) is None:
+    if len(path) != 55 or (found := PROMPT_PATH.fullmatch(path)) is None:
         return False
     started = time.perf_counter()
     authorization = if_none_match = None
@@ -94,12 +93,10 @@ async def answer_from_memory(services: Services, scope: HTTPScope, send: Send | 
             authorization = value
         elif name == b"if-none-match" and if_none_match is None:
             if_none_match = value
-    if authorization is None or not authorization.startswith(BEARER_PREFIX):
+    if authorization is None or not authorization.startswith(BEARER):
         return False
-    principal = cache.principal(secret_hash(authorization[7:].strip().decode("latin-1")))
-    if principal is None:
-        return False
-    live = cache.prompt(principal.org_id, UUID(found[1]))
+    secret = authorization[len(BEARER) :].strip().decode("latin-1")
+    live = live_prompt_from_memory(services, secret, UUID(found[1]))
     if live is None:
         return False
     answer = RENDERED.of(live)
