@@ -54,30 +54,21 @@ class Session:
 
     async def commit(self) -> None:
         async with translated_errors():
-            if not self._writes:
+            writes = self._take_writes()
+            if not writes:
                 await self.conn.commit()
                 return
-            writes, self._writes = self._writes, []
             async with self.conn.pipeline():
-                for query, params in writes:
-                    await self.conn.execute(query, params)
+                await self._send(writes)
                 await self.conn.commit()
-
-    async def _send_writes(self) -> None:
-        writes, self._writes = self._writes, []
-        async with self.conn.pipeline():
-            for query, params in writes:
-                await self.conn.execute(query, params)
 
     async def rows_of_each(self, *statements: tuple[LiteralString, dict[str, Any]]) -> list[list[dict[str, Any]]]:
         """Several reads in one round trip, run in order; each starts after the one before has finished (after a
         row lock it waited for, say), with a snapshot of its own."""
         async with translated_errors():
-            writes, self._writes = self._writes, []
             cursors = [self.conn.cursor(row_factory=dict_row) for _ in statements]
             async with self.conn.pipeline():
-                for query, params in writes:
-                    await self.conn.execute(query, params)
+                await self._send(self._take_writes())
                 for cur, (query, params) in zip(cursors, statements, strict=True):
                     await cur.execute(query, params)
             found = [await cur.fetchall() for cur in cursors]
@@ -85,10 +76,19 @@ class Session:
                 await cur.close()
             return found
 
+    def _take_writes(self) -> list[tuple[LiteralString, dict[str, Any]]]:
+        writes, self._writes = self._writes, []
+        return writes
+
+    async def _send(self, writes: list[tuple[LiteralString, dict[str, Any]]]) -> None:
+        """Within an open pipeline: queued, not waited for."""
+        for query, params in writes:
+            await self.conn.execute(query, params)
+
     async def rows(self, query: LiteralString, params: dict[str, Any]) -> list[dict[str, Any]]:
         if self._writes:
-            async with translated_errors():
-                await self._send_writes()
+            async with translated_errors(), self.conn.pipeline():
+                await self._send(self._take_writes())
         async with translated_errors(), self.conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(query, params)
             return await cur.fetchall() if cur.description else []
