@@ -53,7 +53,6 @@ class LiveCache:
         """Changes are now reported; start afresh (whatever was missed while detached is forgotten with the rest)."""
         self._drop_all()
         self._attached = True
-        self._valid_from = self._clock
 
     def detach(self) -> None:
         """Changes are no longer reported: forget everything and serve nothing from memory."""
