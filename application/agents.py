@@ -44,6 +44,17 @@ class AgentWithBlueprint(msgspec.Struct, frozen=True, kw_only=True):
     blueprint: BlueprintVersion
 
 
+class GetAgent(msgspec.Struct, frozen=True, kw_only=True):
+    agent_id: UUID
+
+
+class SetStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """For activate_agent, deactivate_agent and delete_agent, whose names say which status."""
+
+    agent_id: UUID
+    if_match: frozenset[str] | None = None  # the ETags the caller read; AgentChanged when the agent moved on
+
+
 class ListAgents(msgspec.Struct, frozen=True, kw_only=True):
     status: AgentStatus | None = None  # None: active and deactive; deleted agents only when asked for
     limit: int | None = None
@@ -134,10 +145,10 @@ async def search_agents(deps: Deps, who: Principal, cmd: SearchAgents) -> list[A
         return await uow.agents.search(who.org_id, query, limit=limit)
 
 
-async def get_agent(deps: Deps, who: Principal, agent_id: UUID) -> AgentDetail:
+async def get_agent(deps: Deps, who: Principal, cmd: GetAgent) -> AgentDetail:
     """An agent of the caller's organization (deleted ones too) with its active and its newest version."""
     async with deps.uow() as uow:
-        agent = await uow.agents.get(who.org_id, agent_id)
+        agent = await uow.agents.get(who.org_id, cmd.agent_id)
         active = await uow.versions.get(agent.id, agent.current_blueprint_id) if agent.current_blueprint_id else None
         latest = await uow.versions.latest(agent.id)
     return AgentDetail(agent=agent, blueprint=active, latest_blueprint=latest)
@@ -164,34 +175,34 @@ async def update_agent(deps: Deps, who: Principal, cmd: UpdateAgent) -> Agent:
             action = STATUS_ACTIONS[after.status] if "status" in changed else Action.AGENT_UPDATE
             await record(uow, deps, who, action, after.id, **changed)
             await uow.commit()
+    deps.live.agent_changed(after.id)  # this process reads its own write; the others hear migration 0007's notice
     return after
 
 
-async def _set_status(
-    deps: Deps, who: Principal, agent_id: UUID, status: AgentStatus, if_match: frozenset[str] | None
-) -> Agent:
+async def _set_status(deps: Deps, who: Principal, cmd: SetStatus, status: AgentStatus) -> Agent:
     ensure_can_manage(who)
     async with deps.uow() as uow:
-        before = await uow.agents.get_for_update(who.org_id, agent_id)
-        rules.ensure_unchanged(before, if_match)
+        before = await uow.agents.get_for_update(who.org_id, cmd.agent_id)
+        rules.ensure_unchanged(before, cmd.if_match)
         after = rules.set_status(before, status, now=deps.clock.now())
         if after is not before:
             await uow.agents.update(after)
             await record(uow, deps, who, STATUS_ACTIONS[status], after.id, previous=before.status.value)
             await uow.commit()
+    deps.live.agent_changed(after.id)
     return after
 
 
-async def activate_agent(deps: Deps, who: Principal, agent_id: UUID, if_match: frozenset[str] | None = None) -> Agent:
+async def activate_agent(deps: Deps, who: Principal, cmd: SetStatus) -> Agent:
     """Owners and admins switch an agent on; its live prompt is served again."""
-    return await _set_status(deps, who, agent_id, AgentStatus.ACTIVE, if_match)
+    return await _set_status(deps, who, cmd, AgentStatus.ACTIVE)
 
 
-async def deactivate_agent(deps: Deps, who: Principal, agent_id: UUID, if_match: frozenset[str] | None = None) -> Agent:
+async def deactivate_agent(deps: Deps, who: Principal, cmd: SetStatus) -> Agent:
     """Owners and admins switch an agent off: it keeps its versions, but serves no live prompt."""
-    return await _set_status(deps, who, agent_id, AgentStatus.DEACTIVE, if_match)
+    return await _set_status(deps, who, cmd, AgentStatus.DEACTIVE)
 
 
-async def delete_agent(deps: Deps, who: Principal, agent_id: UUID, if_match: frozenset[str] | None = None) -> Agent:
+async def delete_agent(deps: Deps, who: Principal, cmd: SetStatus) -> Agent:
     """Owners and admins soft-delete: the agent stays readable, frozen; deleting it again changes nothing."""
-    return await _set_status(deps, who, agent_id, AgentStatus.DELETE, if_match)
+    return await _set_status(deps, who, cmd, AgentStatus.DELETE)

@@ -3,6 +3,8 @@
 from typing import Any
 from uuid import UUID
 
+import msgspec
+
 from application.deps import Deps
 from application.ports import UnitOfWork
 from domain.audit import Action, AuditEvent
@@ -24,8 +26,12 @@ async def record(uow: UnitOfWork, deps: Deps, who: Principal, action: Action, ta
     )
 
 
-async def list_audit_events(deps: Deps, who: Principal, target_id: UUID | None = None) -> list[AuditEvent]:
+class ListAuditEvents(msgspec.Struct, frozen=True, kw_only=True):
+    target_id: UUID | None = None  # one agent or version; None: the whole organization
+
+
+async def list_audit_events(deps: Deps, who: Principal, cmd: ListAuditEvents) -> list[AuditEvent]:
     """Owners and admins read their organization's trail, oldest first, optionally for one agent or version."""
     ensure_can_manage(who)
     async with deps.uow() as uow:
-        return await uow.audit.events(who.org_id, target_id=target_id)
+        return await uow.audit.events(who.org_id, target_id=cmd.target_id)

@@ -10,6 +10,7 @@ from application.deps import Deps
 from application.idempotency import remember, replay
 from application.pagination import Page, VersionKey, checked_limit, decode_cursor, page_of
 from application.ports import UnitOfWork
+from application.tokens import cached_principal
 from domain import blueprints as rules
 from domain.agents import Agent, ensure_unchanged
 from domain.audit import Action
@@ -17,7 +18,6 @@ from domain.blueprints import BlueprintVersion, CompilationStats, CompilationSta
 from domain.errors import InvalidBlueprint, NoLivePrompt, Violation
 from domain.idempotency import checked_key, fingerprint
 from domain.roles import Principal, ensure_can_manage
-from domain.tokens import SECRET_PREFIX, secret_hash
 
 
 class AddVersion(msgspec.Struct, frozen=True, kw_only=True):
@@ -25,6 +25,19 @@ class AddVersion(msgspec.Struct, frozen=True, kw_only=True):
     agent_blueprint: object
     conversation_id: str | None = None
     idempotency_key: str | None = None  # a retry with the same key gets the first answer and creates nothing
+
+
+class GetVersion(msgspec.Struct, frozen=True, kw_only=True):
+    agent_id: UUID
+    version_id: UUID
+
+
+class GetLivePrompt(msgspec.Struct, frozen=True, kw_only=True):
+    agent_id: UUID
+
+
+class GetCompilationStats(msgspec.Struct, frozen=True, kw_only=True):
+    """Of the caller's organization."""
 
 
 class ListVersions(msgspec.Struct, frozen=True, kw_only=True):
@@ -47,7 +60,10 @@ class CompileVersion(msgspec.Struct, frozen=True, kw_only=True):
     if_match: frozenset[str] | None = None  # checked against the agent when `activate` would change it
 
 
-class Compiled(msgspec.Struct, frozen=True, kw_only=True):
+class CompileReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What a compile request tells its caller: the version as it now stands, the compiler's warnings, the agent
+    (after activation, when asked for) and a sentence saying what happened."""
+
     blueprint: BlueprintVersion
     warnings: list[Violation]
     agent: Agent  # after activation, when asked for
@@ -60,26 +76,18 @@ class ActivateVersion(msgspec.Struct, frozen=True, kw_only=True):
     if_match: frozenset[str] | None = None  # the agent's ETags as the caller read it
 
 
-class CompilationState(msgspec.Struct, frozen=True, kw_only=True):
-    status: CompilationStatus
-    compiled_at: datetime | None
-    compiled_by: str | None
-    errors: list[Violation] | None
-    compiler_version: str | None
-
-
 async def add_version(deps: Deps, who: Principal, cmd: AddVersion) -> BlueprintVersion:
     """Any member adds a draft; it gets the agent's next number (no gaps, never reused, even under concurrent
     writers) and never becomes active by itself. A deleted agent takes none (AgentDeleted). Idempotent with a key."""
     key, now = checked_key(cmd.idempotency_key), deps.clock.now()
     asked = fingerprint("add_version", msgspec.structs.replace(cmd, idempotency_key=None))
     async with deps.uow() as uow:
-        agent = await uow.agents.get_for_update(who.org_id, cmd.agent_id)
+        agent, number = await uow.versions.lock_for_new_version(who.org_id, cmd.agent_id)
         if (first := await replay(uow, who, key, asked, now, BlueprintVersion)) is not None:
             return first
         version = rules.new_version(
-            id=deps.ids.new_id(), agent=agent, number=await uow.versions.next_number(agent.id),
-            document=cmd.agent_blueprint, created_by=who.user_id, conversation_id=cmd.conversation_id, now=now,
+            id=deps.ids.new_id(), agent=agent, number=number, document=cmd.agent_blueprint, created_by=who.user_id,
+            conversation_id=cmd.conversation_id, now=now,
         )  # fmt: skip
         await uow.versions.add(version)
         await record(
@@ -121,25 +129,15 @@ async def _list(
     return page_of(rows, size, lambda version: VersionKey(version=version.version))
 
 
-async def get_version(deps: Deps, who: Principal, agent_id: UUID, version_id: UUID) -> BlueprintVersion:
-    """A version of an agent of the caller's organization; a version of another agent is not found."""
+async def get_version(deps: Deps, who: Principal, cmd: GetVersion) -> BlueprintVersion:
+    """A version of an agent of the caller's organization, its compilation included; a version of another agent
+    is not found."""
     async with deps.uow() as uow:
-        agent = await uow.agents.get(who.org_id, agent_id)
-        return await uow.versions.get(agent.id, version_id)
+        agent = await uow.agents.get(who.org_id, cmd.agent_id)
+        return await uow.versions.get(agent.id, cmd.version_id)
 
 
-async def get_compilation_status(deps: Deps, who: Principal, agent_id: UUID, version_id: UUID) -> CompilationState:
-    version = await get_version(deps, who, agent_id, version_id)
-    return CompilationState(
-        status=version.compilation_status,
-        compiled_at=version.compiled_at,
-        compiled_by=version.compiled_by,
-        errors=version.compile_errors,
-        compiler_version=version.compiler_version,
-    )
-
-
-async def compile_version(deps: Deps, who: Principal, cmd: CompileVersion) -> Compiled:
+async def compile_version(deps: Deps, who: Principal, cmd: CompileVersion) -> CompileReport:
     """Owners and admins compile. A valid document -> `compiled` with its prompt; an invalid one is recorded
     `failed` and then InvalidBlueprint lists every violation. Compiling a compiled version returns the stored
     result. With `activate`, a successful compile also makes the version live, in the same transaction."""
@@ -150,9 +148,9 @@ async def compile_version(deps: Deps, who: Principal, cmd: CompileVersion) -> Co
             ensure_unchanged(agent, cmd.if_match)  # before anything is recorded: a stale caller changes nothing
         version = await uow.versions.get(agent.id, cmd.version_id)
         now = deps.clock.now()
-        result = rules.compile_version(agent, version, by=who.user_id, now=now)
-        compiled = result.version
-        if result.changed:
+        outcome = rules.compile_version(agent, version, by=who.user_id, now=now)
+        compiled = outcome.version
+        if outcome.changed:
             await uow.versions.record_compilation(compiled)
             ok = compiled.compilation_status is CompilationStatus.COMPILED
             action = Action.BLUEPRINT_COMPILE if ok else Action.BLUEPRINT_COMPILE_FAILED
@@ -164,10 +162,11 @@ async def compile_version(deps: Deps, who: Principal, cmd: CompileVersion) -> Co
         if cmd.activate:
             agent = await _activate(uow, deps, who, agent, compiled, now)
         await uow.commit()
-    message = "compiled" if result.changed else "already compiled; the stored result stands"
+    deps.live.agent_changed(agent.id)  # this process reads its own write; the others hear migration 0007's notice
+    message = "compiled" if outcome.changed else "already compiled; the stored result stands"
     if cmd.activate:
         message += "; active"
-    return Compiled(blueprint=compiled, warnings=result.warnings, agent=agent, message=message)
+    return CompileReport(blueprint=compiled, warnings=outcome.warnings, agent=agent, message=message)
 
 
 async def activate_version(deps: Deps, who: Principal, cmd: ActivateVersion) -> Agent:
@@ -180,6 +179,7 @@ async def activate_version(deps: Deps, who: Principal, cmd: ActivateVersion) -> 
         version = await uow.versions.get(agent.id, cmd.version_id)
         agent = await _activate(uow, deps, who, agent, version, deps.clock.now())
         await uow.commit()
+    deps.live.agent_changed(agent.id)
     return agent
 
 
@@ -195,34 +195,32 @@ async def _activate(
     return activated
 
 
-async def get_live_prompt(deps: Deps, who: Principal, agent_id: UUID) -> LivePrompt:
+async def get_live_prompt(deps: Deps, who: Principal, cmd: GetLivePrompt) -> LivePrompt:
     """The active compiled prompt of an active agent; NoLivePrompt when it is switched off, deleted or has no
     active version (an agent of another organization is not found either way). Served from memory when the live
     cache holds it (see application/live_cache.py), else one indexed query."""
-    cached = deps.live.prompt(who.org_id, agent_id)
+    cached = deps.live.prompt(who.org_id, cmd.agent_id)
     if cached is not None:
         return cached
     ticket = deps.live.ticket()
     async with deps.uow() as uow:
-        live = await uow.versions.live_prompt(who.org_id, agent_id)
+        live = await uow.versions.live_prompt(who.org_id, cmd.agent_id)
         if live is None:
-            await uow.agents.get(who.org_id, agent_id)  # AgentNotFound for an unknown or foreign agent
-            raise NoLivePrompt(agent_id)
+            await uow.agents.get(who.org_id, cmd.agent_id)  # AgentNotFound for an unknown or foreign agent
+            raise NoLivePrompt(cmd.agent_id)
     deps.live.keep_prompt(ticket, who.org_id, live)
     return live
 
 
-def live_prompt_from_memory(deps: Deps, secret: str, agent_id: UUID) -> LivePrompt | None:
-    """The live prompt, when the live cache holds both the principal of the token `secret` and the agent's prompt
-    for that principal's organization; else None, and `authenticate` with `get_live_prompt` answer (errors
-    included). No IO and no await: the HTTP hot path asks this before any framework work."""
-    if not secret.startswith(SECRET_PREFIX):
-        return None
-    who = deps.live.principal(secret_hash(secret))
-    return None if who is None else deps.live.prompt(who.org_id, agent_id)
+def live_prompt_from_memory(deps: Deps, secret: str, cmd: GetLivePrompt) -> LivePrompt | None:
+    """`get_live_prompt` for the token `secret`, when the live cache holds both its principal and the prompt; else
+    None, and `authenticate` with `get_live_prompt` answer (errors included). No IO and no await: the HTTP hot path
+    asks this before any framework work."""
+    who = cached_principal(deps, secret)
+    return None if who is None else deps.live.prompt(who.org_id, cmd.agent_id)
 
 
-async def get_compilation_stats(deps: Deps, who: Principal) -> CompilationStats:
+async def get_compilation_stats(deps: Deps, who: Principal, cmd: GetCompilationStats) -> CompilationStats:
     """Counts over the caller's organization only; deleted agents are not counted."""
     async with deps.uow() as uow:
         return await uow.versions.stats(who.org_id)

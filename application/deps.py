@@ -1,9 +1,12 @@
-"""What every use case receives: the ports, chosen by the composition root."""
+"""What every use case receives: the ports, chosen by the composition root (entrypoints/bootstrap.py)."""
 
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from application.live_cache import LiveCache
 from application.ports import Clock, IdSource, TokenStore, UnitOfWorkFactory
+
+Readiness = Callable[[], Awaitable[bool]]  # True when storage answers now (GET /ready)
 
 
 @dataclass(frozen=True)
@@ -12,4 +15,5 @@ class Deps:
     clock: Clock
     ids: IdSource
     tokens: TokenStore
-    live: LiveCache = field(default_factory=LiveCache)  # serves nothing until a change feed attaches it
+    live: LiveCache  # serves only while attached to a feed of every change (bootstrap decides which)
+    ready: Readiness

@@ -6,15 +6,20 @@ per request (see BENCHMARKS.md). So each process keeps what it read, and is told
 - The cache serves nothing until it is *attached*: whoever attaches it (the PostgreSQL change feed) promises to
   call `agent_changed` / `tokens_changed` for every change committed from then on, in this process or any other.
   When that promise breaks (the listening connection drops), `detach()` drops everything and every read goes to
-  the database until the next `attach()`.
+  the database until the next `attach()`. The use cases also call them after their own commits, so a process
+  reads its own writes without waiting for the notice.
 - A read that misses takes a `ticket()` before it asks the database. Its answer is kept only if nothing about that
   key was invalidated after the ticket was taken: an answer read before a change must not outlive the change's
   notice, whichever arrives first.
+- A principal is kept for at most `principal_ttl_s`, notice or not: a revocation written where no trigger fires
+  (a restore, replica mode, `DISABLE TRIGGER`) still takes effect within that bound.
 
 Everything here runs on one event loop and never awaits, so no lock is needed.
 """
 
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Final
 from uuid import UUID
 
@@ -22,24 +27,38 @@ from domain.blueprints import LivePrompt
 from domain.roles import Principal
 
 NO_TICKET: Final = -1  # taken while detached: nothing read with it is kept
-DEFAULT_PROMPT_BYTES: Final = 64 * 1024 * 1024
+DEFAULT_PROMPT_MB: Final = 64
 DEFAULT_TOKENS: Final = 10_000
+DEFAULT_PRINCIPAL_TTL_S: Final = 30.0
+# Agents whose last change is remembered for reads in flight. Past this, the table is emptied and every read in
+# flight is refused (refusing to keep a read is always safe), so a burst of changes costs bounded memory.
+MAX_CHANGES_REMEMBERED: Final = 10_000
+ENTRY_OVERHEAD: Final = 200  # bytes, about what the record around a cached prompt costs
 
 
 class LiveCache:
-    """Live prompts by agent (bounded by their total size, least recently used out first) and principals by the
-    SHA-256 of their token's secret (bounded by count). Unknown or revoked tokens and agents with nothing live are
-    never cached: they are answered by the database."""
+    """Live prompts by agent (bounded by their total size in UTF-8, least recently used out first) and principals by
+    the SHA-256 of their token's secret (bounded by count and by age). Unknown or revoked tokens and agents with
+    nothing live are never cached: they are answered by the database."""
 
-    def __init__(self, *, max_prompt_bytes: int = DEFAULT_PROMPT_BYTES, max_tokens: int = DEFAULT_TOKENS) -> None:
+    def __init__(
+        self,
+        *,
+        max_prompt_bytes: int = DEFAULT_PROMPT_MB * 1024 * 1024,
+        max_tokens: int = DEFAULT_TOKENS,
+        principal_ttl_s: float = DEFAULT_PRINCIPAL_TTL_S,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_prompt_bytes = max_prompt_bytes
         self.max_tokens = max_tokens
+        self.principal_ttl_s = principal_ttl_s
+        self._monotonic = monotonic
         self._attached = False
         self._clock = 0  # advances on every invalidation, attach and detach
-        self._valid_from = 0  # tickets older than the last attach are refused
-        self._prompts: OrderedDict[UUID, tuple[UUID, LivePrompt]] = OrderedDict()  # agent -> (org, prompt)
+        self._valid_from = 0  # tickets older than this are refused
+        self._prompts: OrderedDict[UUID, tuple[UUID, LivePrompt, int]] = OrderedDict()  # agent -> (org, prompt, size)
         self._prompt_bytes = 0
-        self._principals: dict[bytes, Principal] = {}
+        self._principals: dict[bytes, tuple[Principal, float]] = {}  # secret hash -> (principal, kept until)
         self._agent_changed_at: dict[UUID, int] = {}
         self._tokens_changed_at = 0
 
@@ -62,10 +81,13 @@ class LiveCache:
     def agent_changed(self, agent_id: UUID) -> None:
         """The agent's status, live version or a version's compilation changed."""
         self._clock += 1
+        if len(self._agent_changed_at) >= MAX_CHANGES_REMEMBERED:
+            self._agent_changed_at.clear()
+            self._valid_from = self._clock  # the reads in flight may have missed what was forgotten
         self._agent_changed_at[agent_id] = self._clock
         entry = self._prompts.pop(agent_id, None)
         if entry is not None:
-            self._prompt_bytes -= _size(entry[1])
+            self._prompt_bytes -= entry[2]
 
     def tokens_changed(self) -> None:
         """A token was revoked or removed. Revocations are rare: every cached principal is dropped."""
@@ -94,27 +116,33 @@ class LiveCache:
         agent_id = live.agent_id
         if not self._fresh(ticket) or self._agent_changed_at.get(agent_id, 0) > ticket:
             return
-        size = _size(live)
+        size = len(live.compiled_system_prompt.encode()) + ENTRY_OVERHEAD
         if size > self.max_prompt_bytes:
             return
         old = self._prompts.pop(agent_id, None)
         if old is not None:
-            self._prompt_bytes -= _size(old[1])
-        self._prompts[agent_id] = (org_id, live)
+            self._prompt_bytes -= old[2]
+        self._prompts[agent_id] = (org_id, live, size)
         self._prompt_bytes += size
         while self._prompt_bytes > self.max_prompt_bytes:
-            _, (_, evicted) = self._prompts.popitem(last=False)
-            self._prompt_bytes -= _size(evicted)
+            _, (_, _, evicted) = self._prompts.popitem(last=False)
+            self._prompt_bytes -= evicted
 
     def principal(self, secret_hash: bytes) -> Principal | None:
-        return self._principals.get(secret_hash)
+        entry = self._principals.get(secret_hash)
+        if entry is None:
+            return None
+        if self._monotonic() >= entry[1]:
+            del self._principals[secret_hash]
+            return None
+        return entry[0]
 
     def keep_principal(self, ticket: int, secret_hash: bytes, principal: Principal) -> None:
-        if not self._fresh(ticket) or self._tokens_changed_at > ticket:
+        if not self._fresh(ticket) or self._tokens_changed_at > ticket or self.principal_ttl_s <= 0:
             return
         if len(self._principals) >= self.max_tokens:
             del self._principals[next(iter(self._principals))]  # the oldest
-        self._principals[secret_hash] = principal
+        self._principals[secret_hash] = (principal, self._monotonic() + self.principal_ttl_s)
 
     # -- for operators and tests ---------------------------------------------------------------------------------
 
@@ -133,7 +161,3 @@ class LiveCache:
         self._prompt_bytes = 0
         self._principals.clear()
         self._agent_changed_at.clear()
-
-
-def _size(live: LivePrompt) -> int:
-    return len(live.compiled_system_prompt) + 200  # the prompt, and about what the record around it costs

@@ -38,8 +38,8 @@ class TokenInfo(msgspec.Struct, frozen=True, kw_only=True):
 class TokenStore(Protocol):
     """API tokens, stored only as a SHA-256 hash of the secret."""
 
-    async def resolve(self, secret: str) -> Principal | None:
-        """The principal of a live token; None for an unknown or revoked secret."""
+    async def resolve(self, secret_hash: bytes) -> Principal | None:
+        """The principal of the live token whose secret hashes to `secret_hash`; None for an unknown or revoked one."""
         ...
 
     async def issue(self, info: TokenInfo, secret_hash: bytes) -> TokenInfo:
@@ -63,7 +63,7 @@ class TokenStore(Protocol):
 
 class AgentRepository(Protocol):
     async def add(self, agent: Agent) -> Agent:
-        """Stores a new agent; returns it with the number storage assigned (`agent_id`)."""
+        """Stores a new agent; returns it with the `number` storage assigned."""
         ...
 
     async def get(self, org_id: UUID, agent_id: UUID) -> Agent:
@@ -72,7 +72,7 @@ class AgentRepository(Protocol):
 
     async def get_for_update(self, org_id: UUID, agent_id: UUID) -> Agent:
         """As `get`, and holds the agent until the unit of work ends: writers of one agent and its versions queue
-        here, so version numbers and compilations never race."""
+        here (and in `BlueprintRepository.lock_for_new_version`), so status changes and compilations never race."""
         ...
 
     async def update(self, agent: Agent) -> None: ...
@@ -91,8 +91,9 @@ class AgentRepository(Protocol):
 class BlueprintRepository(Protocol):
     """Versions of an agent the caller has already loaded through its organization."""
 
-    async def next_number(self, agent_id: UUID) -> int:
-        """1 + the highest version of the agent; call it with the agent held by `get_for_update`."""
+    async def lock_for_new_version(self, org_id: UUID, agent_id: UUID) -> tuple[Agent, int]:
+        """The agent, held as by `AgentRepository.get_for_update`, and the number its next version gets (1 + the
+        highest): the lock makes the number the writer's own until the unit of work ends. Raises AgentNotFound."""
         ...
 
     async def add(self, version: BlueprintVersion) -> None: ...

@@ -1,28 +1,15 @@
-"""Operator use cases for API tokens (the CLI's `token create|list|revoke`); requests authenticate through them."""
+"""API tokens: the operator's use cases (the CLI's `token create|list|revoke`), and how a request's secret becomes a
+principal, from memory when the live cache holds it."""
 
 import secrets
-from typing import Protocol
 from uuid import UUID
 
 import msgspec
 
-from application.live_cache import LiveCache
-from application.ports import Clock, IdSource, TokenInfo, TokenStore
+from application.deps import Deps
+from application.ports import TokenInfo
 from domain.roles import Principal, Role
-from domain.tokens import SECRET_PREFIX, checked_name, secret_hash
-
-
-class TokenDeps(Protocol):
-    """The part of the application's dependencies that token use cases need."""
-
-    @property
-    def tokens(self) -> TokenStore: ...
-    @property
-    def clock(self) -> Clock: ...
-    @property
-    def ids(self) -> IdSource: ...
-    @property
-    def live(self) -> LiveCache: ...
+from domain.tokens import SECRET_BYTES, SECRET_PREFIX, checked_name, is_secret, secret_hash
 
 
 class CreateToken(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,16 +18,24 @@ class CreateToken(msgspec.Struct, frozen=True, kw_only=True):
     role: Role
 
 
+class ListTokens(msgspec.Struct, frozen=True, kw_only=True):
+    org_name: str
+
+
+class RevokeToken(msgspec.Struct, frozen=True, kw_only=True):
+    token_id: UUID
+
+
 class IssuedToken(msgspec.Struct, frozen=True, kw_only=True):
     token: TokenInfo
     secret: str  # shown once, to the operator who asked for it; never stored
 
 
-async def create_token(deps: TokenDeps, cmd: CreateToken) -> IssuedToken:
+async def create_token(deps: Deps, cmd: CreateToken) -> IssuedToken:
     """Creates the organization when the name is new; the secret exists only in the return value."""
     org_name = checked_name("org", cmd.org_name)
     user_id = checked_name("user", cmd.user_id)
-    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    secret = SECRET_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
     info = TokenInfo(
         id=deps.ids.new_id(),
         org_id=deps.ids.new_id(),
@@ -53,26 +48,36 @@ async def create_token(deps: TokenDeps, cmd: CreateToken) -> IssuedToken:
     return IssuedToken(token=stored, secret=secret)
 
 
-async def list_tokens(deps: TokenDeps, org_name: str) -> list[TokenInfo]:
+async def list_tokens(deps: Deps, cmd: ListTokens) -> list[TokenInfo]:
     """Oldest first; an unknown organization has none."""
-    return await deps.tokens.list(org_name.strip())
+    return await deps.tokens.list(cmd.org_name.strip())
 
 
-async def revoke_token(deps: TokenDeps, token_id: UUID) -> TokenInfo:
-    """Idempotent; raises TokenNotFound."""
-    return await deps.tokens.revoke(token_id, deps.clock.now())
+async def revoke_token(deps: Deps, cmd: RevokeToken) -> TokenInfo:
+    """Idempotent; raises TokenNotFound. Every revocation, a repeated one too, is announced to every process (the
+    store notifies), and this process forgets its cached principals at once."""
+    try:
+        return await deps.tokens.revoke(cmd.token_id, deps.clock.now())
+    finally:
+        deps.live.tokens_changed()
 
 
-async def authenticate(deps: TokenDeps, secret: str) -> Principal | None:
+def cached_principal(deps: Deps, secret: str) -> Principal | None:
+    """The principal of `secret` when the live cache holds it; no IO, so the hot path asks this before any
+    framework work. None means "ask `authenticate`", never "refused"."""
+    return deps.live.principal(secret_hash(secret)) if is_secret(secret) else None
+
+
+async def authenticate(deps: Deps, secret: str) -> Principal | None:
     """The principal of a live token, or None; never says whether a token exists but was revoked."""
-    if not secret.startswith(SECRET_PREFIX):
+    if not is_secret(secret):
         return None
     hashed = secret_hash(secret)
     cached = deps.live.principal(hashed)
     if cached is not None:
         return cached
     ticket = deps.live.ticket()
-    principal = await deps.tokens.resolve(secret)
+    principal = await deps.tokens.resolve(hashed)
     if principal is not None:
         deps.live.keep_principal(ticket, hashed, principal)
     return principal

@@ -11,7 +11,7 @@ from bench.model import CacheOff
 from bench.phases import Bench, BenchFailed, expect_ok
 from bench.server import running_serve
 from bench.staleness import Access, access_routes
-from entrypoints.http.hot_path import ROUTE
+from entrypoints.http.live_prompt import ROUTE
 
 CACHE_OFF_ENV: Final = {"ORG_AGENTS_LIVE_CACHE_MB": "0"}
 

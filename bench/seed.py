@@ -19,15 +19,17 @@ from psycopg.types.json import Jsonb
 
 from application.agents import CreateAgent, create_agent
 from application.blueprints import AddVersion, CompileVersion, ListVersions, add_version, compile_version, list_versions
+from application.deps import Deps
 from application.tokens import CreateToken, authenticate, create_token
 from bench.model import SeedInfo
 from domain.audit import Action
 from domain.blueprints import CompilationStatus
 from domain.roles import Principal, Role
-from entrypoints.bootstrap import Services, postgres_services
+from entrypoints.bootstrap import postgres_deps
+from entrypoints.http.examples import SHOP_BUDDY_FILE
 from entrypoints.settings import Settings
 
-SHOP_BUDDY: Final = Path(__file__).parent.parent / "tests" / "examples" / "shop-buddy.json"
+SHOP_BUDDY: Final = SHOP_BUDDY_FILE
 ORGANIZATIONS: Final = 3
 LIVE_AGENTS: Final = 1_000  # with a compiled, active version: the hot agent and the fillers, spread over the orgs
 SPECIAL: Final = 4  # the hot, writers', shallow and deep agents
@@ -108,7 +110,7 @@ async def _bounded(jobs: list[Callable[[], Awaitable[T]]]) -> list[T]:
     return await asyncio.gather(*(run(job) for job in jobs))
 
 
-async def _live_agent(services: Services, owner: Principal, name: str, doc: dict[str, Any]) -> UUID:
+async def _live_agent(services: Deps, owner: Principal, name: str, doc: dict[str, Any]) -> UUID:
     """An agent with one version, compiled and active: what a live prompt takes, through the use cases."""
     agent = await create_agent(services, owner, CreateAgent(name=name, description="filler, live"))
     draft = await add_version(services, owner, AddVersion(agent_id=agent.id, agent_blueprint=doc))
@@ -120,7 +122,7 @@ async def _live_agent(services: Services, owner: Principal, name: str, doc: dict
     return agent.id
 
 
-async def _principal(services: Services, org: str, user: str, role: Role) -> tuple[Principal, str]:
+async def _principal(services: Deps, org: str, user: str, role: Role) -> tuple[Principal, str]:
     issued = await create_token(services, CreateToken(org_name=org, user_id=user, role=role))
     principal = await authenticate(services, issued.secret)
     if principal is None:
@@ -130,7 +132,7 @@ async def _principal(services: Services, org: str, user: str, role: Role) -> tup
 
 async def _seed(conninfo: str, data_dir: Path) -> Seeded:
     doc = shop_buddy()
-    async with postgres_services(Settings(database_url=conninfo, data_dir=data_dir), conninfo) as services:
+    async with postgres_deps(Settings(database_url=conninfo, data_dir=data_dir), conninfo) as services:
         orgs = [f"bench-org-{n}" for n in range(1, ORGANIZATIONS + 1)]
         owners = [await _principal(services, org, f"{org}-owner", Role.OWNER) for org in orgs]
         members = [await _principal(services, org, f"{org}-member", Role.MEMBER) for org in orgs]

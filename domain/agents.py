@@ -35,7 +35,9 @@ class Agent(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     updated_at: datetime
     current_blueprint_id: UUID | None = None  # the active version, or None
-    agent_id: int | None = None  # the seed's small integer id, assigned by storage when the agent is first stored
+    # The seed's small integer id, assigned by storage when the agent is first stored; `agent_id` in the seed's
+    # column, on the wire and in stored JSON, where every other `agent_id` is an agent's UUID.
+    number: int | None = msgspec.field(default=None, name="agent_id")
 
 
 def _name_violations(name: str) -> list[Violation]:

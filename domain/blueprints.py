@@ -10,7 +10,7 @@ from uuid import UUID
 import msgspec
 
 from domain.agents import NO_NUL, NUL, Agent, ensure_live
-from domain.compiler import Compilation, compile_blueprint
+from domain.compiler import CompilerOutput, compile_blueprint
 from domain.document import shape_violations
 from domain.errors import InvalidBlueprint, VersionNotCompiled, Violation
 
@@ -42,7 +42,7 @@ class BlueprintVersion(msgspec.Struct, frozen=True, kw_only=True):
     compiler_version: str | None = None
 
 
-class CompileResult(msgspec.Struct, frozen=True, kw_only=True):
+class CompileOutcome(msgspec.Struct, frozen=True, kw_only=True):
     """A version after a compile request, and what the compiler said about it."""
 
     version: BlueprintVersion
@@ -106,13 +106,13 @@ def storage_violations(document: object) -> list[Violation]:
     return violations
 
 
-def compile_version(agent: Agent, version: BlueprintVersion, *, by: str, now: datetime) -> CompileResult:
+def compile_version(agent: Agent, version: BlueprintVersion, *, by: str, now: datetime) -> CompileOutcome:
     """Compiled -> the stored result unchanged; otherwise `compiled` with the prompt, or `failed` with every
     violation. A deleted agent compiles nothing."""
     ensure_live(agent)
-    compilation: Compilation = compile_blueprint(version.agent_blueprint)
+    compilation: CompilerOutput = compile_blueprint(version.agent_blueprint)
     if version.compilation_status is CompilationStatus.COMPILED:
-        return CompileResult(version=version, warnings=compilation.warnings, changed=False)
+        return CompileOutcome(version=version, warnings=compilation.warnings, changed=False)
     if compilation.prompt is not None:
         compiled = msgspec.structs.replace(
             version,
@@ -133,7 +133,7 @@ def compile_version(agent: Agent, version: BlueprintVersion, *, by: str, now: da
             compile_errors=compilation.violations,
             compiler_version=compilation.compiler_version,
         )
-    return CompileResult(version=compiled, warnings=compilation.warnings, changed=True)
+    return CompileOutcome(version=compiled, warnings=compilation.warnings, changed=True)
 
 
 def activate(agent: Agent, version: BlueprintVersion, *, now: datetime) -> Agent:

@@ -24,7 +24,7 @@ LONG_PROMPT_CHARS: Final = 32_000
 REQUIRED: Final = "required, non-blank"
 
 
-class Compilation(msgspec.Struct, frozen=True, kw_only=True):
+class CompilerOutput(msgspec.Struct, frozen=True, kw_only=True):
     """The outcome of compiling one document: a prompt, or the violations that prevent one; warnings either way."""
 
     prompt: str | None
@@ -104,12 +104,12 @@ def validate(doc: object) -> list[Violation]:
 # -- compile ----------------------------------------------------------------------------------------------------
 
 
-def compile_blueprint(doc: object) -> Compilation:
+def compile_blueprint(doc: object) -> CompilerOutput:
     """Total and deterministic: the prompt depends on the document's content only, never on its key order."""
     warnings = unknown_fields(doc)
     violations = validate(doc)
     if violations or not isinstance(doc, dict):
-        return Compilation(prompt=None, violations=violations, warnings=warnings, compiler_version=COMPILER_VERSION)
+        return CompilerOutput(prompt=None, violations=violations, warnings=warnings, compiler_version=COMPILER_VERSION)
     prompt = render_prompt(read_blueprint(doc))
     if len(prompt) > LONG_PROMPT_CHARS:
         long_prompt = Violation(
@@ -118,7 +118,7 @@ def compile_blueprint(doc: object) -> Compilation:
             "a model may follow parts of it less reliably",
         )
         warnings = [long_prompt, *warnings]
-    return Compilation(prompt=prompt, violations=[], warnings=warnings, compiler_version=COMPILER_VERSION)
+    return CompilerOutput(prompt=prompt, violations=[], warnings=warnings, compiler_version=COMPILER_VERSION)
 
 
 def render_prompt(blueprint: Blueprint) -> str:

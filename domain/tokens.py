@@ -1,18 +1,29 @@
 """API tokens: what a well-formed token request is, and how a secret is reduced to what we store."""
 
 import hashlib
+import re
 from typing import Final
 
+from domain.agents import MAX_NAME, NO_NUL, NUL
 from domain.errors import Invalid, Violation
 
 # "org-agents token": a public prefix (not a secret) that lets scanners and people recognize a leaked token.
 SECRET_PREFIX: Final = "oat_"  # noqa: S105
-MAX_NAME: Final = 255
+SECRET_BYTES: Final = 32  # random bytes in a new secret: 43 URL-safe base64 characters after the prefix
+# What a secret looks like: the prefix, then URL-safe base64 (as secrets.token_urlsafe writes it). Anything else is
+# not one of ours, and is refused without a lookup; nothing is trimmed or normalized first.
+SECRET_PATTERN: Final = SECRET_PREFIX + "[A-Za-z0-9_-]{1,200}"
+
+_SECRET: Final = re.compile(SECRET_PATTERN)
 
 
 class InvalidTokenRequest(Invalid):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}", [Violation(field=field, message=message)])
+
+
+def is_secret(text: str) -> bool:
+    return _SECRET.fullmatch(text) is not None
 
 
 def secret_hash(secret: str) -> bytes:
@@ -28,6 +39,6 @@ def checked_name(field: str, value: str) -> str:
         raise InvalidTokenRequest(field, "required, non-blank")
     if len(cleaned) > MAX_NAME:
         raise InvalidTokenRequest(field, f"at most {MAX_NAME} characters")
-    if "\x00" in cleaned:  # PostgreSQL text cannot hold it
-        raise InvalidTokenRequest(field, "must not contain the NUL character (U+0000)")
+    if NUL in cleaned:
+        raise InvalidTokenRequest(field, NO_NUL)
     return cleaned

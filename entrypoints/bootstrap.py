@@ -1,9 +1,8 @@
 """The composition root: the only module that chooses adapters and wires them to the application."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
@@ -34,13 +33,6 @@ async def _always_ready() -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class Services(Deps):
-    """What the entrypoints get: the use cases' dependencies, plus a readiness probe of the database."""
-
-    ready: Callable[[], Awaitable[bool]] = _always_ready
-
-
 @contextmanager
 def database(settings: Settings) -> Iterator[str]:
     """The conninfo of the service's database: DATABASE_URL as given, else the embedded server for the data dir
@@ -52,18 +44,22 @@ def database(settings: Settings) -> Iterator[str]:
         yield conninfo
 
 
+def live_cache(settings: Settings) -> LiveCache:
+    return LiveCache(max_prompt_bytes=settings.live_cache_mb * 1024 * 1024, principal_ttl_s=settings.token_cache_s)
+
+
 @asynccontextmanager
-async def postgres_services(
+async def postgres_deps(
     settings: Settings,
     conninfo: str,
     *,
     clock: Clock | None = None,
     ids: IdSource | None = None,
     follow_changes: bool = True,
-) -> AsyncIterator[Services]:
+) -> AsyncIterator[Deps]:
     """With `follow_changes` (and a cache size above 0), live prompts and principals are served from memory, kept
-    true by the database's change notices (adapters/postgres/changes.py)."""
-    live = LiveCache(max_prompt_bytes=settings.live_cache_mb * 1024 * 1024)
+    true by the database's change notices (adapters/postgres/changes.py, the only adapter that calls the cache)."""
+    live = live_cache(settings)
     async with open_pool(
         conninfo,
         min_size=settings.pool_min_size,
@@ -79,9 +75,9 @@ async def postgres_services(
         if follow_changes and settings.live_cache_mb > 0:
             feed = asyncio.create_task(changes.follow_changes(conninfo, live), name="org-agents change feed")
         try:
-            yield Services(
-                uow=lambda: PostgresUnitOfWork(pool, live),
-                tokens=PostgresTokenStore(pool, live),
+            yield Deps(
+                uow=lambda: PostgresUnitOfWork(pool),
+                tokens=PostgresTokenStore(pool),
                 clock=clock or SystemClock(),
                 ids=ids or RandomIds(),
                 live=live,
@@ -94,15 +90,18 @@ async def postgres_services(
                     await feed
 
 
-def memory_services(clock: Clock | None = None, ids: IdSource | None = None) -> Services:
-    """Everything in process memory: for fast tests, and for trying the service without a database. The live
-    cache is on, and told of every commit at once, so the hot path is the one PostgreSQL runs."""
+def memory_deps(clock: Clock | None = None, ids: IdSource | None = None) -> Deps:
+    """Everything in process memory: for fast tests, and for trying the service without a database. Every change
+    is made by this process's use cases, which tell the cache after each commit: that is the whole change feed, so
+    the cache is attached from the start and the hot path is the one PostgreSQL runs."""
     live = LiveCache()
-    store = InMemoryStore(live)
-    return Services(
+    live.attach()
+    store = InMemoryStore()
+    return Deps(
         uow=store.unit_of_work,
-        tokens=InMemoryTokenStore(live),
+        tokens=InMemoryTokenStore(),
         clock=clock or SystemClock(),
         ids=ids or RandomIds(),
         live=live,
+        ready=_always_ready,
     )

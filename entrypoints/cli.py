@@ -21,10 +21,10 @@ from psycopg_pool import PoolTimeout
 
 from adapters.embedded_postgres import EmbeddedPostgresError
 from adapters.postgres.migrations import MigrationError, load_migrations, migrate_down, migrate_up, status
-from application.tokens import CreateToken, create_token, list_tokens, revoke_token
+from application.tokens import CreateToken, ListTokens, RevokeToken, create_token, list_tokens, revoke_token
 from domain.errors import DomainError
 from domain.roles import Role
-from entrypoints.bootstrap import database, postgres_services
+from entrypoints.bootstrap import database, postgres_deps
 from entrypoints.settings import Settings, SettingsError, configure_logging
 
 log = logging.getLogger("org_agents")
@@ -186,7 +186,7 @@ def _migrate(settings: Settings, action: str) -> int:
 
 
 async def _token(settings: Settings, args: argparse.Namespace, conninfo: str) -> int:
-    async with postgres_services(settings, conninfo, follow_changes=False) as services:
+    async with postgres_deps(settings, conninfo, follow_changes=False) as services:
         if args.action == "create":
             issued = await create_token(
                 services, CreateToken(org_name=args.org, user_id=args.user, role=Role(args.role))
@@ -196,13 +196,13 @@ async def _token(settings: Settings, args: argparse.Namespace, conninfo: str) ->
             print(issued.secret)
         elif args.action == "list":
             print("id\tuser\trole\tcreated\trevoked")
-            for info in await list_tokens(services, args.org):
+            for info in await list_tokens(services, ListTokens(org_name=args.org)):
                 revoked = info.revoked_at.isoformat(timespec="seconds") if info.revoked_at else "-"
                 print(
                     f"{info.id}\t{info.user_id}\t{info.role}\t{info.created_at.isoformat(timespec='seconds')}\t{revoked}"
                 )
         else:
-            info = await revoke_token(services, args.id)
+            info = await revoke_token(services, RevokeToken(token_id=args.id))
             print(f"revoked {info.id} ({info.user_id}, {info.org_name}) at {info.revoked_at}")
     return 0
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import msgspec
 import platformdirs
 
+from application.live_cache import DEFAULT_PRINCIPAL_TTL_S, DEFAULT_PROMPT_MB
+
 
 class SettingsError(ValueError):
     """An environment variable has a value the service cannot use; the message names it."""
@@ -26,6 +28,19 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     return value
 
 
+FLAGS: dict[str, bool] = {"1": True, "true": True, "on": True, "0": False, "false": False, "off": False}
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = FLAGS.get(raw.lower())
+    if value is None:
+        raise SettingsError(f"{name} must be 1 or 0 (true/false, on/off), not {raw!r}")
+    return value
+
+
 def default_data_dir(euid: int) -> Path:
     """Root gets a system location (its home is private, and the server runs as another user); others their own."""
     return Path("/var/lib/org-agents") if euid == 0 else platformdirs.user_data_path("org-agents")
@@ -39,7 +54,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_timeout_s: float = 5.0  # waiting for a pooled connection longer than this is an outage, not a queue
     statement_timeout_s: float = 10.0  # a statement running longer (a slow or locked database) is cancelled: 503
     log_level: str = "info"
-    live_cache_mb: int = 64  # live prompts held in memory per process; 0: every prompt fetch asks the database
+    live_cache_mb: int = DEFAULT_PROMPT_MB  # live prompts held in memory per process; 0: every fetch asks the database
+    token_cache_s: float = DEFAULT_PRINCIPAL_TTL_S  # a token's principal is kept in memory at most this long
+    hot_path: bool = True  # cached live prompts are answered before routing (entrypoints/http/hot_path.py)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -59,7 +76,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             pool_timeout_s=_number(env, "ORG_AGENTS_POOL_TIMEOUT", 5.0, minimum=0.1),
             statement_timeout_s=_number(env, "ORG_AGENTS_STATEMENT_TIMEOUT", 10.0, minimum=0.1),
             log_level=log_level,
-            live_cache_mb=int(_number(env, "ORG_AGENTS_LIVE_CACHE_MB", 64, minimum=0)),
+            live_cache_mb=int(_number(env, "ORG_AGENTS_LIVE_CACHE_MB", DEFAULT_PROMPT_MB, minimum=0)),
+            token_cache_s=_number(env, "ORG_AGENTS_TOKEN_CACHE_S", DEFAULT_PRINCIPAL_TTL_S, minimum=0),
+            hot_path=_flag(env, "ORG_AGENTS_HOT_PATH", True),
         )
 
 

@@ -1,20 +1,18 @@
 """Sample blueprint documents and the callers of one organization, shared by the contract suite and the unit tests."""
 
 import copy
-from pathlib import Path
 from typing import Any, Final
 
 import msgspec
 
+from application.deps import Deps
 from domain.roles import Principal, Role
-from entrypoints.bootstrap import Services
+from entrypoints.http.examples import SHOP_BUDDY_FILE
 from tests.contract.conftest import principal
 from tests.doubles import FixedClock
 
-# The design's example, as copied into the tests (the golden prompt test compiles the same file).
-SHOP_BUDDY: Final[dict[str, Any]] = msgspec.json.decode(
-    (Path(__file__).parent / "examples" / "shop-buddy.json").read_bytes()
-)
+# The design's example (the golden prompt test compiles the same file).
+SHOP_BUDDY: Final[dict[str, Any]] = msgspec.json.decode(SHOP_BUDDY_FILE.read_bytes())
 
 
 def shop_buddy(name: str = "Shop Buddy") -> dict[str, Any]:
@@ -67,7 +65,7 @@ class Team(msgspec.Struct, frozen=True, kw_only=True):
         return (self.owner, self.admin, self.member)
 
 
-async def team(deps: Services, org: str) -> Team:
+async def team(deps: Deps, org: str) -> Team:
     return Team(
         owner=await principal(deps, org, f"{org}-owner", Role.OWNER),
         admin=await principal(deps, org, f"{org}-admin", Role.ADMIN),
@@ -75,7 +73,7 @@ async def team(deps: Services, org: str) -> Team:
     )
 
 
-def clock_of(deps: Services) -> FixedClock:
+def clock_of(deps: Deps) -> FixedClock:
     """The contract suite's clock: it moves only when a test says so."""
     assert isinstance(deps.clock, FixedClock)
     return deps.clock

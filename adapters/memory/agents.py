@@ -24,7 +24,7 @@ class InMemoryAgentRepository:
 
     async def add(self, agent: Agent) -> Agent:
         self._state.last_agent_number += 1
-        stored = msgspec.structs.replace(agent, agent_id=self._state.last_agent_number)
+        stored = msgspec.structs.replace(agent, number=self._state.last_agent_number)
         self._state.agents[stored.id] = stored
         return stored
 

@@ -5,7 +5,7 @@ from uuid import UUID
 
 import msgspec
 
-from domain.agents import AgentStatus
+from domain.agents import Agent, AgentStatus
 from domain.blueprints import (
     BlueprintVersion,
     CompilationStats,
@@ -13,7 +13,7 @@ from domain.blueprints import (
     LivePrompt,
     compilation_stats,
 )
-from domain.errors import BlueprintNotFound
+from domain.errors import AgentNotFound, BlueprintNotFound
 
 if TYPE_CHECKING:
     from adapters.memory.unit_of_work import InMemoryState
@@ -33,8 +33,11 @@ class InMemoryBlueprintRepository:
     def _of(self, agent_id: UUID) -> list[BlueprintVersion]:
         return [v for v in self._state.versions.values() if v.agent_id == agent_id]
 
-    async def next_number(self, agent_id: UUID) -> int:
-        return 1 + max((v.version for v in self._of(agent_id)), default=0)
+    async def lock_for_new_version(self, org_id: UUID, agent_id: UUID) -> tuple[Agent, int]:
+        agent = self._state.agents.get(agent_id)  # units of work run one at a time: holding is implied
+        if agent is None or agent.org_id != org_id:
+            raise AgentNotFound(agent_id)
+        return agent, 1 + max((v.version for v in self._of(agent_id)), default=0)
 
     async def add(self, version: BlueprintVersion) -> None:
         self._state.versions[version.id] = _detached(version)

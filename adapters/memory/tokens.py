@@ -6,23 +6,19 @@ from uuid import UUID
 
 import msgspec
 
-from application.live_cache import LiveCache
 from application.ports import TokenInfo
 from domain.errors import TokenNotFound
 from domain.roles import Principal
-from domain.tokens import secret_hash
 
 
 class InMemoryTokenStore:
-    def __init__(self, live: LiveCache | None = None) -> None:
+    def __init__(self) -> None:
         self._orgs: dict[str, UUID] = {}
         self._tokens: dict[UUID, tuple[TokenInfo, bytes]] = {}
-        self._live = live
 
-    async def resolve(self, secret: str) -> Principal | None:
-        wanted = secret_hash(secret)
+    async def resolve(self, secret_hash: bytes) -> Principal | None:
         for info, stored in self._tokens.values():
-            if hmac.compare_digest(stored, wanted) and info.revoked_at is None:
+            if hmac.compare_digest(stored, secret_hash) and info.revoked_at is None:
                 return Principal(org_id=info.org_id, user_id=info.user_id, role=info.role)
         return None
 
@@ -45,6 +41,4 @@ class InMemoryTokenStore:
         if info.revoked_at is None:
             info = msgspec.structs.replace(info, revoked_at=now)
             self._tokens[token_id] = (info, hashed)
-            if self._live is not None:
-                self._live.tokens_changed()
         return info

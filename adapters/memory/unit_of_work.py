@@ -11,7 +11,6 @@ from adapters.memory.agents import InMemoryAgentRepository
 from adapters.memory.audit import InMemoryAuditLog
 from adapters.memory.blueprints import InMemoryBlueprintRepository
 from adapters.memory.idempotency import InMemoryIdempotencyLog
-from application.live_cache import LiveCache
 from domain.agents import Agent
 from domain.audit import AuditEvent
 from domain.blueprints import BlueprintVersion
@@ -38,15 +37,11 @@ class InMemoryState(msgspec.Struct, kw_only=True):
 
 
 class InMemoryStore:
-    """The database: shared by every unit of work made from it. A live cache, when given, is told of every commit
-    that touches an agent or a version, at once (there is no other process to tell)."""
+    """The database: shared by every unit of work made from it."""
 
-    def __init__(self, live: LiveCache | None = None) -> None:
+    def __init__(self) -> None:
         self.state = InMemoryState()
         self.lock = asyncio.Lock()
-        self.live = live
-        if live is not None:
-            live.attach()
 
     def unit_of_work(self) -> "InMemoryUnitOfWork":
         return InMemoryUnitOfWork(self)
@@ -82,18 +77,5 @@ class InMemoryUnitOfWork:
         self._store.lock.release()  # without commit(), the snapshot and every change in it are dropped
 
     async def commit(self) -> None:
-        before, self._store.state = self._store.state, self._state
-        if self._store.live is not None:
-            for agent_id in _changed_agents(before, self._state):
-                self._store.live.agent_changed(agent_id)
+        self._store.state = self._state
         self._state = self._state.snapshot()
-
-
-def _changed_agents(before: InMemoryState, after: InMemoryState) -> set[UUID]:
-    """Records are frozen and replaced on change, so identity tells what changed."""
-    changed = {agent_id for agent_id, agent in after.agents.items() if before.agents.get(agent_id) is not agent}
-    changed.update(
-        version.agent_id for version_id, version in after.versions.items()
-        if before.versions.get(version_id) is not version
-    )  # fmt: skip
-    return changed

@@ -6,8 +6,7 @@ from uuid import UUID
 
 import msgspec
 
-from adapters.postgres.blueprints import SELECT_NEXT_NUMBER
-from adapters.postgres.session import Session, to
+from adapters.postgres.session import Session, row_as
 from application.pagination import AgentKey
 from domain.agents import Agent, AgentStatus
 from domain.errors import AgentNotFound
@@ -76,30 +75,22 @@ class PostgresAgentRepository:
 
     async def add(self, agent: Agent) -> Agent:
         row = await self._session.one(INSERT_AGENT, _params(agent))
-        return msgspec.structs.replace(agent, agent_id=row["agent_id"])
+        return msgspec.structs.replace(agent, number=row["agent_id"])
 
     async def get(self, org_id: UUID, agent_id: UUID) -> Agent:
         return await self._get(SELECT_AGENT, org_id, agent_id)
 
     async def get_for_update(self, org_id: UUID, agent_id: UUID) -> Agent:
-        """Locks the agent's row. Its next version number is read in the same round trip, once the lock is held, so
-        that a writer of versions waits for one round trip less while it holds the lock (BENCHMARKS.md, (d))."""
-        ids = {"org_id": org_id, "id": agent_id, "agent_id": agent_id}
-        agents, numbers = await self._session.rows_of_each((SELECT_AGENT_FOR_UPDATE, ids), (SELECT_NEXT_NUMBER, ids))
-        if not agents:
-            raise AgentNotFound(agent_id)
-        self._session.next_numbers[agent_id] = numbers[0]["next"]
-        return to(agents[0], Agent)
+        return await self._get(SELECT_AGENT_FOR_UPDATE, org_id, agent_id)
 
     async def _get(self, query: LiteralString, org_id: UUID, agent_id: UUID) -> Agent:
         row = await self._session.row(query, {"org_id": org_id, "id": agent_id})
         if row is None:
             raise AgentNotFound(agent_id)
-        return to(row, Agent)
+        return row_as(row, Agent)
 
     async def update(self, agent: Agent) -> None:
         self._session.write(UPDATE_AGENT, _params(agent))
-        self._session.changed_agents.add(agent.id)
 
     async def page(
         self, org_id: UUID, *, statuses: Collection[AgentStatus], limit: int, after: AgentKey | None
@@ -111,8 +102,8 @@ class PostgresAgentRepository:
             rows = await self._session.rows(
                 SELECT_AGENTS_AFTER, params | {"created_at": after.created_at, "after_id": after.id}
             )
-        return [to(row, Agent) for row in rows]
+        return [row_as(row, Agent) for row in rows]
 
     async def search(self, org_id: UUID, query: str, *, limit: int) -> list[Agent]:
         params = {"org_id": org_id, "pattern": like_pattern(query), "limit": limit}
-        return [to(row, Agent) for row in await self._session.rows(SEARCH_AGENTS, params)]
+        return [row_as(row, Agent) for row in await self._session.rows(SEARCH_AGENTS, params)]

@@ -6,7 +6,7 @@ from uuid import UUID
 import msgspec
 from psycopg.types.json import Jsonb
 
-from adapters.postgres.session import Session, to
+from adapters.postgres.session import Session, row_as
 from domain.audit import AuditEvent
 
 INSERT_EVENT: Final = """
@@ -40,4 +40,4 @@ class PostgresAuditLog:
             rows = await self._session.rows(SELECT_EVENTS, {"org_id": org_id})
         else:
             rows = await self._session.rows(SELECT_EVENTS_OF_TARGET, {"org_id": org_id, "target_id": target_id})
-        return [to(row, AuditEvent) for row in rows]
+        return [row_as(row, AuditEvent) for row in rows]

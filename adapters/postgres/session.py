@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
+from typing import Any, LiteralString, TypeVar
 
 import msgspec
 import psycopg
@@ -11,9 +11,6 @@ from psycopg.rows import dict_row
 from psycopg_pool import PoolTimeout
 
 from domain.errors import ConcurrentUpdate, Unavailable
-
-if TYPE_CHECKING:
-    from uuid import UUID
 
 T = TypeVar("T")
 
@@ -42,11 +39,7 @@ class Session:
 
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self.conn = conn
-        self.changed_agents: set[UUID] = set()  # what this process's live cache forgets once the work commits
         self._writes: list[tuple[LiteralString, dict[str, Any]]] = []
-        # The next version number of an agent whose row this unit of work has locked, read in the same round trip
-        # as the lock (adapters/postgres/agents.py); valid until this unit of work adds a version to that agent.
-        self.next_numbers: dict[UUID, int] = {}
 
     def write(self, query: LiteralString, params: dict[str, Any]) -> None:
         """An INSERT or UPDATE, sent with the next read or the commit; its errors surface there."""
@@ -105,6 +98,6 @@ class Session:
         return found[0]
 
 
-def to(row: dict[str, Any], kind: type[T]) -> T:
+def row_as(row: dict[str, Any], kind: type[T]) -> T:
     """A row as a domain record: msgspec coerces text to enums and validates every field."""
     return msgspec.convert(row, kind)

@@ -1,6 +1,5 @@
 """API tokens in PostgreSQL: agent_api_tokens holds a SHA-256 of each secret, never the secret."""
 
-import hmac
 from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
@@ -10,14 +9,12 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres.session import translated_errors
-from application.live_cache import LiveCache
 from application.ports import TokenInfo
 from domain.errors import TokenNotFound
 from domain.roles import Principal, Role
-from domain.tokens import secret_hash
 
 SELECT_PRINCIPAL: Final = """
-    SELECT org_id, user_id, role, secret_hash
+    SELECT org_id, user_id, role
     FROM agent_api_tokens
     WHERE secret_hash = %(secret_hash)s AND revoked_at IS NULL
 """
@@ -50,16 +47,14 @@ def _info(row: dict[str, Any]) -> TokenInfo:
 
 
 class PostgresTokenStore:
-    def __init__(self, pool: AsyncConnectionPool, live: LiveCache) -> None:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
-        self._live = live
 
-    async def resolve(self, secret: str) -> Principal | None:
-        wanted = secret_hash(secret)
+    async def resolve(self, secret_hash: bytes) -> Principal | None:
         async with translated_errors(), self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(SELECT_PRINCIPAL, {"secret_hash": wanted})
+            await cur.execute(SELECT_PRINCIPAL, {"secret_hash": secret_hash})
             row = await cur.fetchone()
-        if row is None or not hmac.compare_digest(bytes(row["secret_hash"]), wanted):
+        if row is None:
             return None
         return Principal(org_id=row["org_id"], user_id=row["user_id"], role=Role(row["role"]))
 
@@ -89,7 +84,6 @@ class PostgresTokenStore:
         async with translated_errors(), self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(REVOKE_TOKEN, {"id": token_id, "now": now})
             row = await cur.fetchone()
-        self._live.tokens_changed()  # this process at once; the others by the trigger's notice
         if row is None:
             raise TokenNotFound(token_id)
         return _info(row)

@@ -10,15 +10,13 @@ from adapters.postgres.audit import PostgresAuditLog
 from adapters.postgres.blueprints import PostgresBlueprintRepository
 from adapters.postgres.idempotency import PostgresIdempotencyLog
 from adapters.postgres.session import Session, translated_errors
-from application.live_cache import LiveCache
 
 
 class PostgresUnitOfWork:
     """Holds one pooled connection from `async with` to its end; only `commit()` keeps anything."""
 
-    def __init__(self, pool: AsyncConnectionPool, live: LiveCache) -> None:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
-        self._live = live
         self._session: Session | None = None
 
     @property
@@ -61,9 +59,4 @@ class PostgresUnitOfWork:
             await self._pool.putconn(session.conn)
 
     async def commit(self) -> None:
-        """Other processes learn of the changes from the triggers' notices; this one forgets them at once, so it
-        reads its own writes."""
         await self.session.commit()
-        for agent_id in self.session.changed_agents:
-            self._live.agent_changed(agent_id)
-        self.session.changed_agents.clear()

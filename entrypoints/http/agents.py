@@ -1,19 +1,21 @@
 """Agents over HTTP: thin handlers that parse, call one use case and shape the answer."""
 
-from typing import Annotated, Final
+from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
-from litestar.params import Body, FromPath, FromQuery, HeaderParameter, JSONBody, Parameter
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 from msgspec import UnsetType
 
 from application.agents import (
     CreateAgent,
     CreateAgentWithBlueprint,
+    GetAgent,
     ListAgents,
     SearchAgents,
+    SetStatus,
     UpdateAgent,
     activate_agent,
     create_agent,
@@ -25,12 +27,22 @@ from application.agents import (
     search_agents,
     update_agent,
 )
-from application.blueprints import get_compilation_stats
-from domain.agents import Agent, AgentStatus, agent_etag
+from application.blueprints import GetCompilationStats, get_compilation_stats
+from application.deps import Deps
+from domain.agents import AgentStatus
 from domain.roles import Principal
-from entrypoints.bootstrap import Services
 from entrypoints.http.errors import PROBLEMS
-from entrypoints.http.examples import SHOP_BUDDY
+from entrypoints.http.params import (
+    AGENT_EXAMPLE,
+    AGENT_WITH_BLUEPRINT_EXAMPLE,
+    Cursor,
+    IdempotencyKey,
+    IfMatch,
+    Limit,
+    agent_response,
+    etag_header,
+    if_match_tags,
+)
 from entrypoints.http.schemas import (
     MAX_BLUEPRINT_BYTES,
     AgentCreate,
@@ -45,49 +57,6 @@ from entrypoints.http.schemas import (
     StatsOut,
     to_out,
 )
-
-AGENT_EXAMPLE: Final = {"name": "Shop Buddy", "description": "Answers shoppers' questions for the clothing store"}
-AGENT_WITH_BLUEPRINT_EXAMPLE: Final = AGENT_EXAMPLE | {
-    "agent_blueprint": SHOP_BUDDY,
-    "conversation_id": "conv-2026-001",
-}
-VERSION_EXAMPLE: Final = {"agent_blueprint": SHOP_BUDDY, "conversation_id": "conv-2026-001"}
-
-Limit = Annotated[int | None, Parameter(ge=1, le=100, description="page size, 20 by default")]
-Cursor = Annotated[str | None, Parameter(max_length=512, description="next_cursor of the previous page")]
-
-
-IfMatch = Annotated[
-    str | None,
-    HeaderParameter(
-        name="If-Match", description="the agent's ETag as you read it: 412 if it changed since (no lost update)"
-    ),
-]
-
-
-IdempotencyKey = Annotated[
-    str | None,
-    HeaderParameter(
-        name="Idempotency-Key",
-        description="any unique string (a UUID, say): a retry with the same key and body gets the first answer and "
-        "creates nothing; the same key with another body is 422; keys are forgotten after 24 hours",
-    ),
-]
-
-
-def if_match_tags(header: str | None) -> frozenset[str] | None:
-    """The strong ETags an If-Match header names ("*" for any); weak ones never match a write (RFC 9110)."""
-    if header is None:
-        return None
-    tags = (tag.strip() for tag in header.split(","))
-    return frozenset(tag if tag == "*" else tag.strip('"') for tag in tags if tag and not tag.startswith("W/"))
-
-
-def agent_response(agent: Agent, status_code: int = 200, **headers: str) -> Response[AgentOut]:
-    """An agent with its ETag, the validator a later If-Match sends back."""
-    return Response(
-        to_out(agent, AgentOut), status_code=status_code, headers={"ETag": f'"{agent_etag(agent)}"', **headers}
-    )
 
 
 def _update(agent_id: UUID, data: AgentUpdate, if_match: str | None) -> UpdateAgent:
@@ -109,13 +78,13 @@ class AgentController(Controller):
     async def create_agent(
         self,
         data: Annotated[AgentCreate, Body(examples=[Example(summary="Shop Buddy", value=AGENT_EXAMPLE)])],
-        services: NamedDependency[Services],
+        deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[AgentOut]:
         """Create an agent with no blueprint yet. Any role. Idempotent with an Idempotency-Key."""
         agent = await create_agent(
-            services, principal,
+            deps, principal,
             CreateAgent(name=data.name, description=data.description, idempotency_key=idempotency_key),
         )  # fmt: skip
         return agent_response(agent, 201, Location=f"/org-agents/{agent.id}")
@@ -127,14 +96,14 @@ class AgentController(Controller):
         data: Annotated[
             AgentWithBlueprintCreate, Body(examples=[Example(summary="Shop Buddy", value=AGENT_WITH_BLUEPRINT_EXAMPLE)])
         ],
-        services: NamedDependency[Services],
+        deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[AgentWithBlueprintOut]:
         """Create an agent and its version 1 (a draft) in one step: both or neither. Any role. Idempotent with an
         Idempotency-Key."""
         made = await create_agent_with_blueprint(
-            services, principal,
+            deps, principal,
             CreateAgentWithBlueprint(name=data.name, description=data.description,
                                      agent_blueprint=data.agent_blueprint, conversation_id=data.conversation_id,
                                      idempotency_key=idempotency_key),
@@ -148,93 +117,97 @@ class AgentController(Controller):
     @get(operation_id="listAgents", responses=PROBLEMS)
     async def list_agents(
         self,
-        services: NamedDependency[Services],
+        deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         status: FromQuery[AgentStatus | None] = None,
         limit: Limit = None,
         cursor: Cursor = None,
     ) -> AgentPage:
         """The organization's agents, newest first; deleted ones only with `status=delete`."""
-        page = await list_agents(services, principal, ListAgents(status=status, limit=limit, cursor=cursor))
+        page = await list_agents(deps, principal, ListAgents(status=status, limit=limit, cursor=cursor))
         return to_out(page, AgentPage)
 
     @post("/search", operation_id="searchAgents", responses=PROBLEMS, status_code=200)
     async def search_agents(
-        self, data: JSONBody[AgentSearch], services: NamedDependency[Services], principal: NamedDependency[Principal]
+        self, data: JSONBody[AgentSearch], deps: NamedDependency[Deps], principal: NamedDependency[Principal]
     ) -> AgentSearchOut:
         """Agents whose name contains `query`, ignoring case, newest first; deleted agents are left out."""
-        found = await search_agents(services, principal, SearchAgents(query=data.query, limit=data.limit))
+        found = await search_agents(deps, principal, SearchAgents(query=data.query, limit=data.limit))
         return AgentSearchOut(items=[to_out(agent, AgentOut) for agent in found])
 
     @get("/compilation-stats", operation_id="getCompilationStats", responses=PROBLEMS)
-    async def get_stats(self, services: NamedDependency[Services], principal: NamedDependency[Principal]) -> StatsOut:
+    async def get_stats(self, deps: NamedDependency[Deps], principal: NamedDependency[Principal]) -> StatsOut:
         """Versions of the organization's agents by compilation status (deleted agents not counted)."""
-        return to_out(await get_compilation_stats(services, principal), StatsOut)
+        return to_out(await get_compilation_stats(deps, principal, GetCompilationStats()), StatsOut)
 
     @get("/{agent_id:uuid}", operation_id="getAgent", responses=PROBLEMS)
     async def get_agent(
-        self, agent_id: FromPath[UUID], services: NamedDependency[Services], principal: NamedDependency[Principal]
+        self, agent_id: FromPath[UUID], deps: NamedDependency[Deps], principal: NamedDependency[Principal]
     ) -> Response[AgentDetailOut]:
         """An agent with its active version (`blueprint`) and its newest version (`latest_blueprint`). The ETag
         is the agent's: send it back as If-Match when changing the agent."""
-        detail = await get_agent(services, principal, agent_id)
-        return Response(to_out(detail, AgentDetailOut), headers={"ETag": f'"{agent_etag(detail.agent)}"'})
+        detail = await get_agent(deps, principal, GetAgent(agent_id=agent_id))
+        return Response(to_out(detail, AgentDetailOut), headers=etag_header(detail.agent))
 
     @put("/{agent_id:uuid}", operation_id="replaceAgent", responses=PROBLEMS)
     async def replace_agent(
         self,
         agent_id: FromPath[UUID],
         data: JSONBody[AgentUpdate],
-        services: NamedDependency[Services],
+        deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         if_match: IfMatch = None,
     ) -> Response[AgentOut]:
         """Change name, description or status (the fields sent). Owner or admin; a deleted agent is frozen (409);
         with If-Match, 412 when the agent changed since it was read."""
-        return agent_response(await update_agent(services, principal, _update(agent_id, data, if_match)))
+        return agent_response(await update_agent(deps, principal, _update(agent_id, data, if_match)))
 
     @patch("/{agent_id:uuid}", operation_id="updateAgent", responses=PROBLEMS)
     async def update_agent(
         self,
         agent_id: FromPath[UUID],
         data: JSONBody[AgentUpdate],
-        services: NamedDependency[Services],
+        deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         if_match: IfMatch = None,
     ) -> Response[AgentOut]:
         """Change name, description or status (the fields sent). Owner or admin; a deleted agent is frozen (409);
         with If-Match, 412 when the agent changed since it was read."""
-        return agent_response(await update_agent(services, principal, _update(agent_id, data, if_match)))
+        return agent_response(await update_agent(deps, principal, _update(agent_id, data, if_match)))
 
     @delete("/{agent_id:uuid}", operation_id="deleteAgent", responses=PROBLEMS, status_code=204)
     async def delete_agent(
         self,
         agent_id: FromPath[UUID],
-        services: NamedDependency[Services],
+        deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         if_match: IfMatch = None,
     ) -> None:
         """Soft delete: the agent stays readable, frozen, and serves no prompt. Owner or admin; idempotent."""
-        await delete_agent(services, principal, agent_id, if_match_tags(if_match))
+        await delete_agent(deps, principal, SetStatus(agent_id=agent_id, if_match=if_match_tags(if_match)))
 
     @post("/{agent_id:uuid}/activate", operation_id="activateAgent", responses=PROBLEMS, status_code=200)
     async def activate_agent(
         self,
         agent_id: FromPath[UUID],
-        services: NamedDependency[Services],
+        deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         if_match: IfMatch = None,
     ) -> Response[AgentOut]:
         """Switch the agent on: its active version's prompt is served again. Owner or admin."""
-        return agent_response(await activate_agent(services, principal, agent_id, if_match_tags(if_match)))
+        return agent_response(
+            await activate_agent(deps, principal, SetStatus(agent_id=agent_id, if_match=if_match_tags(if_match)))
+        )
 
     @post("/{agent_id:uuid}/deactivate", operation_id="deactivateAgent", responses=PROBLEMS, status_code=200)
     async def deactivate_agent(
         self,
         agent_id: FromPath[UUID],
-        services: NamedDependency[Services],
+        deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         if_match: IfMatch = None,
     ) -> Response[AgentOut]:
         """Switch the agent off: it keeps its versions but serves no prompt. Owner or admin."""
-        return agent_response(await deactivate_agent(services, principal, agent_id, if_match_tags(if_match)))
+        return agent_response(
+            await deactivate_agent(deps, principal, SetStatus(agent_id=agent_id, if_match=if_match_tags(if_match)))
+        )

@@ -15,22 +15,24 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 from litestar.types.asgi_types import HTTPScope
 
-from entrypoints.bootstrap import Services, postgres_services
+from application.deps import Deps
+from entrypoints.bootstrap import postgres_deps
 from entrypoints.http.agents import AgentController
 from entrypoints.http.auth import provide_principal, require_token, whoami
 from entrypoints.http.blueprints import BlueprintController
 from entrypoints.http.errors import EXCEPTION_HANDLERS, JSONRequest
 from entrypoints.http.health import health, ready
 from entrypoints.http.hot_path import answer_from_memory
+from entrypoints.http.live_prompt import RenderedAnswers
 from entrypoints.http.logs import access_log
 from entrypoints.http.schemas import MAX_SMALL_BODY_BYTES
 from entrypoints.http.ui import ui
 from entrypoints.settings import Settings, configure_logging
 
 
-def provide_services(state: State) -> Services:
-    services: Services = state.services
-    return services
+def provide_deps(state: State) -> Deps:
+    deps: Deps = state.deps
+    return deps
 
 
 class OrgAgentsApp(Litestar):
@@ -41,8 +43,12 @@ class OrgAgentsApp(Litestar):
     ) -> None:
         if scope["type"] == ScopeType.HTTP:
             http = cast("HTTPScope", scope)
-            services: Services | None = self.state.get("services")
-            if http["method"] == "GET" and services is not None and await answer_from_memory(services, http, send):
+            deps: Deps | None = self.state.get("deps")
+            if (
+                http["method"] == "GET"
+                and deps is not None
+                and await answer_from_memory(deps, self.state.rendered, http, send)
+            ):
                 return
         await super().__call__(scope, receive, send)
 
@@ -66,19 +72,19 @@ def app_from_env() -> Litestar:
 
 
 def create_app(
-    settings: Settings, services: Services | None = None, *, on_started: Callable[[], None] | None = None
+    settings: Settings, deps: Deps | None = None, *, on_started: Callable[[], None] | None = None
 ) -> Litestar:
-    """The app; with no `services`, the lifespan opens the PostgreSQL pool at `settings.database_url`."""
+    """The app; with no `deps`, the lifespan opens the PostgreSQL pool at `settings.database_url`."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            if services is not None:
-                app.state.services = services
+            if deps is not None:
+                app.state.deps = deps
             else:
                 if not settings.database_url:
-                    raise RuntimeError("create_app needs settings.database_url or services")
-                app.state.services = await stack.enter_async_context(postgres_services(settings, settings.database_url))
+                    raise RuntimeError("create_app needs settings.database_url or deps")
+                app.state.deps = await stack.enter_async_context(postgres_deps(settings, settings.database_url))
             if on_started is not None:
                 on_started()
             yield
@@ -90,10 +96,12 @@ def create_app(
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         security=[{"bearer": []}],
     )
-    return OrgAgentsApp(
+    app_class = OrgAgentsApp if settings.hot_path else Litestar
+    return app_class(
         route_handlers=[health, ready, whoami, api, ui],
+        state=State({"rendered": RenderedAnswers()}),  # this app's own: what it renders is rendered from its data
         lifespan=[lifespan],
-        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        dependencies={"deps": Provide(provide_deps, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=JSONRequest,
         middleware=[access_log],

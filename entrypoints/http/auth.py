@@ -1,6 +1,7 @@
 """Bearer-token authentication: one guard for every protected router; roles are checked by the use cases."""
 
-from typing import Any
+import re
+from typing import Any, Final
 
 from litestar import Request, get
 from litestar.connection import ASGIConnection
@@ -8,26 +9,36 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 
+from application.deps import Deps
 from application.tokens import authenticate
 from domain.roles import Principal
-from entrypoints.bootstrap import Services
+from domain.tokens import SECRET_PATTERN
 from entrypoints.http.errors import PROBLEMS
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="org-agents"'}
+BEARER: Final = re.compile(f"(?i:bearer) ({SECRET_PATTERN})")
+
+
+def bearer_secret(authorization: str | None) -> str | None:
+    """The secret of an `Authorization` header: the scheme `Bearer` in any case, one space, and a secret as we
+    issue them, nothing trimmed or normalized; None for anything else. The route's guard and the hot path both
+    read the header through this."""
+    found = BEARER.fullmatch(authorization) if authorization else None
+    return found[1] if found else None
 
 
 async def require_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """401 unless `Authorization: Bearer <token>` names a live token; the principal goes to the request state."""
-    scheme, _sep, secret = connection.headers.get("authorization", "").partition(" ")
-    services: Services = connection.app.state.services
-    principal = await authenticate(services, secret.strip()) if scheme.lower() == "bearer" else None
+    secret = bearer_secret(connection.headers.get("authorization"))
+    deps: Deps = connection.app.state.deps
+    principal = None if secret is None else await authenticate(deps, secret)
     if principal is None:
         raise NotAuthorizedException(detail="a valid bearer token is required", headers=CHALLENGE)
     connection.state.principal = principal
 
 
-def provide_principal(request: Request[Any, Any, Any], services: NamedDependency[Services]) -> Principal:
-    """Set by the guard. It names `services` only so that Litestar resolves the two one after the other: two
+def provide_principal(request: Request[Any, Any, Any], deps: NamedDependency[Deps]) -> Principal:
+    """Set by the guard. It names `deps` only so that Litestar resolves the two one after the other: two
     dependencies of one level are resolved in an anyio task group, which costs more than either (BENCHMARKS.md)."""
     principal: Principal = request.state.principal
     return principal

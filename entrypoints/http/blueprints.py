@@ -9,37 +9,39 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath, FromQuery, Parameter
-from litestar.status_codes import HTTP_304_NOT_MODIFIED
+from litestar.response.base import ASGIResponse
 
 from application.blueprints import (
     ActivateVersion,
     AddVersion,
     CompileVersion,
+    GetLivePrompt,
+    GetVersion,
     ListCompiledVersions,
     ListVersions,
     activate_version,
     add_version,
     compile_version,
-    get_compilation_status,
     get_live_prompt,
     get_version,
     list_compiled_versions,
     list_versions,
 )
-from domain.agents import agent_etag
+from application.deps import Deps
+from domain.blueprints import MAX_CONVERSATION_ID
 from domain.roles import Principal
-from entrypoints.bootstrap import Services
-from entrypoints.http.agents import (
+from entrypoints.http.errors import PROBLEMS
+from entrypoints.http.live_prompt import RenderedAnswers, answer
+from entrypoints.http.params import (
     VERSION_EXAMPLE,
     Cursor,
     IdempotencyKey,
     IfMatch,
     Limit,
     agent_response,
+    etag_header,
     if_match_tags,
 )
-from entrypoints.http.errors import PROBLEMS
-from entrypoints.http.hot_path import etag_of, matches
 from entrypoints.http.schemas import (
     MAX_BLUEPRINT_BYTES,
     AgentOut,
@@ -53,7 +55,9 @@ from entrypoints.http.schemas import (
     to_out,
 )
 
-Conversation = Annotated[str | None, Parameter(min_length=1, max_length=255, description="only versions of it")]
+Conversation = Annotated[
+    str | None, Parameter(min_length=1, max_length=MAX_CONVERSATION_ID, description="only versions of it")
+]
 
 
 class BlueprintController(Controller):
@@ -71,14 +75,14 @@ class BlueprintController(Controller):
         self,
         agent_id: FromPath[UUID],
         data: Annotated[VersionCreate, Body(examples=[Example(summary="Shop Buddy", value=VERSION_EXAMPLE)])],
-        services: NamedDependency[Services],
+        deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[BlueprintOut]:
         """Save a blueprint as the agent's next version, a draft. Any role; a deleted agent takes none (409).
         Idempotent with an Idempotency-Key."""
         version = await add_version(
-            services, principal,
+            deps, principal,
             AddVersion(agent_id=agent_id, agent_blueprint=data.agent_blueprint, conversation_id=data.conversation_id,
                        idempotency_key=idempotency_key),
         )  # fmt: skip
@@ -92,7 +96,7 @@ class BlueprintController(Controller):
     async def list_versions(
         self,
         agent_id: FromPath[UUID],
-        services: NamedDependency[Services],
+        deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         limit: Limit = None,
         cursor: Cursor = None,
@@ -100,7 +104,7 @@ class BlueprintController(Controller):
     ) -> BlueprintPage:
         """The agent's versions, newest first, optionally only those of one conversation."""
         page = await list_versions(
-            services, principal,
+            deps, principal,
             ListVersions(agent_id=agent_id, limit=limit, cursor=cursor, conversation_id=conversation_id),
         )  # fmt: skip
         return to_out(page, BlueprintPage)
@@ -110,18 +114,20 @@ class BlueprintController(Controller):
         self,
         agent_id: FromPath[UUID],
         version_id: FromPath[UUID],
-        services: NamedDependency[Services],
+        deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
     ) -> BlueprintOut:
         """One version of the agent, document and compilation included."""
-        return to_out(await get_version(services, principal, agent_id, version_id), BlueprintOut)
+        return to_out(
+            await get_version(deps, principal, GetVersion(agent_id=agent_id, version_id=version_id)), BlueprintOut
+        )
 
     @post("/blueprints/{version_id:uuid}/compile", operation_id="compileBlueprint", responses=PROBLEMS, status_code=200)
     async def compile_version(
         self,
         agent_id: FromPath[UUID],
         version_id: FromPath[UUID],
-        services: NamedDependency[Services],
+        deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         activate: FromQuery[bool] = False,
         if_match: IfMatch = None,
@@ -131,7 +137,7 @@ class BlueprintController(Controller):
         successful compile the active version (If-Match, when sent, must then hold for the agent). The ETag is the
         agent's."""
         done = await compile_version(
-            services, principal,
+            deps, principal,
             CompileVersion(agent_id=agent_id, version_id=version_id, activate=activate,
                            if_match=if_match_tags(if_match)),
         )  # fmt: skip
@@ -142,18 +148,27 @@ class BlueprintController(Controller):
             warnings=[to_out(w, ViolationOut) for w in done.warnings],
             message=done.message,
         )
-        return Response(out, headers={"ETag": f'"{agent_etag(done.agent)}"'})
+        return Response(out, headers=etag_header(done.agent))
 
     @get("/blueprints/{version_id:uuid}/compilation-status", operation_id="getCompilationStatus", responses=PROBLEMS)
     async def get_compilation_status(
         self,
         agent_id: FromPath[UUID],
         version_id: FromPath[UUID],
-        services: NamedDependency[Services],
+        deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
     ) -> CompilationStatusOut:
         """Where the version stands: draft, compiled (when, by whom) or failed (with its violations)."""
-        return to_out(await get_compilation_status(services, principal, agent_id, version_id), CompilationStatusOut)
+        version = await get_version(deps, principal, GetVersion(agent_id=agent_id, version_id=version_id))
+        return CompilationStatusOut(
+            status=version.compilation_status,
+            compiled_at=version.compiled_at,
+            compiled_by=version.compiled_by,
+            errors=None
+            if version.compile_errors is None
+            else [to_out(v, ViolationOut) for v in version.compile_errors],
+            compiler_version=version.compiler_version,
+        )
 
     @post(
         "/blueprints/{version_id:uuid}/activate", operation_id="activateBlueprint", responses=PROBLEMS, status_code=200
@@ -162,14 +177,14 @@ class BlueprintController(Controller):
         self,
         agent_id: FromPath[UUID],
         version_id: FromPath[UUID],
-        services: NamedDependency[Services],
+        deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         if_match: IfMatch = None,
     ) -> Response[AgentOut]:
         """Make a compiled version the live one (409 unless compiled); an older one is the rollback. Owner or admin.
         With If-Match (the agent's ETag), 412 when the agent changed since it was read."""
         agent = await activate_version(
-            services, principal,
+            deps, principal,
             ActivateVersion(agent_id=agent_id, version_id=version_id, if_match=if_match_tags(if_match)),
         )  # fmt: skip
         return agent_response(agent)
@@ -178,21 +193,25 @@ class BlueprintController(Controller):
     async def list_compiled(
         self,
         agent_id: FromPath[UUID],
-        services: NamedDependency[Services],
+        deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         limit: Limit = None,
         cursor: Cursor = None,
     ) -> BlueprintPage:
         """The agent's compiled versions, newest first: what can be activated or rolled back to."""
         page = await list_compiled_versions(
-            services, principal, ListCompiledVersions(agent_id=agent_id, limit=limit, cursor=cursor)
+            deps, principal, ListCompiledVersions(agent_id=agent_id, limit=limit, cursor=cursor)
         )
         return to_out(page, BlueprintPage)
 
     @get(
         "/prompt",
         operation_id="getLivePrompt",
-        responses={**PROBLEMS, 304: ResponseSpec(data_container=None, description="Unchanged since the ETag sent")},
+        responses={
+            **PROBLEMS,
+            200: ResponseSpec(data_container=LivePromptOut, description="The live prompt"),
+            304: ResponseSpec(data_container=None, description="Unchanged since the ETag sent"),
+        },
         response_headers=[
             ResponseHeader(name="ETag", documentation_only=True, description="the live version's identity"),
         ],
@@ -201,15 +220,16 @@ class BlueprintController(Controller):
         self,
         agent_id: FromPath[UUID],
         request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
+        deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
-    ) -> Response[LivePromptOut]:
+    ) -> ASGIResponse:
         """The live prompt: the active compiled version of an active agent, with an ETag; `If-None-Match` with
         that ETag is answered 304 with no body. 404 when nothing is live. The LLM runtime's hot path: when the live
-        cache holds the token and the prompt, entrypoints/http/hot_path.py answers before this route is reached."""
-        live = await get_live_prompt(services, principal, agent_id)
-        etag = etag_of(live.blueprint_id)
-        headers = {"ETag": etag, "Cache-Control": "no-cache"}
-        if matches(request.headers.get("if-none-match"), etag):
-            return Response(content=None, status_code=HTTP_304_NOT_MODIFIED, headers=headers)  # type: ignore[arg-type]
-        return Response(to_out(live, LivePromptOut), headers=headers)
+        cache holds the token and the prompt, entrypoints/http/hot_path.py sends this same answer before the
+        request is routed."""
+        live = await get_live_prompt(deps, principal, GetLivePrompt(agent_id=agent_id))
+        rendered: RenderedAnswers = request.app.state.rendered
+        status, headers, body = answer(rendered.of(live), request.headers.get("if-none-match"))
+        return ASGIResponse(
+            status_code=status, headers=[(name.decode(), value.decode()) for name, value in headers], body=body
+        )

@@ -5,7 +5,7 @@ from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
-from entrypoints.bootstrap import Services
+from application.deps import Deps
 
 
 class HealthOut(msgspec.Struct, frozen=True):
@@ -19,9 +19,9 @@ def health() -> HealthOut:
 
 
 @get("/ready", operation_id="ready", tags=["operations"])
-async def ready(services: NamedDependency[Services]) -> Response[HealthOut]:
+async def ready(deps: NamedDependency[Deps]) -> Response[HealthOut]:
     """The service can serve requests: the database answers within the pool timeout. 503 otherwise."""
-    if await services.ready():
+    if await deps.ready():
         return Response(HealthOut(status="ready"), status_code=HTTP_200_OK)
     return Response(
         HealthOut(status="database unavailable"), status_code=HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "1"}

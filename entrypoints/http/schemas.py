@@ -70,7 +70,7 @@ class ViolationOut(msgspec.Struct, frozen=True, kw_only=True):
 
 class AgentOut(msgspec.Struct, frozen=True, kw_only=True):
     id: UUID
-    agent_id: int | None
+    number: int | None = msgspec.field(name="agent_id")  # the seed's integer id
     org_id: UUID
     name: str
     description: str | None

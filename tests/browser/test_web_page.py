@@ -12,8 +12,8 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, Route, expect
 
+from entrypoints.http.examples import shop_buddy
 from tests.browser.conftest import UiServer
-from tests.e2e.conftest import shop_buddy
 
 pytestmark = pytest.mark.browser
 

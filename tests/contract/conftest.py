@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 
+from application.deps import Deps
 from application.tokens import CreateToken, authenticate, create_token
 from domain.roles import Principal, Role
-from entrypoints.bootstrap import Services, memory_services, postgres_services
+from entrypoints import bootstrap
 from entrypoints.settings import Settings
 from tests.doubles import FixedClock, SequentialIds
 
@@ -21,27 +22,25 @@ TABLES = (
 
 
 @pytest.fixture(params=["memory", "postgres"])
-def deps(request: pytest.FixtureRequest) -> Services:  # sync on purpose: it may not await the async fixture
+def deps(request: pytest.FixtureRequest) -> Deps:  # sync on purpose: it may not await the async fixture
     if request.param == "memory":
-        return memory_services(clock=FixedClock(), ids=SequentialIds())
-    services: Services = request.getfixturevalue("postgres_deps")
-    return services
+        return bootstrap.memory_deps(clock=FixedClock(), ids=SequentialIds())
+    made: Deps = request.getfixturevalue("postgres_deps")
+    return made
 
 
 @pytest.fixture
-async def postgres_deps(
-    shared_migrated_database: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Services]:
+async def postgres_deps(shared_migrated_database: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Deps]:
     with psycopg.connect(shared_migrated_database, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {TABLES} CASCADE")
     settings = Settings(database_url=shared_migrated_database, data_dir=tmp_path_factory.mktemp("unused"))
-    async with postgres_services(
+    async with bootstrap.postgres_deps(
         settings, shared_migrated_database, clock=FixedClock(), ids=SequentialIds()
-    ) as services:
-        yield services
+    ) as made:
+        yield made
 
 
-async def principal(deps: Services, org: str, user: str, role: Role) -> Principal:
+async def principal(deps: Deps, org: str, user: str, role: Role) -> Principal:
     """A caller of organization `org`, made as a request makes one: mint a token, resolve it."""
     issued = await create_token(deps, CreateToken(org_name=org, user_id=user, role=role))
     resolved = await authenticate(deps, issued.secret)

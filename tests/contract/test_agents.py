@@ -9,8 +9,10 @@ import pytest
 from application.agents import (
     CreateAgent,
     CreateAgentWithBlueprint,
+    GetAgent,
     ListAgents,
     SearchAgents,
+    SetStatus,
     UpdateAgent,
     activate_agent,
     create_agent,
@@ -26,6 +28,8 @@ from application.blueprints import (
     ActivateVersion,
     AddVersion,
     CompileVersion,
+    GetCompilationStats,
+    GetVersion,
     ListVersions,
     activate_version,
     add_version,
@@ -34,6 +38,7 @@ from application.blueprints import (
     get_version,
     list_versions,
 )
+from application.deps import Deps
 from domain.agents import Agent, AgentStatus
 from domain.blueprints import CompilationStatus
 from domain.errors import (
@@ -46,7 +51,6 @@ from domain.errors import (
     RoleTooLow,
 )
 from domain.roles import Principal
-from entrypoints.bootstrap import Services
 from tests.doubles import T0
 from tests.samples import clock_of, missing_identity_name, shop_buddy, team, wrong_typed
 
@@ -54,10 +58,10 @@ pytestmark = pytest.mark.anyio
 
 UNKNOWN = UUID(int=2**100)
 
-SwitchAgent = Callable[[Services, Principal, UUID], Awaitable[Agent]]
+SwitchAgent = Callable[[Deps, Principal, SetStatus], Awaitable[Agent]]
 
 
-async def every_page(deps: Services, who: Principal, *, limit: int, status: AgentStatus | None = None) -> list[Agent]:
+async def every_page(deps: Deps, who: Principal, *, limit: int, status: AgentStatus | None = None) -> list[Agent]:
     seen: list[Agent] = []
     cursor: str | None = None
     while True:
@@ -69,14 +73,14 @@ async def every_page(deps: Services, who: Principal, *, limit: int, status: Agen
         cursor = page.next_cursor
 
 
-async def names(deps: Services, who: Principal, status: AgentStatus | None = None) -> list[str]:
+async def names(deps: Deps, who: Principal, status: AgentStatus | None = None) -> list[str]:
     return [agent.name for agent in await every_page(deps, who, limit=100, status=status)]
 
 
 # -- create ------------------------------------------------------------------------------------------------------
 
 
-async def test_a_new_agent_is_active_has_no_blueprint_and_belongs_to_the_callers_organization(deps: Services) -> None:
+async def test_a_new_agent_is_active_has_no_blueprint_and_belongs_to_the_callers_organization(deps: Deps) -> None:
     acme = await team(deps, "acme")
 
     agent = await create_agent(deps, acme.member, CreateAgent(name="Shop Buddy", description="Answers shoppers"))
@@ -85,10 +89,10 @@ async def test_a_new_agent_is_active_has_no_blueprint_and_belongs_to_the_callers
     assert (agent.org_id, agent.created_by) == (acme.member.org_id, "acme-member")
     assert agent.created_at == agent.updated_at == T0
     assert agent.current_blueprint_id is None
-    assert (await get_agent(deps, acme.member, agent.id)).agent == agent
+    assert (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).agent == agent
 
 
-async def test_every_role_may_create_an_agent(deps: Services) -> None:
+async def test_every_role_may_create_an_agent(deps: Deps) -> None:
     acme = await team(deps, "acme")
 
     for who in acme.everyone:
@@ -97,26 +101,26 @@ async def test_every_role_may_create_an_agent(deps: Services) -> None:
     assert sorted(await names(deps, acme.member)) == ["made by admin", "made by member", "made by owner"]
 
 
-async def test_storage_numbers_agents_with_distinct_small_integers(deps: Services) -> None:
+async def test_storage_numbers_agents_with_distinct_small_integers(deps: Deps) -> None:
     acme = await team(deps, "acme")
 
-    numbers = [(await create_agent(deps, acme.member, CreateAgent(name=f"a{i}"))).agent_id for i in range(3)]
+    numbers = [(await create_agent(deps, acme.member, CreateAgent(name=f"a{i}"))).number for i in range(3)]
 
     assert all(isinstance(number, int) and number > 0 for number in numbers)
     assert len(set(numbers)) == 3
 
 
-async def test_the_name_is_trimmed(deps: Services) -> None:
+async def test_the_name_is_trimmed(deps: Deps) -> None:
     acme = await team(deps, "acme")
 
     agent = await create_agent(deps, acme.member, CreateAgent(name="  \tShop Buddy \n"))
 
     assert agent.name == "Shop Buddy"
-    assert (await get_agent(deps, acme.member, agent.id)).agent.name == "Shop Buddy"
+    assert (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).agent.name == "Shop Buddy"
 
 
 @pytest.mark.parametrize("name", ["", " ", "\t\n  "])
-async def test_a_blank_name_is_invalid_and_creates_nothing(deps: Services, name: str) -> None:
+async def test_a_blank_name_is_invalid_and_creates_nothing(deps: Deps, name: str) -> None:
     acme = await team(deps, "acme")
 
     with pytest.raises(InvalidAgent) as raised:
@@ -126,16 +130,16 @@ async def test_a_blank_name_is_invalid_and_creates_nothing(deps: Services, name:
     assert await names(deps, acme.member) == []
 
 
-async def test_a_name_of_255_characters_is_kept_whole_even_outside_ascii(deps: Services) -> None:
+async def test_a_name_of_255_characters_is_kept_whole_even_outside_ascii(deps: Deps) -> None:
     acme = await team(deps, "acme")
     name = "é" * 200 + "🤖" * 55
 
     agent = await create_agent(deps, acme.member, CreateAgent(name=f"  {name}  "))
 
-    assert (await get_agent(deps, acme.member, agent.id)).agent.name == name
+    assert (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).agent.name == name
 
 
-async def test_a_name_over_255_characters_is_invalid(deps: Services) -> None:
+async def test_a_name_over_255_characters_is_invalid(deps: Deps) -> None:
     acme = await team(deps, "acme")
 
     with pytest.raises(InvalidAgent) as raised:
@@ -145,7 +149,7 @@ async def test_a_name_over_255_characters_is_invalid(deps: Services) -> None:
     assert await names(deps, acme.member) == []
 
 
-async def test_a_bad_name_and_a_bad_description_are_reported_together(deps: Services) -> None:
+async def test_a_bad_name_and_a_bad_description_are_reported_together(deps: Deps) -> None:
     acme = await team(deps, "acme")
 
     with pytest.raises(InvalidAgent) as raised:
@@ -156,7 +160,7 @@ async def test_a_bad_name_and_a_bad_description_are_reported_together(deps: Serv
 
 @pytest.mark.parametrize(("name", "description"), [("Shop\x00Buddy", None), ("Shop Buddy", "nul \x00 inside")])
 async def test_a_nul_character_cannot_be_stored_so_it_is_invalid(
-    deps: Services, name: str, description: str | None
+    deps: Deps, name: str, description: str | None
 ) -> None:
     acme = await team(deps, "acme")
 
@@ -169,7 +173,7 @@ async def test_a_nul_character_cannot_be_stored_so_it_is_invalid(
 # -- create with a blueprint -------------------------------------------------------------------------------------
 
 
-async def test_creating_with_a_blueprint_makes_the_agent_and_its_version_1_as_a_draft(deps: Services) -> None:
+async def test_creating_with_a_blueprint_makes_the_agent_and_its_version_1_as_a_draft(deps: Deps) -> None:
     acme = await team(deps, "acme")
     doc = shop_buddy()
 
@@ -185,12 +189,12 @@ async def test_creating_with_a_blueprint_makes_the_agent_and_its_version_1_as_a_
     assert (version.agent_id, version.version) == (made.agent.id, 1)
     assert version.compilation_status is CompilationStatus.DRAFT
     assert (version.agent_blueprint, version.conversation_id, version.created_by) == (doc, "conv-1", "acme-member")
-    detail = await get_agent(deps, acme.member, made.agent.id)
+    detail = await get_agent(deps, acme.member, GetAgent(agent_id=made.agent.id))
     assert detail.blueprint is None
     assert detail.latest_blueprint == version
 
 
-async def test_a_draft_need_not_compile_to_be_created_with_its_agent(deps: Services) -> None:
+async def test_a_draft_need_not_compile_to_be_created_with_its_agent(deps: Deps) -> None:
     acme = await team(deps, "acme")
 
     made = await create_agent_with_blueprint(
@@ -200,7 +204,7 @@ async def test_a_draft_need_not_compile_to_be_created_with_its_agent(deps: Servi
     assert made.blueprint.compilation_status is CompilationStatus.DRAFT
 
 
-async def test_an_invalid_blueprint_creates_no_agent(deps: Services) -> None:
+async def test_an_invalid_blueprint_creates_no_agent(deps: Deps) -> None:
     acme = await team(deps, "acme")
 
     with pytest.raises(InvalidBlueprint) as raised:
@@ -210,20 +214,20 @@ async def test_an_invalid_blueprint_creates_no_agent(deps: Services) -> None:
 
     assert [v.field for v in raised.value.violations] == ["identity", "tools"]
     assert await names(deps, acme.member) == []
-    assert (await get_compilation_stats(deps, acme.member)).total_blueprints == 0
+    assert (await get_compilation_stats(deps, acme.member, GetCompilationStats())).total_blueprints == 0
 
 
-async def test_an_invalid_name_creates_no_version(deps: Services) -> None:
+async def test_an_invalid_name_creates_no_version(deps: Deps) -> None:
     acme = await team(deps, "acme")
 
     with pytest.raises(InvalidAgent):
         await create_agent_with_blueprint(deps, acme.member, CreateAgentWithBlueprint(name="", agent_blueprint={}))
 
     assert await names(deps, acme.member) == []
-    assert (await get_compilation_stats(deps, acme.member)).total_blueprints == 0
+    assert (await get_compilation_stats(deps, acme.member, GetCompilationStats())).total_blueprints == 0
 
 
-async def test_a_conversation_id_over_255_characters_creates_nothing(deps: Services) -> None:
+async def test_a_conversation_id_over_255_characters_creates_nothing(deps: Deps) -> None:
     acme = await team(deps, "acme")
 
     with pytest.raises(InvalidBlueprint) as raised:
@@ -238,7 +242,7 @@ async def test_a_conversation_id_over_255_characters_creates_nothing(deps: Servi
 # -- list --------------------------------------------------------------------------------------------------------
 
 
-async def test_agents_are_listed_newest_first(deps: Services) -> None:
+async def test_agents_are_listed_newest_first(deps: Deps) -> None:
     acme = await team(deps, "acme")
     for name in ["first", "second", "third"]:
         await create_agent(deps, acme.member, CreateAgent(name=name))
@@ -247,7 +251,7 @@ async def test_agents_are_listed_newest_first(deps: Services) -> None:
     assert await names(deps, acme.member) == ["third", "second", "first"]
 
 
-async def test_agents_created_at_the_same_instant_are_listed_newest_first_too(deps: Services) -> None:
+async def test_agents_created_at_the_same_instant_are_listed_newest_first_too(deps: Deps) -> None:
     acme = await team(deps, "acme")
     for name in ["first", "second", "third"]:
         await create_agent(deps, acme.member, CreateAgent(name=name))
@@ -255,13 +259,13 @@ async def test_agents_created_at_the_same_instant_are_listed_newest_first_too(de
     assert await names(deps, acme.member) == ["third", "second", "first"]
 
 
-async def test_deleted_agents_are_listed_only_when_asked_for(deps: Services) -> None:
+async def test_deleted_agents_are_listed_only_when_asked_for(deps: Deps) -> None:
     acme = await team(deps, "acme")
     _kept, switched_off, gone = [
         await create_agent(deps, acme.member, CreateAgent(name=name)) for name in ["kept", "switched off", "gone"]
     ]
-    await deactivate_agent(deps, acme.admin, switched_off.id)
-    await delete_agent(deps, acme.admin, gone.id)
+    await deactivate_agent(deps, acme.admin, SetStatus(agent_id=switched_off.id))
+    await delete_agent(deps, acme.admin, SetStatus(agent_id=gone.id))
 
     assert await names(deps, acme.member) == ["switched off", "kept"]
     assert await names(deps, acme.member, AgentStatus.ACTIVE) == ["kept"]
@@ -270,7 +274,7 @@ async def test_deleted_agents_are_listed_only_when_asked_for(deps: Services) -> 
 
 
 @pytest.mark.parametrize("limit", [0, -1, 101, 10**6])
-async def test_a_limit_outside_1_to_100_is_malformed(deps: Services, limit: int) -> None:
+async def test_a_limit_outside_1_to_100_is_malformed(deps: Deps, limit: int) -> None:
     acme = await team(deps, "acme")
 
     with pytest.raises(Malformed) as raised:
@@ -279,7 +283,7 @@ async def test_a_limit_outside_1_to_100_is_malformed(deps: Services, limit: int)
     assert raised.value.field == "limit"
 
 
-async def test_a_list_holds_20_agents_unless_told_otherwise_and_at_most_100(deps: Services) -> None:
+async def test_a_list_holds_20_agents_unless_told_otherwise_and_at_most_100(deps: Deps) -> None:
     acme = await team(deps, "acme")
     for i in range(101):
         await create_agent(deps, acme.member, CreateAgent(name=f"agent {i}"))
@@ -293,7 +297,7 @@ async def test_a_list_holds_20_agents_unless_told_otherwise_and_at_most_100(deps
 
 
 @pytest.mark.parametrize("limit", [1, 2, 3, 7, 8])
-async def test_paging_with_the_cursor_yields_every_agent_exactly_once_in_order(deps: Services, limit: int) -> None:
+async def test_paging_with_the_cursor_yields_every_agent_exactly_once_in_order(deps: Deps, limit: int) -> None:
     acme = await team(deps, "acme")
     made = []
     for i in range(7):
@@ -306,7 +310,7 @@ async def test_paging_with_the_cursor_yields_every_agent_exactly_once_in_order(d
     assert [agent.id for agent in paged] == [agent.id for agent in reversed(made)]
 
 
-async def test_the_last_page_has_no_cursor_even_when_it_is_full(deps: Services) -> None:
+async def test_the_last_page_has_no_cursor_even_when_it_is_full(deps: Deps) -> None:
     acme = await team(deps, "acme")
     for i in range(4):
         await create_agent(deps, acme.member, CreateAgent(name=f"agent {i}"))
@@ -318,7 +322,7 @@ async def test_the_last_page_has_no_cursor_even_when_it_is_full(deps: Services) 
     assert (len(second.items), second.next_cursor) == (2, None)
 
 
-async def test_paging_stays_stable_while_agents_are_added_between_pages(deps: Services) -> None:
+async def test_paging_stays_stable_while_agents_are_added_between_pages(deps: Deps) -> None:
     acme = await team(deps, "acme")
     before = [await create_agent(deps, acme.member, CreateAgent(name=f"old {i}")) for i in range(5)]
 
@@ -337,11 +341,11 @@ async def test_paging_stays_stable_while_agents_are_added_between_pages(deps: Se
     assert [agent.id for agent in seen] == [agent.id for agent in reversed(before)]
 
 
-async def test_paging_deleted_agents_with_the_cursor_yields_each_once(deps: Services) -> None:
+async def test_paging_deleted_agents_with_the_cursor_yields_each_once(deps: Deps) -> None:
     acme = await team(deps, "acme")
     made = [await create_agent(deps, acme.member, CreateAgent(name=f"agent {i}")) for i in range(5)]
     for agent in made[1:]:
-        await delete_agent(deps, acme.admin, agent.id)
+        await delete_agent(deps, acme.admin, SetStatus(agent_id=agent.id))
 
     deleted = await every_page(deps, acme.member, limit=2, status=AgentStatus.DELETE)
 
@@ -369,7 +373,7 @@ NOT_OUR_CURSORS = {
 
 
 @pytest.mark.parametrize("cursor", NOT_OUR_CURSORS.values(), ids=NOT_OUR_CURSORS.keys())
-async def test_a_cursor_this_list_did_not_issue_is_malformed(deps: Services, cursor: str) -> None:
+async def test_a_cursor_this_list_did_not_issue_is_malformed(deps: Deps, cursor: str) -> None:
     acme = await team(deps, "acme")
     await create_agent(deps, acme.member, CreateAgent(name="agent"))
 
@@ -379,7 +383,7 @@ async def test_a_cursor_this_list_did_not_issue_is_malformed(deps: Services, cur
     assert raised.value.field == "cursor"
 
 
-async def test_a_version_list_cursor_is_malformed_for_the_agent_list(deps: Services) -> None:
+async def test_a_version_list_cursor_is_malformed_for_the_agent_list(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="agent"))
     for _ in range(3):
@@ -393,7 +397,7 @@ async def test_a_version_list_cursor_is_malformed_for_the_agent_list(deps: Servi
 # -- search ------------------------------------------------------------------------------------------------------
 
 
-async def test_search_finds_names_containing_the_query_ignoring_case_newest_first(deps: Services) -> None:
+async def test_search_finds_names_containing_the_query_ignoring_case_newest_first(deps: Deps) -> None:
     acme = await team(deps, "acme")
     for name in ["Shop Buddy", "Returns bot", "BUDDY for stock", "buddhist calendar"]:
         await create_agent(deps, acme.member, CreateAgent(name=name))
@@ -404,7 +408,7 @@ async def test_search_finds_names_containing_the_query_ignoring_case_newest_firs
     assert [agent.name for agent in found] == ["BUDDY for stock", "Shop Buddy"]
 
 
-async def test_search_takes_like_wildcards_literally(deps: Services) -> None:
+async def test_search_takes_like_wildcards_literally(deps: Deps) -> None:
     acme = await team(deps, "acme")
     for name in ["100% cotton", "snake_case bot", "plain", "back\\slash"]:
         await create_agent(deps, acme.member, CreateAgent(name=name))
@@ -414,18 +418,18 @@ async def test_search_takes_like_wildcards_literally(deps: Services) -> None:
     assert [a.name for a in await search_agents(deps, acme.member, SearchAgents(query="\\"))] == ["back\\slash"]
 
 
-async def test_search_leaves_deleted_agents_out_but_finds_switched_off_ones(deps: Services) -> None:
+async def test_search_leaves_deleted_agents_out_but_finds_switched_off_ones(deps: Deps) -> None:
     acme = await team(deps, "acme")
     on, off, gone = [await create_agent(deps, acme.member, CreateAgent(name=f"bot {n}")) for n in ["on", "off", "gone"]]
-    await deactivate_agent(deps, acme.admin, off.id)
-    await delete_agent(deps, acme.admin, gone.id)
+    await deactivate_agent(deps, acme.admin, SetStatus(agent_id=off.id))
+    await delete_agent(deps, acme.admin, SetStatus(agent_id=gone.id))
 
     found = await search_agents(deps, acme.member, SearchAgents(query="bot"))
 
     assert {agent.id for agent in found} == {on.id, off.id}
 
 
-async def test_search_returns_at_most_limit_agents(deps: Services) -> None:
+async def test_search_returns_at_most_limit_agents(deps: Deps) -> None:
     acme = await team(deps, "acme")
     for i in range(25):
         await create_agent(deps, acme.member, CreateAgent(name=f"bot {i}"))
@@ -435,7 +439,7 @@ async def test_search_returns_at_most_limit_agents(deps: Services) -> None:
 
 
 @pytest.mark.parametrize("query", ["", "   ", "x" * 256, "nul\x00"])
-async def test_a_blank_or_oversized_query_is_invalid(deps: Services, query: str) -> None:
+async def test_a_blank_or_oversized_query_is_invalid(deps: Deps, query: str) -> None:
     acme = await team(deps, "acme")
 
     with pytest.raises(InvalidSearch) as raised:
@@ -445,7 +449,7 @@ async def test_a_blank_or_oversized_query_is_invalid(deps: Services, query: str)
 
 
 @pytest.mark.parametrize("limit", [0, 101])
-async def test_a_search_limit_outside_1_to_100_is_malformed(deps: Services, limit: int) -> None:
+async def test_a_search_limit_outside_1_to_100_is_malformed(deps: Deps, limit: int) -> None:
     acme = await team(deps, "acme")
 
     with pytest.raises(Malformed):
@@ -455,43 +459,43 @@ async def test_a_search_limit_outside_1_to_100_is_malformed(deps: Services, limi
 # -- get ---------------------------------------------------------------------------------------------------------
 
 
-async def test_an_agent_without_versions_has_neither_an_active_nor_a_latest_one(deps: Services) -> None:
+async def test_an_agent_without_versions_has_neither_an_active_nor_a_latest_one(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="agent"))
 
-    detail = await get_agent(deps, acme.member, agent.id)
+    detail = await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))
 
     assert (detail.agent, detail.blueprint, detail.latest_blueprint) == (agent, None, None)
 
 
-async def test_get_shows_the_active_and_the_newest_version(deps: Services) -> None:
+async def test_get_shows_the_active_and_the_newest_version(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="agent"))
     v1 = await add_version(deps, acme.member, AddVersion(agent_id=agent.id, agent_blueprint=shop_buddy()))
     await compile_version(deps, acme.admin, CompileVersion(agent_id=agent.id, version_id=v1.id, activate=True))
     v2 = await add_version(deps, acme.member, AddVersion(agent_id=agent.id, agent_blueprint=shop_buddy("Two")))
 
-    detail = await get_agent(deps, acme.member, agent.id)
+    detail = await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))
 
     assert detail.agent.current_blueprint_id == v1.id
-    assert detail.blueprint == await get_version(deps, acme.member, agent.id, v1.id)
+    assert detail.blueprint == await get_version(deps, acme.member, GetVersion(agent_id=agent.id, version_id=v1.id))
     assert detail.blueprint is not None
     assert detail.blueprint.compilation_status is CompilationStatus.COMPILED
     assert detail.latest_blueprint == v2
 
 
-async def test_an_unknown_agent_is_not_found(deps: Services) -> None:
+async def test_an_unknown_agent_is_not_found(deps: Deps) -> None:
     acme = await team(deps, "acme")
 
     with pytest.raises(AgentNotFound):
-        await get_agent(deps, acme.member, UNKNOWN)
+        await get_agent(deps, acme.member, GetAgent(agent_id=UNKNOWN))
 
 
 # -- update ------------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("role", ["owner", "admin"])
-async def test_owners_and_admins_rename_and_describe_an_agent(deps: Services, role: str) -> None:
+async def test_owners_and_admins_rename_and_describe_an_agent(deps: Deps, role: str) -> None:
     acme = await team(deps, "acme")
     who = acme.owner if role == "owner" else acme.admin
     agent = await create_agent(deps, acme.member, CreateAgent(name="old", description="old text"))
@@ -501,10 +505,10 @@ async def test_owners_and_admins_rename_and_describe_an_agent(deps: Services, ro
 
     assert (updated.name, updated.description) == ("new", "new text")
     assert (updated.created_at, updated.updated_at) == (T0, later)
-    assert (await get_agent(deps, acme.member, agent.id)).agent == updated
+    assert (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).agent == updated
 
 
-async def test_an_update_changes_only_the_fields_given(deps: Services) -> None:
+async def test_an_update_changes_only_the_fields_given(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="name", description="text"))
 
@@ -517,27 +521,27 @@ async def test_an_update_changes_only_the_fields_given(deps: Services) -> None:
     assert (cleared.name, cleared.description, cleared.status) == ("other", None, AgentStatus.DEACTIVE)
 
 
-async def test_a_member_may_not_update_an_agent(deps: Services) -> None:
+async def test_a_member_may_not_update_an_agent(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="name"))
 
     with pytest.raises(RoleTooLow):
         await update_agent(deps, acme.member, UpdateAgent(agent_id=agent.id, name="mine now"))
 
-    assert (await get_agent(deps, acme.member, agent.id)).agent == agent
+    assert (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).agent == agent
 
 
-async def test_an_update_to_an_invalid_name_changes_nothing(deps: Services) -> None:
+async def test_an_update_to_an_invalid_name_changes_nothing(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="name"))
 
     with pytest.raises(InvalidAgent):
         await update_agent(deps, acme.admin, UpdateAgent(agent_id=agent.id, name="  ", description="fine"))
 
-    assert (await get_agent(deps, acme.member, agent.id)).agent == agent
+    assert (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).agent == agent
 
 
-async def test_an_update_that_changes_nothing_keeps_the_agent_as_it_was(deps: Services) -> None:
+async def test_an_update_that_changes_nothing_keeps_the_agent_as_it_was(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="name", description="text"))
     clock_of(deps).advance()
@@ -545,13 +549,13 @@ async def test_an_update_that_changes_nothing_keeps_the_agent_as_it_was(deps: Se
     same = await update_agent(deps, acme.admin, UpdateAgent(agent_id=agent.id, name=" name ", description="text"))
 
     assert same == agent
-    assert (await get_agent(deps, acme.member, agent.id)).agent.updated_at == T0
+    assert (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).agent.updated_at == T0
 
 
-async def test_a_deleted_agent_cannot_be_updated(deps: Services) -> None:
+async def test_a_deleted_agent_cannot_be_updated(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="name"))
-    deleted = await delete_agent(deps, acme.admin, agent.id)
+    deleted = await delete_agent(deps, acme.admin, SetStatus(agent_id=agent.id))
 
     for change in [
         UpdateAgent(agent_id=agent.id, name="back"),
@@ -560,10 +564,10 @@ async def test_a_deleted_agent_cannot_be_updated(deps: Services) -> None:
         with pytest.raises(AgentDeleted):
             await update_agent(deps, acme.owner, change)
 
-    assert (await get_agent(deps, acme.member, agent.id)).agent == deleted
+    assert (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).agent == deleted
 
 
-async def test_updating_an_unknown_agent_is_not_found(deps: Services) -> None:
+async def test_updating_an_unknown_agent_is_not_found(deps: Deps) -> None:
     acme = await team(deps, "acme")
 
     with pytest.raises(AgentNotFound):
@@ -573,72 +577,72 @@ async def test_updating_an_unknown_agent_is_not_found(deps: Services) -> None:
 # -- activate, deactivate, delete --------------------------------------------------------------------------------
 
 
-async def test_owners_and_admins_switch_an_agent_off_and_on(deps: Services) -> None:
+async def test_owners_and_admins_switch_an_agent_off_and_on(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="name"))
 
-    off = await deactivate_agent(deps, acme.admin, agent.id)
-    on = await activate_agent(deps, acme.owner, agent.id)
+    off = await deactivate_agent(deps, acme.admin, SetStatus(agent_id=agent.id))
+    on = await activate_agent(deps, acme.owner, SetStatus(agent_id=agent.id))
 
     assert (off.status, on.status) == (AgentStatus.DEACTIVE, AgentStatus.ACTIVE)
-    assert (await get_agent(deps, acme.member, agent.id)).agent.status is AgentStatus.ACTIVE
+    assert (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).agent.status is AgentStatus.ACTIVE
 
 
-async def test_a_member_may_not_switch_an_agent_off_on_or_delete_it(deps: Services) -> None:
+async def test_a_member_may_not_switch_an_agent_off_on_or_delete_it(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="name"))
 
     for use_case in (deactivate_agent, activate_agent, delete_agent):
         with pytest.raises(RoleTooLow):
-            await use_case(deps, acme.member, agent.id)
+            await use_case(deps, acme.member, SetStatus(agent_id=agent.id))
 
-    assert (await get_agent(deps, acme.member, agent.id)).agent == agent
+    assert (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).agent == agent
 
 
-async def test_a_deleted_agent_stays_readable_with_its_versions(deps: Services) -> None:
+async def test_a_deleted_agent_stays_readable_with_its_versions(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="name"))
     version = await add_version(deps, acme.member, AddVersion(agent_id=agent.id, agent_blueprint=shop_buddy()))
 
-    deleted = await delete_agent(deps, acme.owner, agent.id)
+    deleted = await delete_agent(deps, acme.owner, SetStatus(agent_id=agent.id))
 
     assert deleted.status is AgentStatus.DELETE
-    detail = await get_agent(deps, acme.member, agent.id)
+    detail = await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))
     assert (detail.agent, detail.latest_blueprint) == (deleted, version)
     assert (await list_versions(deps, acme.member, ListVersions(agent_id=agent.id))).items == [version]
-    assert await get_version(deps, acme.member, agent.id, version.id) == version
+    assert await get_version(deps, acme.member, GetVersion(agent_id=agent.id, version_id=version.id)) == version
 
 
-async def test_deleting_twice_is_not_an_error_and_changes_nothing_the_second_time(deps: Services) -> None:
+async def test_deleting_twice_is_not_an_error_and_changes_nothing_the_second_time(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="name"))
-    first = await delete_agent(deps, acme.owner, agent.id)
+    first = await delete_agent(deps, acme.owner, SetStatus(agent_id=agent.id))
     clock_of(deps).advance()
 
-    second = await delete_agent(deps, acme.admin, agent.id)
+    second = await delete_agent(deps, acme.admin, SetStatus(agent_id=agent.id))
 
-    assert second == first == (await get_agent(deps, acme.member, agent.id)).agent
+    assert second == first == (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).agent
 
 
-async def test_a_deleted_agent_can_be_neither_switched_on_nor_off(deps: Services) -> None:
+async def test_a_deleted_agent_can_be_neither_switched_on_nor_off(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="name"))
-    deleted = await delete_agent(deps, acme.owner, agent.id)
+    deleted = await delete_agent(deps, acme.owner, SetStatus(agent_id=agent.id))
 
     for use_case in (activate_agent, deactivate_agent):
         with pytest.raises(AgentDeleted):
-            await use_case(deps, acme.owner, agent.id)
+            await use_case(deps, acme.owner, SetStatus(agent_id=agent.id))
 
-    assert (await get_agent(deps, acme.member, agent.id)).agent == deleted
+    assert (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).agent == deleted
 
 
-async def test_a_deleted_agent_takes_no_new_version_compile_or_activation(deps: Services) -> None:
+async def test_a_deleted_agent_takes_no_new_version_compile_or_activation(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="name"))
     compiled = await add_version(deps, acme.member, AddVersion(agent_id=agent.id, agent_blueprint=shop_buddy()))
     await compile_version(deps, acme.admin, CompileVersion(agent_id=agent.id, version_id=compiled.id))
     draft = await add_version(deps, acme.member, AddVersion(agent_id=agent.id, agent_blueprint=shop_buddy()))
-    await delete_agent(deps, acme.owner, agent.id)
+    await delete_agent(deps, acme.owner, SetStatus(agent_id=agent.id))
 
     with pytest.raises(AgentDeleted):
         await add_version(deps, acme.member, AddVersion(agent_id=agent.id, agent_blueprint=shop_buddy()))
@@ -652,14 +656,16 @@ async def test_a_deleted_agent_takes_no_new_version_compile_or_activation(deps: 
     with pytest.raises(AgentDeleted):
         await activate_version(deps, acme.owner, ActivateVersion(agent_id=agent.id, version_id=compiled.id))
 
-    detail = await get_agent(deps, acme.member, agent.id)
+    detail = await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))
     assert (detail.agent.current_blueprint_id, detail.latest_blueprint) == (None, draft)
-    assert (await get_version(deps, acme.member, agent.id, draft.id)).compilation_status is CompilationStatus.DRAFT
+    assert (
+        await get_version(deps, acme.member, GetVersion(agent_id=agent.id, version_id=draft.id))
+    ).compilation_status is CompilationStatus.DRAFT
 
 
 @pytest.mark.parametrize("use_case", [activate_agent, deactivate_agent, delete_agent])
-async def test_switching_an_unknown_agent_is_not_found(deps: Services, use_case: SwitchAgent) -> None:
+async def test_switching_an_unknown_agent_is_not_found(deps: Deps, use_case: SwitchAgent) -> None:
     acme = await team(deps, "acme")
 
     with pytest.raises(AgentNotFound):
-        await use_case(deps, acme.owner, UNKNOWN)
+        await use_case(deps, acme.owner, SetStatus(agent_id=UNKNOWN))

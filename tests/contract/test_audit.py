@@ -9,7 +9,9 @@ import pytest
 from application.agents import (
     CreateAgent,
     CreateAgentWithBlueprint,
+    GetAgent,
     ListAgents,
+    SetStatus,
     UpdateAgent,
     activate_agent,
     create_agent,
@@ -20,24 +22,26 @@ from application.agents import (
     list_agents,
     update_agent,
 )
-from application.audit import list_audit_events
+from application.audit import ListAuditEvents, list_audit_events
 from application.blueprints import (
     ActivateVersion,
     AddVersion,
     CompileVersion,
+    GetCompilationStats,
+    GetVersion,
     activate_version,
     add_version,
     compile_version,
     get_compilation_stats,
     get_version,
 )
+from application.deps import Deps
 from application.ports import IdSource
 from domain.agents import AgentStatus
 from domain.audit import Action, AuditEvent
 from domain.blueprints import CompilationStatus
 from domain.errors import AgentDeleted, InvalidAgent, InvalidBlueprint, RoleTooLow, VersionNotCompiled
 from domain.roles import Principal
-from entrypoints.bootstrap import Services
 from tests.doubles import T0
 from tests.samples import clock_of, missing_identity_name, shop_buddy, team
 
@@ -64,7 +68,7 @@ class FailingIds:
         return self.inner.new_id()
 
 
-def failing_on(deps: Services, call: int) -> Services:
+def failing_on(deps: Deps, call: int) -> Deps:
     return dataclasses.replace(deps, ids=FailingIds(deps.ids, call))
 
 
@@ -72,11 +76,11 @@ def summary(events: list[AuditEvent]) -> list[tuple[Action, UUID, str]]:
     return [(event.action, event.target_id, event.actor) for event in events]
 
 
-async def trail(deps: Services, who: Principal) -> list[tuple[Action, UUID, str]]:
-    return summary(await list_audit_events(deps, who))
+async def trail(deps: Deps, who: Principal) -> list[tuple[Action, UUID, str]]:
+    return summary(await list_audit_events(deps, who, ListAuditEvents()))
 
 
-async def test_every_change_writes_one_event_naming_actor_action_target_and_time(deps: Services) -> None:
+async def test_every_change_writes_one_event_naming_actor_action_target_and_time(deps: Deps) -> None:
     acme = await team(deps, "acme")
     clock = clock_of(deps)
     agent = await create_agent(deps, acme.member, CreateAgent(name="Shop Buddy"))
@@ -89,13 +93,13 @@ async def test_every_change_writes_one_event_naming_actor_action_target_and_time
     clock.advance()
     await update_agent(deps, acme.admin, UpdateAgent(agent_id=agent.id, name="Renamed"))
     clock.advance()
-    await deactivate_agent(deps, acme.owner, agent.id)
+    await deactivate_agent(deps, acme.owner, SetStatus(agent_id=agent.id))
     clock.advance()
-    await activate_agent(deps, acme.admin, agent.id)
+    await activate_agent(deps, acme.admin, SetStatus(agent_id=agent.id))
     clock.advance()
-    await delete_agent(deps, acme.owner, agent.id)
+    await delete_agent(deps, acme.owner, SetStatus(agent_id=agent.id))
 
-    events = await list_audit_events(deps, acme.owner)
+    events = await list_audit_events(deps, acme.owner, ListAuditEvents())
 
     assert summary(events) == [
         (Action.AGENT_CREATE, agent.id, "acme-member"),
@@ -115,27 +119,27 @@ async def test_every_change_writes_one_event_naming_actor_action_target_and_time
     assert events[4].details == {"name": "Renamed"}
 
 
-async def test_a_status_change_is_audited_as_itself_whichever_endpoint_made_it(deps: Services) -> None:
+async def test_a_status_change_is_audited_as_itself_whichever_endpoint_made_it(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="Shop Buddy"))
 
     await update_agent(deps, acme.admin, UpdateAgent(agent_id=agent.id, status=AgentStatus.DEACTIVE, name="Off"))
     await update_agent(deps, acme.admin, UpdateAgent(agent_id=agent.id, status=AgentStatus.DELETE))
 
-    events = await list_audit_events(deps, acme.owner, agent.id)
+    events = await list_audit_events(deps, acme.owner, ListAuditEvents(target_id=agent.id))
     assert [e.action for e in events] == [Action.AGENT_CREATE, Action.AGENT_DEACTIVATE, Action.AGENT_DELETE]
     assert events[1].details == {"name": "Off", "status": "deactive"}
 
 
-async def test_the_trail_of_one_target_holds_only_its_events(deps: Services) -> None:
+async def test_the_trail_of_one_target_holds_only_its_events(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="Shop Buddy"))
     version = await add_version(deps, acme.member, AddVersion(agent_id=agent.id, agent_blueprint=shop_buddy()))
     await compile_version(deps, acme.admin, CompileVersion(agent_id=agent.id, version_id=version.id, activate=True))
-    await deactivate_agent(deps, acme.admin, agent.id)
+    await deactivate_agent(deps, acme.admin, SetStatus(agent_id=agent.id))
 
-    of_agent = await list_audit_events(deps, acme.admin, target_id=agent.id)
-    of_version = await list_audit_events(deps, acme.admin, target_id=version.id)
+    of_agent = await list_audit_events(deps, acme.admin, ListAuditEvents(target_id=agent.id))
+    of_version = await list_audit_events(deps, acme.admin, ListAuditEvents(target_id=version.id))
 
     assert [e.action for e in of_agent] == [Action.AGENT_CREATE, Action.AGENT_DEACTIVATE]
     assert [e.action for e in of_version] == [
@@ -145,7 +149,7 @@ async def test_the_trail_of_one_target_holds_only_its_events(deps: Services) -> 
     ]
 
 
-async def test_creating_with_a_blueprint_writes_two_events(deps: Services) -> None:
+async def test_creating_with_a_blueprint_writes_two_events(deps: Deps) -> None:
     acme = await team(deps, "acme")
 
     made = await create_agent_with_blueprint(
@@ -158,7 +162,7 @@ async def test_creating_with_a_blueprint_writes_two_events(deps: Services) -> No
     ]
 
 
-async def test_a_failed_compile_is_recorded_with_its_event_although_it_raises(deps: Services) -> None:
+async def test_a_failed_compile_is_recorded_with_its_event_although_it_raises(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="Shop Buddy"))
     version = await add_version(
@@ -172,7 +176,7 @@ async def test_a_failed_compile_is_recorded_with_its_event_although_it_raises(de
     assert Action.BLUEPRINT_ACTIVATE not in [action for action, _, _ in await trail(deps, acme.owner)]
 
 
-async def test_compile_with_activate_writes_a_compile_and_an_activate_event(deps: Services) -> None:
+async def test_compile_with_activate_writes_a_compile_and_an_activate_event(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="Shop Buddy"))
     version = await add_version(deps, acme.member, AddVersion(agent_id=agent.id, agent_blueprint=shop_buddy()))
@@ -185,33 +189,33 @@ async def test_compile_with_activate_writes_a_compile_and_an_activate_event(deps
     ]
 
 
-async def test_what_changes_nothing_writes_no_event(deps: Services) -> None:
+async def test_what_changes_nothing_writes_no_event(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="Shop Buddy", description="d"))
     version = await add_version(deps, acme.member, AddVersion(agent_id=agent.id, agent_blueprint=shop_buddy()))
     await compile_version(deps, acme.admin, CompileVersion(agent_id=agent.id, version_id=version.id, activate=True))
-    await deactivate_agent(deps, acme.admin, agent.id)
+    await deactivate_agent(deps, acme.admin, SetStatus(agent_id=agent.id))
     before = await trail(deps, acme.owner)
 
     await update_agent(deps, acme.admin, UpdateAgent(agent_id=agent.id, name=" Shop Buddy ", description="d"))
     await update_agent(deps, acme.admin, UpdateAgent(agent_id=agent.id, status=AgentStatus.DEACTIVE))
     await update_agent(deps, acme.admin, UpdateAgent(agent_id=agent.id))
-    await deactivate_agent(deps, acme.admin, agent.id)
+    await deactivate_agent(deps, acme.admin, SetStatus(agent_id=agent.id))
     await compile_version(deps, acme.admin, CompileVersion(agent_id=agent.id, version_id=version.id))
     await compile_version(deps, acme.admin, CompileVersion(agent_id=agent.id, version_id=version.id, activate=True))
     await activate_version(deps, acme.owner, ActivateVersion(agent_id=agent.id, version_id=version.id))
-    await delete_agent(deps, acme.owner, agent.id)
-    await delete_agent(deps, acme.owner, agent.id)
+    await delete_agent(deps, acme.owner, SetStatus(agent_id=agent.id))
+    await delete_agent(deps, acme.owner, SetStatus(agent_id=agent.id))
 
     assert await trail(deps, acme.owner) == [*before, (Action.AGENT_DELETE, agent.id, "acme-owner")]
 
 
-async def test_use_cases_refused_up_front_write_nothing(deps: Services) -> None:
+async def test_use_cases_refused_up_front_write_nothing(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="Shop Buddy"))
     drafted = await add_version(deps, acme.member, AddVersion(agent_id=agent.id, agent_blueprint=shop_buddy()))
     gone = await create_agent(deps, acme.member, CreateAgent(name="Gone"))
-    await delete_agent(deps, acme.owner, gone.id)
+    await delete_agent(deps, acme.owner, SetStatus(agent_id=gone.id))
     before = await trail(deps, acme.owner)
 
     with pytest.raises(InvalidAgent):
@@ -227,7 +231,7 @@ async def test_use_cases_refused_up_front_write_nothing(deps: Services) -> None:
     with pytest.raises(AgentDeleted):
         await add_version(deps, acme.member, AddVersion(agent_id=gone.id, agent_blueprint={}))
     with pytest.raises(AgentDeleted):
-        await activate_agent(deps, acme.owner, gone.id)
+        await activate_agent(deps, acme.owner, SetStatus(agent_id=gone.id))
 
     assert await trail(deps, acme.owner) == before
 
@@ -235,7 +239,7 @@ async def test_use_cases_refused_up_front_write_nothing(deps: Services) -> None:
 # -- a fault in the middle of a use case ------------------------------------------------------------------------
 
 
-async def test_a_fault_after_the_agent_is_written_leaves_neither_agent_nor_event(deps: Services) -> None:
+async def test_a_fault_after_the_agent_is_written_leaves_neither_agent_nor_event(deps: Deps) -> None:
     acme = await team(deps, "acme")
 
     with pytest.raises(IdSourceDown):  # id 1 is the agent's, id 2 its audit event's
@@ -247,7 +251,7 @@ async def test_a_fault_after_the_agent_is_written_leaves_neither_agent_nor_event
 
 
 @pytest.mark.parametrize("call", [3, 4])
-async def test_a_fault_while_creating_with_a_blueprint_leaves_nothing(deps: Services, call: int) -> None:
+async def test_a_fault_while_creating_with_a_blueprint_leaves_nothing(deps: Deps, call: int) -> None:
     acme = await team(deps, "acme")
 
     with pytest.raises(IdSourceDown):  # ids 1 and 2: agent and version; 3 and 4: their audit events
@@ -256,11 +260,11 @@ async def test_a_fault_while_creating_with_a_blueprint_leaves_nothing(deps: Serv
         )
 
     assert (await list_agents(deps, acme.member, ListAgents())).items == []
-    assert (await get_compilation_stats(deps, acme.member)).total_blueprints == 0
+    assert (await get_compilation_stats(deps, acme.member, GetCompilationStats())).total_blueprints == 0
     assert await trail(deps, acme.owner) == []
 
 
-async def test_a_fault_after_a_version_is_written_leaves_no_version_and_keeps_its_number_free(deps: Services) -> None:
+async def test_a_fault_after_a_version_is_written_leaves_no_version_and_keeps_its_number_free(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="Shop Buddy"))
     before = await trail(deps, acme.owner)
@@ -268,12 +272,12 @@ async def test_a_fault_after_a_version_is_written_leaves_no_version_and_keeps_it
     with pytest.raises(IdSourceDown):
         await add_version(failing_on(deps, 2), acme.member, AddVersion(agent_id=agent.id, agent_blueprint={}))
 
-    assert (await get_agent(deps, acme.member, agent.id)).latest_blueprint is None
+    assert (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).latest_blueprint is None
     assert await trail(deps, acme.owner) == before
     assert (await add_version(deps, acme.member, AddVersion(agent_id=agent.id, agent_blueprint={}))).version == 1
 
 
-async def test_a_fault_while_activating_after_a_compile_undoes_the_compile_too(deps: Services) -> None:
+async def test_a_fault_while_activating_after_a_compile_undoes_the_compile_too(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="Shop Buddy"))
     version = await add_version(deps, acme.member, AddVersion(agent_id=agent.id, agent_blueprint=shop_buddy()))
@@ -284,35 +288,37 @@ async def test_a_fault_while_activating_after_a_compile_undoes_the_compile_too(d
             failing_on(deps, 2), acme.admin, CompileVersion(agent_id=agent.id, version_id=version.id, activate=True)
         )
 
-    assert (await get_version(deps, acme.member, agent.id, version.id)).compilation_status is CompilationStatus.DRAFT
-    assert (await get_agent(deps, acme.member, agent.id)).agent.current_blueprint_id is None
+    assert (
+        await get_version(deps, acme.member, GetVersion(agent_id=agent.id, version_id=version.id))
+    ).compilation_status is CompilationStatus.DRAFT
+    assert (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).agent.current_blueprint_id is None
     assert await trail(deps, acme.owner) == before
 
 
-async def test_a_fault_while_updating_leaves_the_agent_as_it_was(deps: Services) -> None:
+async def test_a_fault_while_updating_leaves_the_agent_as_it_was(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="Shop Buddy"))
 
     with pytest.raises(IdSourceDown):
         await update_agent(failing_on(deps, 1), acme.admin, UpdateAgent(agent_id=agent.id, name="Renamed"))
     with pytest.raises(IdSourceDown):
-        await delete_agent(failing_on(deps, 1), acme.admin, agent.id)
+        await delete_agent(failing_on(deps, 1), acme.admin, SetStatus(agent_id=agent.id))
 
-    assert (await get_agent(deps, acme.member, agent.id)).agent == agent
+    assert (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).agent == agent
     assert [action for action, _, _ in await trail(deps, acme.owner)] == [Action.AGENT_CREATE]
 
 
 # -- who reads the trail -----------------------------------------------------------------------------------------
 
 
-async def test_only_owners_and_admins_read_the_trail(deps: Services) -> None:
+async def test_only_owners_and_admins_read_the_trail(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="Shop Buddy"))
 
     with pytest.raises(RoleTooLow):
-        await list_audit_events(deps, acme.member)
+        await list_audit_events(deps, acme.member, ListAuditEvents())
     with pytest.raises(RoleTooLow):
-        await list_audit_events(deps, acme.member, target_id=agent.id)
+        await list_audit_events(deps, acme.member, ListAuditEvents(target_id=agent.id))
     assert (
         await trail(deps, acme.owner)
         == await trail(deps, acme.admin)

@@ -7,7 +7,9 @@ import pytest
 
 from application.agents import (
     CreateAgent,
+    GetAgent,
     ListAgents,
+    SetStatus,
     activate_agent,
     create_agent,
     deactivate_agent,
@@ -19,18 +21,21 @@ from application.blueprints import (
     ActivateVersion,
     AddVersion,
     CompileVersion,
+    GetCompilationStats,
+    GetLivePrompt,
+    GetVersion,
     ListCompiledVersions,
     ListVersions,
     activate_version,
     add_version,
     compile_version,
     get_compilation_stats,
-    get_compilation_status,
     get_live_prompt,
     get_version,
     list_compiled_versions,
     list_versions,
 )
+from application.deps import Deps
 from domain.agents import Agent
 from domain.blueprints import MAX_DEPTH, MAX_ITEMS, BlueprintVersion, CompilationStats, CompilationStatus
 from domain.compiler import compile_blueprint
@@ -44,7 +49,6 @@ from domain.errors import (
     VersionNotCompiled,
 )
 from domain.roles import Principal
-from entrypoints.bootstrap import Services
 from tests.doubles import T0
 from tests.samples import (
     FOUR_VIOLATION_FIELDS,
@@ -62,25 +66,25 @@ pytestmark = pytest.mark.anyio
 UNKNOWN = UUID(int=2**100)
 
 
-async def agent_of(deps: Services, acme: Team, name: str = "Shop Buddy") -> Agent:
+async def agent_of(deps: Deps, acme: Team, name: str = "Shop Buddy") -> Agent:
     return await create_agent(deps, acme.member, CreateAgent(name=name))
 
 
 async def draft(
-    deps: Services, who: Principal, agent: Agent, doc: object, conversation_id: str | None = None
+    deps: Deps, who: Principal, agent: Agent, doc: object, conversation_id: str | None = None
 ) -> BlueprintVersion:
     return await add_version(
         deps, who, AddVersion(agent_id=agent.id, agent_blueprint=doc, conversation_id=conversation_id)
     )
 
 
-async def compiled(deps: Services, acme: Team, agent: Agent, name: str = "Shop Buddy") -> BlueprintVersion:
+async def compiled(deps: Deps, acme: Team, agent: Agent, name: str = "Shop Buddy") -> BlueprintVersion:
     version = await draft(deps, acme.member, agent, shop_buddy(name))
     return (await compile_version(deps, acme.admin, CompileVersion(agent_id=agent.id, version_id=version.id))).blueprint
 
 
 async def every_version(
-    deps: Services, who: Principal, agent: Agent, *, limit: int, conversation_id: str | None = None
+    deps: Deps, who: Principal, agent: Agent, *, limit: int, conversation_id: str | None = None
 ) -> list[BlueprintVersion]:
     seen: list[BlueprintVersion] = []
     cursor: str | None = None
@@ -95,14 +99,14 @@ async def every_version(
         cursor = page.next_cursor
 
 
-async def active_id(deps: Services, who: Principal, agent: Agent) -> UUID | None:
-    return (await get_agent(deps, who, agent.id)).agent.current_blueprint_id
+async def active_id(deps: Deps, who: Principal, agent: Agent) -> UUID | None:
+    return (await get_agent(deps, who, GetAgent(agent_id=agent.id))).agent.current_blueprint_id
 
 
 # -- add a version -----------------------------------------------------------------------------------------------
 
 
-async def test_versions_are_numbered_1_to_n_and_start_as_drafts(deps: Services) -> None:
+async def test_versions_are_numbered_1_to_n_and_start_as_drafts(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
 
@@ -116,7 +120,7 @@ async def test_versions_are_numbered_1_to_n_and_start_as_drafts(deps: Services) 
     assert [first.compiled_system_prompt, first.compiled_at, first.compiled_by, first.compile_errors] == [None] * 4
 
 
-async def test_each_agent_numbers_its_own_versions(deps: Services) -> None:
+async def test_each_agent_numbers_its_own_versions(deps: Deps) -> None:
     acme = await team(deps, "acme")
     one, two = await agent_of(deps, acme, "one"), await agent_of(deps, acme, "two")
 
@@ -125,7 +129,7 @@ async def test_each_agent_numbers_its_own_versions(deps: Services) -> None:
     assert numbers == [1, 1, 2, 2, 3]
 
 
-async def test_a_new_version_never_becomes_active_by_itself(deps: Services) -> None:
+async def test_a_new_version_never_becomes_active_by_itself(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     await draft(deps, acme.member, agent, shop_buddy())
@@ -138,10 +142,10 @@ async def test_a_new_version_never_becomes_active_by_itself(deps: Services) -> N
     await compile_version(deps, acme.admin, CompileVersion(agent_id=agent.id, version_id=newer.id))
 
     assert await active_id(deps, acme.member, agent) == live.id
-    assert (await get_live_prompt(deps, acme.member, agent.id)).blueprint_id == live.id
+    assert (await get_live_prompt(deps, acme.member, GetLivePrompt(agent_id=agent.id))).blueprint_id == live.id
 
 
-async def test_a_document_is_stored_verbatim_with_unknown_keys_and_any_json_inside(deps: Services) -> None:
+async def test_a_document_is_stored_verbatim_with_unknown_keys_and_any_json_inside(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     doc: dict[str, Any] = shop_buddy()
@@ -160,10 +164,12 @@ async def test_a_document_is_stored_verbatim_with_unknown_keys_and_any_json_insi
     version = await draft(deps, acme.member, agent, doc)
 
     assert version.agent_blueprint == expected
-    assert (await get_version(deps, acme.member, agent.id, version.id)).agent_blueprint == expected
+    assert (
+        await get_version(deps, acme.member, GetVersion(agent_id=agent.id, version_id=version.id))
+    ).agent_blueprint == expected
 
 
-async def test_the_stored_document_does_not_follow_later_changes_to_the_callers_dict(deps: Services) -> None:
+async def test_the_stored_document_does_not_follow_later_changes_to_the_callers_dict(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     doc = shop_buddy()
@@ -173,10 +179,12 @@ async def test_the_stored_document_does_not_follow_later_changes_to_the_callers_
     doc["tools"].clear()
     doc["extra"] = 1
 
-    stored = await get_version(deps, acme.member, agent.id, version.id)
+    stored = await get_version(deps, acme.member, GetVersion(agent_id=agent.id, version_id=version.id))
     assert stored.agent_blueprint == shop_buddy()
     stored.agent_blueprint["identity"]["name"] = "Changed again"
-    assert (await get_version(deps, acme.member, agent.id, version.id)).agent_blueprint == shop_buddy()
+    assert (
+        await get_version(deps, acme.member, GetVersion(agent_id=agent.id, version_id=version.id))
+    ).agent_blueprint == shop_buddy()
 
 
 def _nested(depth: int) -> list[Any]:
@@ -186,7 +194,7 @@ def _nested(depth: int) -> list[Any]:
     return nested
 
 
-async def test_a_document_nested_to_the_limit_is_stored_verbatim_and_compiles(deps: Services) -> None:
+async def test_a_document_nested_to_the_limit_is_stored_verbatim_and_compiles(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     doc = shop_buddy()
@@ -195,11 +203,13 @@ async def test_a_document_nested_to_the_limit_is_stored_verbatim_and_compiles(de
     version = await draft(deps, acme.member, agent, doc)
     result = await compile_version(deps, acme.admin, CompileVersion(agent_id=agent.id, version_id=version.id))
 
-    assert (await get_version(deps, acme.member, agent.id, version.id)).agent_blueprint == doc
+    assert (
+        await get_version(deps, acme.member, GetVersion(agent_id=agent.id, version_id=version.id))
+    ).agent_blueprint == doc
     assert result.blueprint.compilation_status is CompilationStatus.COMPILED
 
 
-async def test_arrays_hold_at_most_the_item_limit_and_a_longer_one_is_refused_by_path(deps: Services) -> None:
+async def test_arrays_hold_at_most_the_item_limit_and_a_longer_one_is_refused_by_path(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     tool = {"name": "lookup", "purpose": "look things up"}
@@ -217,7 +227,7 @@ async def test_arrays_hold_at_most_the_item_limit_and_a_longer_one_is_refused_by
 
 
 @pytest.mark.parametrize("depth", [MAX_DEPTH, 900])
-async def test_a_document_nested_deeper_than_the_limit_is_refused_and_names_where(deps: Services, depth: int) -> None:
+async def test_a_document_nested_deeper_than_the_limit_is_refused_and_names_where(deps: Deps, depth: int) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     doc = shop_buddy()
@@ -232,7 +242,7 @@ async def test_a_document_nested_deeper_than_the_limit_is_refused_and_names_wher
     assert (await list_versions(deps, acme.member, ListVersions(agent_id=agent.id))).items == []
 
 
-async def test_an_empty_document_is_a_valid_draft(deps: Services) -> None:
+async def test_an_empty_document_is_a_valid_draft(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
 
@@ -241,7 +251,7 @@ async def test_an_empty_document_is_a_valid_draft(deps: Services) -> None:
     assert (version.version, version.agent_blueprint) == (1, {})
 
 
-async def test_a_section_of_the_wrong_type_is_invalid_and_writes_no_version(deps: Services) -> None:
+async def test_a_section_of_the_wrong_type_is_invalid_and_writes_no_version(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
 
@@ -249,11 +259,11 @@ async def test_a_section_of_the_wrong_type_is_invalid_and_writes_no_version(deps
         await draft(deps, acme.member, agent, wrong_typed())
 
     assert [v.field for v in raised.value.violations] == ["identity", "tools"]
-    assert (await get_agent(deps, acme.member, agent.id)).latest_blueprint is None
+    assert (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).latest_blueprint is None
     assert (await draft(deps, acme.member, agent, {})).version == 1
 
 
-async def test_every_wrongly_typed_field_is_listed(deps: Services) -> None:
+async def test_every_wrongly_typed_field_is_listed(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     doc: dict[str, Any] = {
@@ -275,7 +285,7 @@ async def test_every_wrongly_typed_field_is_listed(deps: Services) -> None:
 
 
 @pytest.mark.parametrize("doc", [[], "a string", 42, None, True], ids=["list", "string", "number", "null", "bool"])
-async def test_a_document_that_is_not_an_object_is_invalid(deps: Services, doc: object) -> None:
+async def test_a_document_that_is_not_an_object_is_invalid(deps: Deps, doc: object) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
 
@@ -285,7 +295,7 @@ async def test_a_document_that_is_not_an_object_is_invalid(deps: Services, doc: 
     assert [v.field for v in raised.value.violations] == [""]
 
 
-async def test_a_nul_character_anywhere_in_a_document_is_invalid_with_its_path(deps: Services) -> None:
+async def test_a_nul_character_anywhere_in_a_document_is_invalid_with_its_path(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     doc: dict[str, Any] = shop_buddy()
@@ -297,11 +307,11 @@ async def test_a_nul_character_anywhere_in_a_document_is_invalid_with_its_path(d
         await draft(deps, acme.member, agent, doc)
 
     assert {v.field for v in raised.value.violations} == {"identity.name", "extra[0].deep[1]", "key\x00"}
-    assert (await get_agent(deps, acme.member, agent.id)).latest_blueprint is None
+    assert (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).latest_blueprint is None
 
 
 @pytest.mark.parametrize("conversation_id", ["", "c" * 256, "c\x00"])
-async def test_a_conversation_id_must_be_1_to_255_storable_characters(deps: Services, conversation_id: str) -> None:
+async def test_a_conversation_id_must_be_1_to_255_storable_characters(deps: Deps, conversation_id: str) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
 
@@ -311,17 +321,17 @@ async def test_a_conversation_id_must_be_1_to_255_storable_characters(deps: Serv
     assert [v.field for v in raised.value.violations] == ["conversation_id"]
 
 
-async def test_adding_a_version_to_an_unknown_agent_is_not_found(deps: Services) -> None:
+async def test_adding_a_version_to_an_unknown_agent_is_not_found(deps: Deps) -> None:
     acme = await team(deps, "acme")
 
     with pytest.raises(AgentNotFound):
         await add_version(deps, acme.member, AddVersion(agent_id=UNKNOWN, agent_blueprint={}))
 
 
-async def test_a_switched_off_agent_still_takes_new_versions(deps: Services) -> None:
+async def test_a_switched_off_agent_still_takes_new_versions(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
-    await deactivate_agent(deps, acme.admin, agent.id)
+    await deactivate_agent(deps, acme.admin, SetStatus(agent_id=agent.id))
 
     assert (await draft(deps, acme.member, agent, shop_buddy())).version == 1
 
@@ -330,7 +340,7 @@ async def test_a_switched_off_agent_still_takes_new_versions(deps: Services) -> 
 
 
 @pytest.mark.parametrize("limit", [1, 2, 5, 6])
-async def test_paging_versions_yields_each_exactly_once_newest_first(deps: Services, limit: int) -> None:
+async def test_paging_versions_yields_each_exactly_once_newest_first(deps: Deps, limit: int) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     made = [await draft(deps, acme.member, agent, shop_buddy(f"v{i}")) for i in range(5)]
@@ -338,7 +348,7 @@ async def test_paging_versions_yields_each_exactly_once_newest_first(deps: Servi
     assert await every_version(deps, acme.member, agent, limit=limit) == list(reversed(made))
 
 
-async def test_versions_are_listed_20_at_a_time_unless_told_otherwise(deps: Services) -> None:
+async def test_versions_are_listed_20_at_a_time_unless_told_otherwise(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     for _ in range(21):
@@ -350,7 +360,7 @@ async def test_versions_are_listed_20_at_a_time_unless_told_otherwise(deps: Serv
     assert page.next_cursor is not None
 
 
-async def test_the_conversation_filter_lists_only_that_conversations_versions(deps: Services) -> None:
+async def test_the_conversation_filter_lists_only_that_conversations_versions(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     conversations = ["chat-1", None, "chat-2", "chat-1", "chat-1", None]
@@ -363,7 +373,7 @@ async def test_the_conversation_filter_lists_only_that_conversations_versions(de
     assert await every_version(deps, acme.member, agent, limit=2, conversation_id="chat-9") == []
 
 
-async def test_paging_versions_stays_stable_while_versions_are_added(deps: Services) -> None:
+async def test_paging_versions_stays_stable_while_versions_are_added(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     for _ in range(4):
@@ -378,7 +388,7 @@ async def test_paging_versions_stays_stable_while_versions_are_added(deps: Servi
 
 
 @pytest.mark.parametrize("limit", [0, 101])
-async def test_a_version_list_limit_outside_1_to_100_is_malformed(deps: Services, limit: int) -> None:
+async def test_a_version_list_limit_outside_1_to_100_is_malformed(deps: Deps, limit: int) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
 
@@ -391,7 +401,7 @@ async def test_a_version_list_limit_outside_1_to_100_is_malformed(deps: Services
 
 
 @pytest.mark.parametrize("cursor", ["garbage!", "", "eyJ2ZXJzaW9uIjoiMyJ9", "eyJ2ZXJzaW9uIjozLCJ4IjoxfQ"])
-async def test_a_cursor_the_version_list_did_not_issue_is_malformed(deps: Services, cursor: str) -> None:
+async def test_a_cursor_the_version_list_did_not_issue_is_malformed(deps: Deps, cursor: str) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     await draft(deps, acme.member, agent, {})
@@ -402,7 +412,7 @@ async def test_a_cursor_the_version_list_did_not_issue_is_malformed(deps: Servic
     assert raised.value.field == "cursor"
 
 
-async def test_an_agent_list_cursor_is_malformed_for_the_version_list(deps: Services) -> None:
+async def test_an_agent_list_cursor_is_malformed_for_the_version_list(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     await agent_of(deps, acme, "other")
@@ -414,21 +424,21 @@ async def test_an_agent_list_cursor_is_malformed_for_the_version_list(deps: Serv
         await list_compiled_versions(deps, acme.member, ListCompiledVersions(agent_id=agent.id, cursor=agents_cursor))
 
 
-async def test_a_version_is_found_only_through_its_own_agent(deps: Services) -> None:
+async def test_a_version_is_found_only_through_its_own_agent(deps: Deps) -> None:
     acme = await team(deps, "acme")
     one, two = await agent_of(deps, acme, "one"), await agent_of(deps, acme, "two")
     version = await draft(deps, acme.member, one, shop_buddy())
 
-    assert await get_version(deps, acme.member, one.id, version.id) == version
+    assert await get_version(deps, acme.member, GetVersion(agent_id=one.id, version_id=version.id)) == version
     with pytest.raises(BlueprintNotFound):
-        await get_version(deps, acme.member, two.id, version.id)
+        await get_version(deps, acme.member, GetVersion(agent_id=two.id, version_id=version.id))
     with pytest.raises(BlueprintNotFound):
-        await get_version(deps, acme.member, one.id, UNKNOWN)
+        await get_version(deps, acme.member, GetVersion(agent_id=one.id, version_id=UNKNOWN))
     with pytest.raises(AgentNotFound):
-        await get_version(deps, acme.member, UNKNOWN, version.id)
+        await get_version(deps, acme.member, GetVersion(agent_id=UNKNOWN, version_id=version.id))
 
 
-async def test_listing_the_versions_of_an_unknown_agent_is_not_found(deps: Services) -> None:
+async def test_listing_the_versions_of_an_unknown_agent_is_not_found(deps: Deps) -> None:
     acme = await team(deps, "acme")
 
     with pytest.raises(AgentNotFound):
@@ -440,7 +450,7 @@ async def test_listing_the_versions_of_an_unknown_agent_is_not_found(deps: Servi
 # -- compile -----------------------------------------------------------------------------------------------------
 
 
-async def test_a_member_may_not_compile(deps: Services) -> None:
+async def test_a_member_may_not_compile(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     version = await draft(deps, acme.member, agent, shop_buddy())
@@ -451,12 +461,12 @@ async def test_a_member_may_not_compile(deps: Services) -> None:
                 deps, acme.member, CompileVersion(agent_id=agent.id, version_id=version.id, activate=activate)
             )
 
-    assert await get_version(deps, acme.member, agent.id, version.id) == version
+    assert await get_version(deps, acme.member, GetVersion(agent_id=agent.id, version_id=version.id)) == version
     assert await active_id(deps, acme.member, agent) is None
 
 
 @pytest.mark.parametrize("role", ["owner", "admin"])
-async def test_compiling_a_valid_blueprint_records_the_prompt(deps: Services, role: str) -> None:
+async def test_compiling_a_valid_blueprint_records_the_prompt(deps: Deps, role: str) -> None:
     acme = await team(deps, "acme")
     who = acme.owner if role == "owner" else acme.admin
     agent = await agent_of(deps, acme)
@@ -476,10 +486,10 @@ async def test_compiling_a_valid_blueprint_records_the_prompt(deps: Services, ro
     assert (done.version, done.agent_blueprint, done.created_at) == (1, shop_buddy(), T0)
     assert result.message == "compiled"
     assert result.agent.current_blueprint_id is None
-    assert await get_version(deps, acme.member, agent.id, version.id) == done
+    assert await get_version(deps, acme.member, GetVersion(agent_id=agent.id, version_id=version.id)) == done
 
 
-async def test_the_same_document_compiles_to_a_byte_identical_prompt(deps: Services) -> None:
+async def test_the_same_document_compiles_to_a_byte_identical_prompt(deps: Deps) -> None:
     acme = await team(deps, "acme")
     one, two = await agent_of(deps, acme, "one"), await agent_of(deps, acme, "two")
 
@@ -493,7 +503,7 @@ async def test_the_same_document_compiles_to_a_byte_identical_prompt(deps: Servi
     assert first.compiled_system_prompt.encode() == (second.blueprint.compiled_system_prompt or "").encode()
 
 
-async def test_unknown_keys_compile_with_warnings(deps: Services) -> None:
+async def test_unknown_keys_compile_with_warnings(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     doc: dict[str, Any] = shop_buddy()
@@ -507,7 +517,7 @@ async def test_unknown_keys_compile_with_warnings(deps: Services) -> None:
     assert result.blueprint.agent_blueprint == doc
 
 
-async def test_an_invalid_blueprint_fails_listing_every_violation_and_is_recorded_failed(deps: Services) -> None:
+async def test_an_invalid_blueprint_fails_listing_every_violation_and_is_recorded_failed(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     version = await draft(deps, acme.member, agent, with_four_violations())
@@ -518,14 +528,14 @@ async def test_an_invalid_blueprint_fails_listing_every_violation_and_is_recorde
 
     assert {v.field for v in raised.value.violations} == FOUR_VIOLATION_FIELDS
     assert len(raised.value.violations) == 4
-    stored = await get_version(deps, acme.member, agent.id, version.id)
+    stored = await get_version(deps, acme.member, GetVersion(agent_id=agent.id, version_id=version.id))
     assert stored.compilation_status is CompilationStatus.FAILED
     assert stored.compile_errors == raised.value.violations
     assert (stored.compiled_system_prompt, stored.compiled_at, stored.compiled_by) == (None, later, "acme-admin")
     assert stored.agent_blueprint == with_four_violations()
 
 
-async def test_recompiling_a_compiled_version_returns_the_stored_result_unchanged(deps: Services) -> None:
+async def test_recompiling_a_compiled_version_returns_the_stored_result_unchanged(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     first = await compiled(deps, acme, agent)
@@ -536,10 +546,10 @@ async def test_recompiling_a_compiled_version_returns_the_stored_result_unchange
     assert again.blueprint == first
     assert (again.blueprint.compiled_at, again.blueprint.compiled_by) == (T0, "acme-admin")
     assert again.message != "compiled"
-    assert await get_version(deps, acme.member, agent.id, first.id) == first
+    assert await get_version(deps, acme.member, GetVersion(agent_id=agent.id, version_id=first.id)) == first
 
 
-async def test_recompiling_a_failed_version_fails_again(deps: Services) -> None:
+async def test_recompiling_a_failed_version_fails_again(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     version = await draft(deps, acme.member, agent, missing_identity_name())
@@ -548,10 +558,12 @@ async def test_recompiling_a_failed_version_fails_again(deps: Services) -> None:
             await compile_version(deps, acme.admin, CompileVersion(agent_id=agent.id, version_id=version.id))
         assert [v.field for v in raised.value.violations] == ["identity.name"]
 
-    assert (await get_version(deps, acme.member, agent.id, version.id)).compilation_status is CompilationStatus.FAILED
+    assert (
+        await get_version(deps, acme.member, GetVersion(agent_id=agent.id, version_id=version.id))
+    ).compilation_status is CompilationStatus.FAILED
 
 
-async def test_compile_with_activate_makes_the_version_live_in_the_same_step(deps: Services) -> None:
+async def test_compile_with_activate_makes_the_version_live_in_the_same_step(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     version = await draft(deps, acme.member, agent, shop_buddy())
@@ -563,12 +575,12 @@ async def test_compile_with_activate_makes_the_version_live_in_the_same_step(dep
 
     assert (result.agent.current_blueprint_id, result.agent.updated_at) == (version.id, later)
     assert "active" in result.message
-    assert (await get_agent(deps, acme.member, agent.id)).agent == result.agent
-    live = await get_live_prompt(deps, acme.member, agent.id)
+    assert (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).agent == result.agent
+    live = await get_live_prompt(deps, acme.member, GetLivePrompt(agent_id=agent.id))
     assert (live.blueprint_id, live.compiled_system_prompt) == (version.id, result.blueprint.compiled_system_prompt)
 
 
-async def test_compile_with_activate_on_a_compiled_version_activates_it(deps: Services) -> None:
+async def test_compile_with_activate_on_a_compiled_version_activates_it(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     version = await compiled(deps, acme, agent)
@@ -581,7 +593,7 @@ async def test_compile_with_activate_on_a_compiled_version_activates_it(deps: Se
     assert await active_id(deps, acme.member, agent) == version.id
 
 
-async def test_a_failed_compile_with_activate_activates_nothing(deps: Services) -> None:
+async def test_a_failed_compile_with_activate_activates_nothing(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     live = await compiled(deps, acme, agent)
@@ -592,10 +604,12 @@ async def test_a_failed_compile_with_activate_activates_nothing(deps: Services) 
         await compile_version(deps, acme.admin, CompileVersion(agent_id=agent.id, version_id=broken.id, activate=True))
 
     assert await active_id(deps, acme.member, agent) == live.id
-    assert (await get_version(deps, acme.member, agent.id, broken.id)).compilation_status is CompilationStatus.FAILED
+    assert (
+        await get_version(deps, acme.member, GetVersion(agent_id=agent.id, version_id=broken.id))
+    ).compilation_status is CompilationStatus.FAILED
 
 
-async def test_compiling_a_version_of_another_agent_is_not_found(deps: Services) -> None:
+async def test_compiling_a_version_of_another_agent_is_not_found(deps: Deps) -> None:
     acme = await team(deps, "acme")
     one, two = await agent_of(deps, acme, "one"), await agent_of(deps, acme, "two")
     version = await draft(deps, acme.member, one, shop_buddy())
@@ -603,14 +617,14 @@ async def test_compiling_a_version_of_another_agent_is_not_found(deps: Services)
     with pytest.raises(BlueprintNotFound):
         await compile_version(deps, acme.admin, CompileVersion(agent_id=two.id, version_id=version.id, activate=True))
 
-    assert await get_version(deps, acme.member, one.id, version.id) == version
+    assert await get_version(deps, acme.member, GetVersion(agent_id=one.id, version_id=version.id)) == version
     assert await active_id(deps, acme.member, two) is None
 
 
 # -- activate and roll back --------------------------------------------------------------------------------------
 
 
-async def test_a_draft_or_failed_version_cannot_be_activated(deps: Services) -> None:
+async def test_a_draft_or_failed_version_cannot_be_activated(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     drafted = await draft(deps, acme.member, agent, shop_buddy())
@@ -623,10 +637,10 @@ async def test_a_draft_or_failed_version_cannot_be_activated(deps: Services) -> 
             await activate_version(deps, acme.owner, ActivateVersion(agent_id=agent.id, version_id=version.id))
         assert raised.value.extra() == {"compilation_status": status}
 
-    assert (await get_agent(deps, acme.member, agent.id)).agent == agent
+    assert (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).agent == agent
 
 
-async def test_a_member_may_not_activate_a_version(deps: Services) -> None:
+async def test_a_member_may_not_activate_a_version(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     version = await compiled(deps, acme, agent)
@@ -637,23 +651,23 @@ async def test_a_member_may_not_activate_a_version(deps: Services) -> None:
     assert await active_id(deps, acme.member, agent) is None
 
 
-async def test_activating_an_older_compiled_version_rolls_back(deps: Services) -> None:
+async def test_activating_an_older_compiled_version_rolls_back(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     old = await compiled(deps, acme, agent, "Old")
     new = await compiled(deps, acme, agent, "New")
     await activate_version(deps, acme.admin, ActivateVersion(agent_id=agent.id, version_id=new.id))
-    assert (await get_live_prompt(deps, acme.member, agent.id)).version == 2
+    assert (await get_live_prompt(deps, acme.member, GetLivePrompt(agent_id=agent.id))).version == 2
 
     back = await activate_version(deps, acme.owner, ActivateVersion(agent_id=agent.id, version_id=old.id))
 
     assert back.current_blueprint_id == old.id
-    live = await get_live_prompt(deps, acme.member, agent.id)
+    live = await get_live_prompt(deps, acme.member, GetLivePrompt(agent_id=agent.id))
     assert (live.blueprint_id, live.version, live.compiled_system_prompt) == (old.id, 1, old.compiled_system_prompt)
-    assert (await get_agent(deps, acme.member, agent.id)).latest_blueprint == new
+    assert (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).latest_blueprint == new
 
 
-async def test_activating_the_active_version_again_changes_nothing(deps: Services) -> None:
+async def test_activating_the_active_version_again_changes_nothing(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     version = await compiled(deps, acme, agent)
@@ -662,10 +676,10 @@ async def test_activating_the_active_version_again_changes_nothing(deps: Service
 
     again = await activate_version(deps, acme.admin, ActivateVersion(agent_id=agent.id, version_id=version.id))
 
-    assert again == first == (await get_agent(deps, acme.member, agent.id)).agent
+    assert again == first == (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).agent
 
 
-async def test_activating_a_version_of_another_agent_is_not_found(deps: Services) -> None:
+async def test_activating_a_version_of_another_agent_is_not_found(deps: Deps) -> None:
     acme = await team(deps, "acme")
     one, two = await agent_of(deps, acme, "one"), await agent_of(deps, acme, "two")
     version = await compiled(deps, acme, one)
@@ -678,56 +692,60 @@ async def test_activating_a_version_of_another_agent_is_not_found(deps: Services
     assert await active_id(deps, acme.member, two) is None
 
 
-async def test_a_switched_off_agent_may_get_an_active_version_but_serves_no_prompt(deps: Services) -> None:
+async def test_a_switched_off_agent_may_get_an_active_version_but_serves_no_prompt(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     version = await compiled(deps, acme, agent)
-    await deactivate_agent(deps, acme.admin, agent.id)
+    await deactivate_agent(deps, acme.admin, SetStatus(agent_id=agent.id))
 
     activated = await activate_version(deps, acme.admin, ActivateVersion(agent_id=agent.id, version_id=version.id))
 
     assert activated.current_blueprint_id == version.id
     with pytest.raises(NoLivePrompt):
-        await get_live_prompt(deps, acme.member, agent.id)
+        await get_live_prompt(deps, acme.member, GetLivePrompt(agent_id=agent.id))
 
 
 # -- compilation status and compiled versions --------------------------------------------------------------------
 
 
-async def test_the_compilation_status_follows_the_version(deps: Services) -> None:
+async def test_the_compilation_status_follows_the_version(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     good = await draft(deps, acme.member, agent, shop_buddy())
     bad = await draft(deps, acme.member, agent, missing_identity_name())
 
-    before = await get_compilation_status(deps, acme.member, agent.id, good.id)
-    assert before.status is CompilationStatus.DRAFT
-    assert [before.compiled_at, before.compiled_by, before.errors, before.compiler_version] == [None] * 4
+    before = await get_version(deps, acme.member, GetVersion(agent_id=agent.id, version_id=good.id))
+    assert before.compilation_status is CompilationStatus.DRAFT
+    assert [before.compiled_at, before.compiled_by, before.compile_errors, before.compiler_version] == [None] * 4
 
     later = clock_of(deps).advance()
     done = await compile_version(deps, acme.owner, CompileVersion(agent_id=agent.id, version_id=good.id))
     with pytest.raises(InvalidBlueprint) as raised:
         await compile_version(deps, acme.admin, CompileVersion(agent_id=agent.id, version_id=bad.id))
 
-    ok = await get_compilation_status(deps, acme.member, agent.id, good.id)
-    assert (ok.status, ok.compiled_at, ok.compiled_by) == (CompilationStatus.COMPILED, later, "acme-owner")
-    assert ok.errors is None
+    ok = await get_version(deps, acme.member, GetVersion(agent_id=agent.id, version_id=good.id))
+    assert (ok.compilation_status, ok.compiled_at, ok.compiled_by) == (CompilationStatus.COMPILED, later, "acme-owner")
+    assert ok.compile_errors is None
     assert ok.compiler_version == done.blueprint.compiler_version
-    failed = await get_compilation_status(deps, acme.member, agent.id, bad.id)
-    assert (failed.status, failed.compiled_at, failed.compiled_by) == (CompilationStatus.FAILED, later, "acme-admin")
-    assert failed.errors == raised.value.violations
+    failed = await get_version(deps, acme.member, GetVersion(agent_id=agent.id, version_id=bad.id))
+    assert (failed.compilation_status, failed.compiled_at, failed.compiled_by) == (
+        CompilationStatus.FAILED,
+        later,
+        "acme-admin",
+    )
+    assert failed.compile_errors == raised.value.violations
 
 
-async def test_the_compilation_status_of_a_version_of_another_agent_is_not_found(deps: Services) -> None:
+async def test_the_compilation_status_of_a_version_of_another_agent_is_not_found(deps: Deps) -> None:
     acme = await team(deps, "acme")
     one, two = await agent_of(deps, acme, "one"), await agent_of(deps, acme, "two")
     version = await draft(deps, acme.member, one, {})
 
     with pytest.raises(BlueprintNotFound):
-        await get_compilation_status(deps, acme.member, two.id, version.id)
+        await get_version(deps, acme.member, GetVersion(agent_id=two.id, version_id=version.id))
 
 
-async def test_the_compiled_list_holds_only_compiled_versions_newest_first(deps: Services) -> None:
+async def test_the_compiled_list_holds_only_compiled_versions_newest_first(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     first = await compiled(deps, acme, agent, "first")
@@ -757,18 +775,18 @@ async def test_the_compiled_list_holds_only_compiled_versions_newest_first(deps:
 # -- the live prompt ---------------------------------------------------------------------------------------------
 
 
-async def test_there_is_no_live_prompt_until_a_version_is_active(deps: Services) -> None:
+async def test_there_is_no_live_prompt_until_a_version_is_active(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     with pytest.raises(NoLivePrompt):
-        await get_live_prompt(deps, acme.member, agent.id)
+        await get_live_prompt(deps, acme.member, GetLivePrompt(agent_id=agent.id))
     await compiled(deps, acme, agent)
 
     with pytest.raises(NoLivePrompt):
-        await get_live_prompt(deps, acme.member, agent.id)
+        await get_live_prompt(deps, acme.member, GetLivePrompt(agent_id=agent.id))
 
 
-async def test_the_live_prompt_is_the_active_versions_compiled_prompt(deps: Services) -> None:
+async def test_the_live_prompt_is_the_active_versions_compiled_prompt(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     await compiled(deps, acme, agent, "Old")
@@ -777,7 +795,7 @@ async def test_the_live_prompt_is_the_active_versions_compiled_prompt(deps: Serv
     await activate_version(deps, acme.admin, ActivateVersion(agent_id=agent.id, version_id=version.id))
     await draft(deps, acme.member, agent, shop_buddy("Newer draft"))
 
-    live = await get_live_prompt(deps, acme.member, agent.id)
+    live = await get_live_prompt(deps, acme.member, GetLivePrompt(agent_id=agent.id))
 
     assert (live.agent_id, live.blueprint_id, live.version) == (agent.id, version.id, 2)
     assert version.compiled_system_prompt is not None
@@ -785,54 +803,54 @@ async def test_the_live_prompt_is_the_active_versions_compiled_prompt(deps: Serv
     assert (live.compiled_system_prompt, live.compiled_at) == (version.compiled_system_prompt, version.compiled_at)
 
 
-async def test_a_switched_off_agent_serves_no_prompt_until_switched_on_again(deps: Services) -> None:
+async def test_a_switched_off_agent_serves_no_prompt_until_switched_on_again(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     version = await compiled(deps, acme, agent)
     await activate_version(deps, acme.admin, ActivateVersion(agent_id=agent.id, version_id=version.id))
 
-    await deactivate_agent(deps, acme.admin, agent.id)
+    await deactivate_agent(deps, acme.admin, SetStatus(agent_id=agent.id))
     with pytest.raises(NoLivePrompt):
-        await get_live_prompt(deps, acme.member, agent.id)
+        await get_live_prompt(deps, acme.member, GetLivePrompt(agent_id=agent.id))
 
-    await activate_agent(deps, acme.admin, agent.id)
-    assert (await get_live_prompt(deps, acme.member, agent.id)).blueprint_id == version.id
+    await activate_agent(deps, acme.admin, SetStatus(agent_id=agent.id))
+    assert (await get_live_prompt(deps, acme.member, GetLivePrompt(agent_id=agent.id))).blueprint_id == version.id
 
 
-async def test_a_deleted_agent_serves_no_prompt(deps: Services) -> None:
+async def test_a_deleted_agent_serves_no_prompt(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
     version = await compiled(deps, acme, agent)
     await activate_version(deps, acme.admin, ActivateVersion(agent_id=agent.id, version_id=version.id))
 
-    await delete_agent(deps, acme.admin, agent.id)
+    await delete_agent(deps, acme.admin, SetStatus(agent_id=agent.id))
 
     with pytest.raises(NoLivePrompt):
-        await get_live_prompt(deps, acme.member, agent.id)
+        await get_live_prompt(deps, acme.member, GetLivePrompt(agent_id=agent.id))
 
 
-async def test_the_live_prompt_of_an_unknown_agent_is_agent_not_found(deps: Services) -> None:
+async def test_the_live_prompt_of_an_unknown_agent_is_agent_not_found(deps: Deps) -> None:
     acme = await team(deps, "acme")
 
     with pytest.raises(AgentNotFound):
-        await get_live_prompt(deps, acme.member, UNKNOWN)
+        await get_live_prompt(deps, acme.member, GetLivePrompt(agent_id=UNKNOWN))
 
 
 # -- stats -------------------------------------------------------------------------------------------------------
 
 
-async def test_an_organization_without_versions_has_zero_stats(deps: Services) -> None:
+async def test_an_organization_without_versions_has_zero_stats(deps: Deps) -> None:
     acme = await team(deps, "acme")
     await agent_of(deps, acme)
 
-    stats = await get_compilation_stats(deps, acme.member)
+    stats = await get_compilation_stats(deps, acme.member, GetCompilationStats())
 
     assert stats == CompilationStats(
         total_blueprints=0, compiled_blueprints=0, draft_blueprints=0, failed_blueprints=0, compilation_rate=0.0
     )
 
 
-async def test_stats_count_versions_by_status_over_live_agents_only(deps: Services) -> None:
+async def test_stats_count_versions_by_status_over_live_agents_only(deps: Deps) -> None:
     acme = await team(deps, "acme")
     one, two, off, gone = [await agent_of(deps, acme, name) for name in ["one", "two", "off", "gone"]]
     await compiled(deps, acme, one)
@@ -841,12 +859,12 @@ async def test_stats_count_versions_by_status_over_live_agents_only(deps: Servic
     with pytest.raises(InvalidBlueprint):
         await compile_version(deps, acme.admin, CompileVersion(agent_id=two.id, version_id=broken.id))
     await compiled(deps, acme, off)
-    await deactivate_agent(deps, acme.admin, off.id)
+    await deactivate_agent(deps, acme.admin, SetStatus(agent_id=off.id))
     await compiled(deps, acme, gone)
     await draft(deps, acme.member, gone, {})
-    await delete_agent(deps, acme.admin, gone.id)
+    await delete_agent(deps, acme.admin, SetStatus(agent_id=gone.id))
 
-    stats = await get_compilation_stats(deps, acme.member)
+    stats = await get_compilation_stats(deps, acme.member, GetCompilationStats())
 
     assert stats == CompilationStats(
         total_blueprints=4, compiled_blueprints=2, draft_blueprints=1, failed_blueprints=1, compilation_rate=50.0
@@ -857,7 +875,7 @@ async def test_stats_count_versions_by_status_over_live_agents_only(deps: Servic
     ("compiled_count", "draft_count", "rate"), [(1, 2, 33.33), (2, 1, 66.67), (1, 7, 12.5), (3, 0, 100.0)]
 )
 async def test_the_compilation_rate_is_a_percentage_with_two_decimals(
-    deps: Services, compiled_count: int, draft_count: int, rate: float
+    deps: Deps, compiled_count: int, draft_count: int, rate: float
 ) -> None:
     acme = await team(deps, "acme")
     agent = await agent_of(deps, acme)
@@ -866,4 +884,4 @@ async def test_the_compilation_rate_is_a_percentage_with_two_decimals(
     for _ in range(draft_count):
         await draft(deps, acme.member, agent, {})
 
-    assert (await get_compilation_stats(deps, acme.member)).compilation_rate == rate
+    assert (await get_compilation_stats(deps, acme.member, GetCompilationStats())).compilation_rate == rate

@@ -10,17 +10,17 @@ from application.agents import (
     create_agent_with_blueprint,
     list_agents,
 )
-from application.audit import list_audit_events
+from application.audit import ListAuditEvents, list_audit_events
 from application.blueprints import AddVersion, ListVersions, add_version, list_versions
+from application.deps import Deps
 from domain.errors import ConcurrentUpdate, IdempotencyKeyReused, Malformed
 from domain.idempotency import TTL
-from entrypoints.bootstrap import Services
 from tests.samples import clock_of, shop_buddy, team
 
 pytestmark = pytest.mark.anyio
 
 
-async def test_a_retried_create_returns_the_first_answer_and_creates_nothing(deps: Services) -> None:
+async def test_a_retried_create_returns_the_first_answer_and_creates_nothing(deps: Deps) -> None:
     acme = await team(deps, "acme")
     ask = CreateAgent(name="Shop Buddy", idempotency_key="create-1")
 
@@ -30,10 +30,10 @@ async def test_a_retried_create_returns_the_first_answer_and_creates_nothing(dep
 
     assert retry == first
     assert [a.id for a in (await list_agents(deps, acme.member, ListAgents())).items] == [first.id]
-    assert len(await list_audit_events(deps, acme.owner)) == 1
+    assert len(await list_audit_events(deps, acme.owner, ListAuditEvents())) == 1
 
 
-async def test_a_retried_create_with_blueprint_and_a_retried_version_create_nothing_more(deps: Services) -> None:
+async def test_a_retried_create_with_blueprint_and_a_retried_version_create_nothing_more(deps: Deps) -> None:
     acme = await team(deps, "acme")
     made = CreateAgentWithBlueprint(name="Shop Buddy", agent_blueprint=shop_buddy(), idempotency_key="k1")
     first = await create_agent_with_blueprint(deps, acme.member, made)
@@ -47,7 +47,7 @@ async def test_a_retried_create_with_blueprint_and_a_retried_version_create_noth
     assert [v.version for v in listed.items] == [2, 1]
 
 
-async def test_the_same_key_for_a_different_request_is_refused_and_creates_nothing(deps: Services) -> None:
+async def test_the_same_key_for_a_different_request_is_refused_and_creates_nothing(deps: Deps) -> None:
     acme = await team(deps, "acme")
     await create_agent(deps, acme.member, CreateAgent(name="Shop Buddy", idempotency_key="same"))
 
@@ -58,7 +58,7 @@ async def test_the_same_key_for_a_different_request_is_refused_and_creates_nothi
     assert len((await list_agents(deps, acme.member, ListAgents())).items) == 1
 
 
-async def test_the_key_order_of_a_blueprint_does_not_make_it_a_different_request(deps: Services) -> None:
+async def test_the_key_order_of_a_blueprint_does_not_make_it_a_different_request(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="Shop Buddy"))
     doc = shop_buddy()
@@ -74,7 +74,7 @@ async def test_the_key_order_of_a_blueprint_does_not_make_it_a_different_request
     assert again == first
 
 
-async def test_a_key_is_forgotten_after_its_time_and_then_creates_anew(deps: Services) -> None:
+async def test_a_key_is_forgotten_after_its_time_and_then_creates_anew(deps: Deps) -> None:
     acme = await team(deps, "acme")
     ask = CreateAgent(name="Shop Buddy", idempotency_key="old")
     first = await create_agent(deps, acme.member, ask)
@@ -86,7 +86,7 @@ async def test_a_key_is_forgotten_after_its_time_and_then_creates_anew(deps: Ser
     assert await create_agent(deps, acme.member, ask) == later  # and the new answer is the one kept
 
 
-async def test_keys_belong_to_one_organization(deps: Services) -> None:
+async def test_keys_belong_to_one_organization(deps: Deps) -> None:
     acme, globex = await team(deps, "acme"), await team(deps, "globex")
 
     mine = await create_agent(deps, acme.member, CreateAgent(name="Shop Buddy", idempotency_key="shared"))
@@ -97,7 +97,7 @@ async def test_keys_belong_to_one_organization(deps: Services) -> None:
 
 
 @pytest.mark.parametrize("key", ["", " ", "k" * 256, "tab\there", "é"])
-async def test_an_unusable_key_is_malformed(deps: Services, key: str) -> None:
+async def test_an_unusable_key_is_malformed(deps: Deps, key: str) -> None:
     acme = await team(deps, "acme")
 
     with pytest.raises(Malformed) as raised:
@@ -106,7 +106,7 @@ async def test_an_unusable_key_is_malformed(deps: Services, key: str) -> None:
     assert raised.value.field == "Idempotency-Key"
 
 
-async def test_concurrent_requests_with_one_key_create_one_agent(deps: Services) -> None:
+async def test_concurrent_requests_with_one_key_create_one_agent(deps: Deps) -> None:
     acme = await team(deps, "acme")
     ask = CreateAgent(name="Shop Buddy", idempotency_key="racing")
 

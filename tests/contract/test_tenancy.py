@@ -9,8 +9,10 @@ import pytest
 
 from application.agents import (
     CreateAgent,
+    GetAgent,
     ListAgents,
     SearchAgents,
+    SetStatus,
     UpdateAgent,
     activate_agent,
     create_agent,
@@ -21,28 +23,30 @@ from application.agents import (
     search_agents,
     update_agent,
 )
-from application.audit import list_audit_events
+from application.audit import ListAuditEvents, list_audit_events
 from application.blueprints import (
     ActivateVersion,
     AddVersion,
     CompileVersion,
+    GetCompilationStats,
+    GetLivePrompt,
+    GetVersion,
     ListCompiledVersions,
     ListVersions,
     activate_version,
     add_version,
     compile_version,
     get_compilation_stats,
-    get_compilation_status,
     get_live_prompt,
     get_version,
     list_compiled_versions,
     list_versions,
 )
+from application.deps import Deps
 from domain.agents import Agent, AgentStatus
 from domain.blueprints import BlueprintVersion
 from domain.errors import AgentNotFound, NotFound, RoleTooLow
 from domain.roles import Principal
-from entrypoints.bootstrap import Services
 from tests.samples import Team, shop_buddy, team
 
 pytestmark = pytest.mark.anyio
@@ -59,7 +63,7 @@ class Acme(msgspec.Struct, frozen=True, kw_only=True):
     deleted_version: BlueprintVersion
 
 
-async def acme_with_agents(deps: Services) -> Acme:
+async def acme_with_agents(deps: Deps) -> Acme:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="Shop Buddy"))
     live = await add_version(deps, acme.member, AddVersion(agent_id=agent.id, agent_blueprint=shop_buddy()))
@@ -69,7 +73,7 @@ async def acme_with_agents(deps: Services) -> Acme:
     drafted = await add_version(deps, acme.member, AddVersion(agent_id=agent.id, agent_blueprint=shop_buddy("v2")))
     deleted = await create_agent(deps, acme.member, CreateAgent(name="Old Buddy"))
     deleted_version = await add_version(deps, acme.member, AddVersion(agent_id=deleted.id, agent_blueprint={}))
-    deleted = await delete_agent(deps, acme.owner, deleted.id)
+    deleted = await delete_agent(deps, acme.owner, SetStatus(agent_id=deleted.id))
     return Acme(
         team=acme,
         agent=compiled.agent,
@@ -80,25 +84,27 @@ async def acme_with_agents(deps: Services) -> Acme:
     )
 
 
-Attempt = Callable[[Services, Principal, Acme], Awaitable[object]]
+Attempt = Callable[[Deps, Principal, Acme], Awaitable[object]]
 
 # Every use case that takes an id, aimed at organization A's agent (or its deleted one) by someone else.
 ATTEMPTS: dict[str, Attempt] = {
-    "get agent": lambda d, who, a: get_agent(d, who, a.agent.id),
-    "get deleted agent": lambda d, who, a: get_agent(d, who, a.deleted.id),
+    "get agent": lambda d, who, a: get_agent(d, who, GetAgent(agent_id=a.agent.id)),
+    "get deleted agent": lambda d, who, a: get_agent(d, who, GetAgent(agent_id=a.deleted.id)),
     "update agent": lambda d, who, a: update_agent(d, who, UpdateAgent(agent_id=a.agent.id, name="mine")),
-    "activate agent": lambda d, who, a: activate_agent(d, who, a.agent.id),
-    "deactivate agent": lambda d, who, a: deactivate_agent(d, who, a.agent.id),
-    "delete agent": lambda d, who, a: delete_agent(d, who, a.agent.id),
-    "delete deleted agent": lambda d, who, a: delete_agent(d, who, a.deleted.id),
+    "activate agent": lambda d, who, a: activate_agent(d, who, SetStatus(agent_id=a.agent.id)),
+    "deactivate agent": lambda d, who, a: deactivate_agent(d, who, SetStatus(agent_id=a.agent.id)),
+    "delete agent": lambda d, who, a: delete_agent(d, who, SetStatus(agent_id=a.agent.id)),
+    "delete deleted agent": lambda d, who, a: delete_agent(d, who, SetStatus(agent_id=a.deleted.id)),
     "add version": lambda d, who, a: add_version(d, who, AddVersion(agent_id=a.agent.id, agent_blueprint={})),
     "list versions": lambda d, who, a: list_versions(d, who, ListVersions(agent_id=a.agent.id)),
     "list deleted agent versions": lambda d, who, a: list_versions(d, who, ListVersions(agent_id=a.deleted.id)),
     "list compiled versions": lambda d, who, a: list_compiled_versions(
         d, who, ListCompiledVersions(agent_id=a.agent.id)
     ),
-    "get version": lambda d, who, a: get_version(d, who, a.agent.id, a.live.id),
-    "get compilation status": lambda d, who, a: get_compilation_status(d, who, a.agent.id, a.drafted.id),
+    "get version": lambda d, who, a: get_version(d, who, GetVersion(agent_id=a.agent.id, version_id=a.live.id)),
+    "get compilation status": lambda d, who, a: get_version(
+        d, who, GetVersion(agent_id=a.agent.id, version_id=a.drafted.id)
+    ),
     "compile": lambda d, who, a: compile_version(d, who, CompileVersion(agent_id=a.agent.id, version_id=a.drafted.id)),
     "compile and activate": lambda d, who, a: compile_version(
         d, who, CompileVersion(agent_id=a.agent.id, version_id=a.drafted.id, activate=True)
@@ -107,7 +113,7 @@ ATTEMPTS: dict[str, Attempt] = {
     "activate version": lambda d, who, a: activate_version(
         d, who, ActivateVersion(agent_id=a.agent.id, version_id=a.live.id)
     ),
-    "live prompt": lambda d, who, a: get_live_prompt(d, who, a.agent.id),
+    "live prompt": lambda d, who, a: get_live_prompt(d, who, GetLivePrompt(agent_id=a.agent.id)),
 }
 
 MANAGING = {
@@ -123,22 +129,22 @@ MANAGING = {
 }
 
 
-async def everything_of(deps: Services, acme: Acme) -> list[Any]:
+async def everything_of(deps: Deps, acme: Acme) -> list[Any]:
     """What organization A itself sees of its agents, versions and trail."""
     who = acme.team.owner
     return [
-        await get_agent(deps, who, acme.agent.id),
-        await get_agent(deps, who, acme.deleted.id),
+        await get_agent(deps, who, GetAgent(agent_id=acme.agent.id)),
+        await get_agent(deps, who, GetAgent(agent_id=acme.deleted.id)),
         await list_versions(deps, who, ListVersions(agent_id=acme.agent.id)),
         await list_versions(deps, who, ListVersions(agent_id=acme.deleted.id)),
-        await get_live_prompt(deps, who, acme.agent.id),
-        await get_compilation_stats(deps, who),
-        await list_audit_events(deps, who),
+        await get_live_prompt(deps, who, GetLivePrompt(agent_id=acme.agent.id)),
+        await get_compilation_stats(deps, who, GetCompilationStats()),
+        await list_audit_events(deps, who, ListAuditEvents()),
     ]
 
 
 @pytest.mark.parametrize("attempt", ATTEMPTS.values(), ids=ATTEMPTS.keys())
-async def test_another_organizations_owner_finds_nothing_and_changes_nothing(deps: Services, attempt: Attempt) -> None:
+async def test_another_organizations_owner_finds_nothing_and_changes_nothing(deps: Deps, attempt: Attempt) -> None:
     acme = await acme_with_agents(deps)
     globex = await team(deps, "globex")
     before = await everything_of(deps, acme)
@@ -150,7 +156,7 @@ async def test_another_organizations_owner_finds_nothing_and_changes_nothing(dep
 
 
 @pytest.mark.parametrize("name", ATTEMPTS.keys())
-async def test_another_organizations_member_is_refused_by_role_or_finds_nothing(deps: Services, name: str) -> None:
+async def test_another_organizations_member_is_refused_by_role_or_finds_nothing(deps: Deps, name: str) -> None:
     acme = await acme_with_agents(deps)
     globex = await team(deps, "globex")
     before = await everything_of(deps, acme)
@@ -172,7 +178,7 @@ def unknown_ids(acme: Acme) -> Acme:
     )
 
 
-async def acme_with_agents_in(deps: Services, org: str) -> Acme:
+async def acme_with_agents_in(deps: Deps, org: str) -> Acme:
     """The same setup in another organization, so that its caller has agents and versions of its own."""
     other = await team(deps, org)
     agent = await create_agent(deps, other.member, CreateAgent(name="Shop Buddy"))
@@ -181,7 +187,7 @@ async def acme_with_agents_in(deps: Services, org: str) -> Acme:
 
 
 @pytest.mark.parametrize("attempt", ATTEMPTS.values(), ids=ATTEMPTS.keys())
-async def test_a_foreign_id_fails_exactly_like_an_unknown_one(deps: Services, attempt: Attempt) -> None:
+async def test_a_foreign_id_fails_exactly_like_an_unknown_one(deps: Deps, attempt: Attempt) -> None:
     acme = await acme_with_agents(deps)
     globex = await acme_with_agents_in(deps, "globex")
 
@@ -197,25 +203,25 @@ async def test_a_foreign_id_fails_exactly_like_an_unknown_one(deps: Services, at
     ).replace(str(UNKNOWN_AGENT), "?")
 
 
-async def test_a_version_of_another_organization_is_not_found_through_an_own_agent(deps: Services) -> None:
+async def test_a_version_of_another_organization_is_not_found_through_an_own_agent(deps: Deps) -> None:
     acme = await acme_with_agents(deps)
     globex = await acme_with_agents_in(deps, "globex")
     own = globex.agent
     who = globex.team.owner
 
     for attempt in [
-        get_version(deps, who, own.id, acme.live.id),
-        get_compilation_status(deps, who, own.id, acme.live.id),
+        get_version(deps, who, GetVersion(agent_id=own.id, version_id=acme.live.id)),
+        get_version(deps, who, GetVersion(agent_id=own.id, version_id=acme.live.id)),
         compile_version(deps, who, CompileVersion(agent_id=own.id, version_id=acme.drafted.id)),
         activate_version(deps, who, ActivateVersion(agent_id=own.id, version_id=acme.live.id)),
     ]:
         with pytest.raises(NotFound):
             await attempt
 
-    assert (await get_agent(deps, who, own.id)).agent.current_blueprint_id is None
+    assert (await get_agent(deps, who, GetAgent(agent_id=own.id))).agent.current_blueprint_id is None
 
 
-async def test_nothing_of_one_organization_shows_in_anothers_lists_search_stats_or_trail(deps: Services) -> None:
+async def test_nothing_of_one_organization_shows_in_anothers_lists_search_stats_or_trail(deps: Deps) -> None:
     acme = await acme_with_agents(deps)
     globex = await team(deps, "globex")
     own = await create_agent(deps, globex.member, CreateAgent(name="Globex Buddy"))
@@ -224,15 +230,15 @@ async def test_nothing_of_one_organization_shows_in_anothers_lists_search_stats_
         page = await list_agents(deps, globex.member, ListAgents(status=status))
         assert [agent.id for agent in page.items] == ([own.id] if status in (None, AgentStatus.ACTIVE) else [])
     assert [a.id for a in await search_agents(deps, globex.member, SearchAgents(query="buddy"))] == [own.id]
-    stats = await get_compilation_stats(deps, globex.member)
+    stats = await get_compilation_stats(deps, globex.member, GetCompilationStats())
     assert (stats.total_blueprints, stats.compilation_rate) == (0, 0.0)
-    trail = await list_audit_events(deps, globex.owner)
+    trail = await list_audit_events(deps, globex.owner, ListAuditEvents())
     assert [event.target_id for event in trail] == [own.id]
-    assert await list_audit_events(deps, globex.owner, target_id=acme.agent.id) == []
-    assert await list_audit_events(deps, globex.owner, target_id=acme.live.id) == []
+    assert await list_audit_events(deps, globex.owner, ListAuditEvents(target_id=acme.agent.id)) == []
+    assert await list_audit_events(deps, globex.owner, ListAuditEvents(target_id=acme.live.id)) == []
 
 
-async def test_each_organization_sees_its_own_agents_and_counts(deps: Services) -> None:
+async def test_each_organization_sees_its_own_agents_and_counts(deps: Deps) -> None:
     acme = await acme_with_agents(deps)
     globex = await acme_with_agents_in(deps, "globex")
 
@@ -244,13 +250,13 @@ async def test_each_organization_sees_its_own_agents_and_counts(deps: Services) 
     assert [a.id for a in acme_page.items] == [acme.agent.id]
     assert [a.id for a in globex_page.items] == [globex.agent.id]
     assert ([a.id for a in acme_found], [a.id for a in globex_found]) == ([acme.agent.id], [globex.agent.id])
-    acme_stats = await get_compilation_stats(deps, acme.team.member)
-    globex_stats = await get_compilation_stats(deps, globex.team.member)
+    acme_stats = await get_compilation_stats(deps, acme.team.member, GetCompilationStats())
+    globex_stats = await get_compilation_stats(deps, globex.team.member, GetCompilationStats())
     assert (acme_stats.total_blueprints, acme_stats.compiled_blueprints) == (2, 1)
     assert (globex_stats.total_blueprints, globex_stats.compiled_blueprints) == (1, 0)
 
 
-async def test_a_cursor_from_another_organization_lists_only_the_callers_agents(deps: Services) -> None:
+async def test_a_cursor_from_another_organization_lists_only_the_callers_agents(deps: Deps) -> None:
     acme = await acme_with_agents(deps)
     await create_agent(deps, acme.team.member, CreateAgent(name="second"))
     globex = await team(deps, "globex")

@@ -3,7 +3,6 @@
 Callers are made as operators make them: a token is minted, and requests carry it as a bearer header.
 """
 
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Final
@@ -14,29 +13,23 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from application.deps import Deps
 from application.tokens import CreateToken, create_token
 from domain.roles import Role
-from entrypoints.bootstrap import Services
 from entrypoints.http.app import create_app
+from entrypoints.http.examples import shop_buddy
 from entrypoints.settings import Settings
 from tests.contract.conftest import deps, postgres_deps
 
 __all__ = ["deps", "postgres_deps"]  # fixtures are found only in conftest files on a test's path
 
-SHOP_BUDDY_FILE: Final = Path(__file__).parent.parent / "examples" / "shop-buddy.json"
 PROBLEM: Final = "application/problem+json"
 
 Client = AsyncTestClient[Litestar]
 
 
-def shop_buddy() -> dict[str, Any]:
-    """A fresh copy of the design's example blueprint, read from its file."""
-    doc: dict[str, Any] = json.loads(SHOP_BUDDY_FILE.read_text(encoding="utf-8"))
-    return doc
-
-
 @pytest.fixture
-async def client(deps: Services, tmp_path: Path) -> AsyncIterator[Client]:
+async def client(deps: Deps, tmp_path: Path) -> AsyncIterator[Client]:
     app = create_app(Settings(database_url=None, data_dir=tmp_path), deps)
     async with AsyncTestClient(app) as test_client:
         yield test_client
@@ -50,7 +43,7 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str
 
 
-async def caller(services: Services, org: str, user: str, role: Role) -> Caller:
+async def caller(services: Deps, org: str, user: str, role: Role) -> Caller:
     issued = await create_token(services, CreateToken(org_name=org, user_id=user, role=role))
     return Caller(headers={"Authorization": f"Bearer {issued.secret}"}, token_id=str(issued.token.id), user_id=user)
 
@@ -61,7 +54,7 @@ class Team(msgspec.Struct, frozen=True, kw_only=True):
     member: Caller
 
 
-async def team(services: Services, org: str) -> Team:
+async def team(services: Deps, org: str) -> Team:
     return Team(
         owner=await caller(services, org, f"{org}-owner", Role.OWNER),
         admin=await caller(services, org, f"{org}-admin", Role.ADMIN),
@@ -150,7 +143,7 @@ class World(msgspec.Struct, frozen=True, kw_only=True):
 
 
 @pytest.fixture
-async def world(client: Client, deps: Services) -> World:
+async def world(client: Client, deps: Deps) -> World:
     acme, globex = await team(deps, "acme"), await team(deps, "globex")
     owner = acme.owner.headers
     made = await client.post(

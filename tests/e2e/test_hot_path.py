@@ -13,11 +13,12 @@ from uuid import UUID
 import httpx
 import pytest
 
+from application.deps import Deps
 from domain.blueprints import LivePrompt
 from domain.roles import Principal
 from domain.tokens import secret_hash
-from entrypoints.bootstrap import Services
-from entrypoints.http.hot_path import RenderedBodies, answer_from_memory
+from entrypoints.http.hot_path import answer_from_memory
+from entrypoints.http.live_prompt import RenderedAnswers
 from tests.e2e.conftest import Client, World, assert_problem
 
 __all__ = ["World"]
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.anyio
 SAME_ID = {"X-Request-ID": "compare-1"}
 
 
-async def held(client: Client, deps: Services, world: World) -> Principal:
+async def held(client: Client, deps: Deps, world: World) -> Principal:
     """Fetch until both the principal and the prompt are in memory (a read racing the notice of the compile that
     made it live is not kept; a later one is). Polls; asserts no timing."""
     secret = world.acme.member.headers["Authorization"].removeprefix("Bearer ")
@@ -49,7 +50,7 @@ def scope_for(path: str, headers: dict[str, str]) -> Any:
     }  # fmt: skip
 
 
-async def test_a_held_prompt_is_answered_without_litestar(client: Client, deps: Services, world: World) -> None:
+async def test_a_held_prompt_is_answered_without_litestar(client: Client, deps: Deps, world: World) -> None:
     await held(client, deps, world)
     sent: list[Any] = []
 
@@ -57,7 +58,9 @@ async def test_a_held_prompt_is_answered_without_litestar(client: Client, deps: 
         sent.append(message)
 
     headers = world.acme.member.headers | SAME_ID
-    assert await answer_from_memory(deps, scope_for(f"/org-agents/{world.live}/prompt", headers), send)
+    assert await answer_from_memory(
+        deps, client.app.state.rendered, scope_for(f"/org-agents/{world.live}/prompt", headers), send
+    )
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
     assert sent[0]["status"] == 200
     # Not held, so not answered here: another organization's token, an unknown agent, no token, a detached cache.
@@ -67,15 +70,15 @@ async def test_a_held_prompt_is_answered_without_litestar(client: Client, deps: 
         (f"/org-agents/{world.live}/prompt", {}),
         (f"/org-agents/{world.live.upper()}/prompt", world.acme.member.headers),
     ):
-        assert not await answer_from_memory(deps, scope_for(path, who), send), path
+        assert not await answer_from_memory(deps, client.app.state.rendered, scope_for(path, who), send), path
     deps.live.detach()
-    assert not await answer_from_memory(deps, scope_for(f"/org-agents/{world.live}/prompt", headers), send)
+    assert not await answer_from_memory(
+        deps, client.app.state.rendered, scope_for(f"/org-agents/{world.live}/prompt", headers), send
+    )
     assert len(sent) == 2
 
 
-async def test_the_hot_path_and_the_route_answer_byte_for_byte_alike(
-    client: Client, deps: Services, world: World
-) -> None:
+async def test_the_hot_path_and_the_route_answer_byte_for_byte_alike(client: Client, deps: Deps, world: World) -> None:
     await held(client, deps, world)
     path = f"/org-agents/{world.live}/prompt"
     headers = world.acme.member.headers | SAME_ID
@@ -94,9 +97,7 @@ async def test_the_hot_path_and_the_route_answer_byte_for_byte_alike(
     assert fast_304.status_code == 304
 
 
-async def test_what_the_cache_cannot_answer_gets_the_routes_answer(
-    client: Client, deps: Services, world: World
-) -> None:
+async def test_what_the_cache_cannot_answer_gets_the_routes_answer(client: Client, deps: Deps, world: World) -> None:
     await held(client, deps, world)
     path = f"/org-agents/{world.live}/prompt"
     assert_problem(await client.get(path), 401)
@@ -117,8 +118,8 @@ def test_rendered_answers_are_bounded_by_their_bytes_oldest_out_first() -> None:
             compiled_system_prompt="x" * 1000, compiled_at=datetime(2026, 1, 1, tzinfo=UTC),
         )  # fmt: skip
 
-    size = len(RenderedBodies().of(live(0)).body)
-    bodies = RenderedBodies(max_bytes=3 * size)
+    size = len(RenderedAnswers().of(live(0)).body)
+    bodies = RenderedAnswers(max_bytes=3 * size)
     first = [bodies.of(live(n)) for n in range(3)]
     assert all(bodies.of(live(n)) is first[n] for n in range(3))  # kept: the same object comes back
     bodies.of(live(3))
@@ -127,7 +128,7 @@ def test_rendered_answers_are_bounded_by_their_bytes_oldest_out_first() -> None:
 
 
 async def test_both_answers_log_the_same_route_and_the_hot_path_says_it_answered_from_memory(
-    client: Client, deps: Services, world: World, caplog: pytest.LogCaptureFixture
+    client: Client, deps: Deps, world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     await held(client, deps, world)
     path = f"/org-agents/{world.live}/prompt"

@@ -12,6 +12,7 @@ import httpx
 import msgspec
 import pytest
 
+from entrypoints.http.examples import shop_buddy
 from tests.e2e.conftest import (
     ENDPOINTS,
     ON_A_VERSION,
@@ -22,7 +23,6 @@ from tests.e2e.conftest import (
     assert_problem,
     call,
     fields_of,
-    shop_buddy,
     snapshot,
 )
 

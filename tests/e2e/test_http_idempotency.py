@@ -2,13 +2,14 @@
 
 import pytest
 
-from entrypoints.bootstrap import Services
-from tests.e2e.conftest import Client, assert_problem, shop_buddy, team
+from application.deps import Deps
+from entrypoints.http.examples import shop_buddy
+from tests.e2e.conftest import Client, assert_problem, team
 
 pytestmark = pytest.mark.anyio
 
 
-async def test_retries_of_every_create_get_the_first_answer_and_create_nothing(client: Client, deps: Services) -> None:
+async def test_retries_of_every_create_get_the_first_answer_and_create_nothing(client: Client, deps: Deps) -> None:
     member = (await team(deps, "acme")).member.headers
     made = await client.post(
         "/org-agents/with-blueprint",
@@ -32,7 +33,7 @@ async def test_retries_of_every_create_get_the_first_answer_and_create_nothing(c
     assert (len(agents), [v["version"] for v in versions]) == (2, [2, 1])
 
 
-async def test_a_key_reused_for_another_body_is_422_and_a_bad_key_is_400(client: Client, deps: Services) -> None:
+async def test_a_key_reused_for_another_body_is_422_and_a_bad_key_is_400(client: Client, deps: Deps) -> None:
     member = (await team(deps, "acme")).member.headers
     await client.post("/org-agents", json={"name": "Shop Buddy"}, headers=member | {"Idempotency-Key": "k"})
 

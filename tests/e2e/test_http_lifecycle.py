@@ -4,8 +4,9 @@ from typing import Any
 
 import pytest
 
-from entrypoints.bootstrap import Services
-from tests.e2e.conftest import Client, assert_problem, fields_of, shop_buddy, team
+from application.deps import Deps
+from entrypoints.http.examples import shop_buddy
+from tests.e2e.conftest import Client, assert_problem, fields_of, team
 
 pytestmark = pytest.mark.anyio
 
@@ -21,9 +22,7 @@ def with_launch_notes() -> dict[str, Any]:
     return shop_buddy() | {"launch_notes": "go live before the summer sale"}
 
 
-async def test_an_agent_goes_from_blueprint_to_live_prompt_rollback_and_soft_delete(
-    client: Client, deps: Services
-) -> None:
+async def test_an_agent_goes_from_blueprint_to_live_prompt_rollback_and_soft_delete(client: Client, deps: Deps) -> None:
     acme = await team(deps, "acme")
     owner, member = acme.owner.headers, acme.member.headers
 
@@ -168,7 +167,7 @@ async def test_an_agent_goes_from_blueprint_to_live_prompt_rollback_and_soft_del
 
 
 async def test_every_create_answers_with_a_location_that_reads_back_what_was_created(
-    client: Client, deps: Services
+    client: Client, deps: Deps
 ) -> None:
     acme = await team(deps, "acme")
     member = acme.member.headers
@@ -198,7 +197,7 @@ async def test_every_create_answers_with_a_location_that_reads_back_what_was_cre
     assert read.json() == version.json()
 
 
-async def test_an_owner_renames_and_describes_an_agent_with_put_and_patch(client: Client, deps: Services) -> None:
+async def test_an_owner_renames_and_describes_an_agent_with_put_and_patch(client: Client, deps: Deps) -> None:
     acme = await team(deps, "acme")
     made = await client.post("/org-agents", json={"name": "Draft", "description": "x"}, headers=acme.member.headers)
     base = made.headers["location"]
@@ -214,7 +213,7 @@ async def test_an_owner_renames_and_describes_an_agent_with_put_and_patch(client
 
 
 async def test_the_live_prompt_answers_304_to_every_form_of_a_matching_if_none_match(
-    client: Client, deps: Services
+    client: Client, deps: Deps
 ) -> None:
     acme = await team(deps, "acme")
     made = await client.post(

@@ -4,8 +4,9 @@ import asyncio
 
 import pytest
 
-from entrypoints.bootstrap import Services
-from tests.e2e.conftest import Client, assert_problem, shop_buddy, team
+from application.deps import Deps
+from entrypoints.http.examples import shop_buddy
+from tests.e2e.conftest import Client, assert_problem, team
 
 pytestmark = pytest.mark.anyio
 
@@ -23,7 +24,7 @@ async def _agent(client: Client, headers: dict[str, str]) -> tuple[str, str, str
 
 
 async def test_every_read_and_write_of_an_agent_carries_its_etag_and_a_write_changes_it(
-    client: Client, deps: Services
+    client: Client, deps: Deps
 ) -> None:
     owner = (await team(deps, "acme")).owner.headers
     base, etag, _ = await _agent(client, owner)
@@ -36,9 +37,7 @@ async def test_every_read_and_write_of_an_agent_carries_its_etag_and_a_write_cha
     assert (await client.get(base, headers=owner)).headers["etag"] == renamed.headers["etag"]
 
 
-async def test_a_write_with_a_stale_etag_is_refused_with_412_and_changes_nothing(
-    client: Client, deps: Services
-) -> None:
+async def test_a_write_with_a_stale_etag_is_refused_with_412_and_changes_nothing(client: Client, deps: Deps) -> None:
     owner = (await team(deps, "acme")).owner.headers
     base, stale, version = await _agent(client, owner)
     current = (await client.patch(base, json={"description": "first"}, headers=owner)).headers["etag"]
@@ -65,9 +64,7 @@ async def test_a_write_with_a_stale_etag_is_refused_with_412_and_changes_nothing
     )  # fmt: skip
 
 
-async def test_a_matching_etag_or_star_or_a_list_holding_it_lets_the_write_through(
-    client: Client, deps: Services
-) -> None:
+async def test_a_matching_etag_or_star_or_a_list_holding_it_lets_the_write_through(client: Client, deps: Deps) -> None:
     owner = (await team(deps, "acme")).owner.headers
     base, etag, version = await _agent(client, owner)
 
@@ -80,7 +77,7 @@ async def test_a_matching_etag_or_star_or_a_list_holding_it_lets_the_write_throu
     assert (await client.delete(base, headers=owner | {"If-Match": on.headers["etag"]})).status_code == 204
 
 
-async def test_of_two_concurrent_updates_from_the_same_read_exactly_one_wins(client: Client, deps: Services) -> None:
+async def test_of_two_concurrent_updates_from_the_same_read_exactly_one_wins(client: Client, deps: Deps) -> None:
     owner = (await team(deps, "acme")).owner.headers
     base, etag, _ = await _agent(client, owner)
 

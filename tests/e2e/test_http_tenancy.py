@@ -6,8 +6,9 @@ from uuid import UUID
 
 import pytest
 
-from application.tokens import revoke_token
-from entrypoints.bootstrap import Services
+from application.deps import Deps
+from application.tokens import RevokeToken, revoke_token
+from entrypoints.http.examples import shop_buddy
 from tests.e2e.conftest import (
     ENDPOINTS,
     ON_A_VERSION,
@@ -17,7 +18,6 @@ from tests.e2e.conftest import (
     World,
     assert_problem,
     call,
-    shop_buddy,
     snapshot,
 )
 
@@ -134,11 +134,11 @@ async def test_another_organizations_lists_search_and_stats_show_nothing_of_it(c
 
 @pytest.mark.parametrize("endpoint", [*ENDPOINTS, Endpoint(method="GET", path="/whoami")], ids=endpoint_id)
 async def test_every_endpoint_refuses_a_missing_malformed_wrong_or_revoked_token_with_a_challenge(
-    client: Client, deps: Services, world: World, endpoint: Endpoint
+    client: Client, deps: Deps, world: World, endpoint: Endpoint
 ) -> None:
     reader = world.acme.owner.headers
     before = await snapshot(client, reader, world.live)
-    await revoke_token(deps, UUID(world.acme.admin.token_id))
+    await revoke_token(deps, RevokeToken(token_id=UUID(world.acme.admin.token_id)))
     refused = {**BAD_HEADERS, "revoked token": world.acme.admin.headers["Authorization"]}
 
     for case, header in refused.items():

@@ -5,7 +5,8 @@ from typing import Any, Final
 
 import pytest
 
-from tests.e2e.conftest import ENDPOINTS, Client, shop_buddy
+from entrypoints.http.examples import shop_buddy
+from tests.e2e.conftest import ENDPOINTS, Client
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("deps", ["memory"], indirect=True)]
 

@@ -40,10 +40,10 @@ from schemathesis.specs.openapi.checks import (
 
 from application.tokens import CreateToken, create_token
 from domain.roles import Role
-from entrypoints.bootstrap import memory_services
+from entrypoints.bootstrap import memory_deps
 from entrypoints.http.app import create_app
+from entrypoints.http.examples import shop_buddy
 from entrypoints.settings import Settings
-from tests.e2e.conftest import shop_buddy
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +58,7 @@ CHECKS: Final = [
     unsupported_method,
 ]
 
-SERVICES: Final = memory_services()
+SERVICES: Final = memory_deps()
 APP: Final = create_app(Settings(database_url=None, data_dir=Path(tempfile.gettempdir())), SERVICES)  # unused dir
 OWNER: Final = asyncio.run(create_token(SERVICES, CreateToken(org_name="acme", user_id="acme-owner", role=Role.OWNER)))
 AUTHORIZATION: Final = {"Authorization": f"Bearer {OWNER.secret}"}

@@ -18,8 +18,8 @@ from psycopg import sql
 from application.tokens import CreateToken, create_token
 from domain.roles import Role
 from entrypoints.http.app import create_app
+from entrypoints.http.examples import shop_buddy
 from entrypoints.settings import Settings
-from tests.e2e.conftest import shop_buddy
 from tests.integration.test_embedded_postgres import postmaster_pid
 from tests.serving import ORG_AGENTS, free_port, serving
 
@@ -154,7 +154,7 @@ async def test_an_api_request_while_the_database_is_gone_is_503_with_retry_after
 ) -> None:
     async with AsyncTestClient(create_app(msgspec_replace_url(migrated_database))) as client:
         owner = CreateToken(org_name="acme", user_id="ana", role=Role.OWNER)
-        issued = await create_token(client.app.state.services, owner)
+        issued = await create_token(client.app.state.deps, owner)
         auth = {"Authorization": f"Bearer {issued.secret}"}
         assert (await client.post("/org-agents", json={"name": "Shop Buddy"}, headers=auth)).status_code == 201
 

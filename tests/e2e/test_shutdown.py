@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import shop_buddy
+from entrypoints.http.examples import shop_buddy
 from tests.e2e.test_serve import ORG_AGENTS, free_port
 from tests.integration.test_embedded_postgres import postmaster_pid
 

@@ -15,8 +15,8 @@ import psycopg
 import pytest
 
 from adapters.postgres.changes import APPLICATION_NAME
+from entrypoints.http.examples import shop_buddy
 from tests.conftest import database_url_env
-from tests.e2e.conftest import shop_buddy
 from tests.serving import ORG_AGENTS, Serving, serving
 
 pytestmark = pytest.mark.postgres

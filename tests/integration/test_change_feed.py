@@ -15,14 +15,22 @@ import pytest
 from adapters.postgres.changes import APPLICATION_NAME, apply_notice, follow_changes
 from adapters.postgres.migrations import load_migrations, migrate_down
 from application.agents import CreateAgent, create_agent
-from application.blueprints import AddVersion, CompileVersion, add_version, compile_version, get_live_prompt
+from application.blueprints import (
+    AddVersion,
+    CompileVersion,
+    GetLivePrompt,
+    add_version,
+    compile_version,
+    get_live_prompt,
+)
+from application.deps import Deps
 from application.live_cache import LiveCache
 from application.tokens import CreateToken, authenticate, create_token
 from domain.errors import NoLivePrompt
 from domain.roles import Principal, Role
-from entrypoints.bootstrap import Services, postgres_services
+from entrypoints.bootstrap import postgres_deps
+from entrypoints.http.examples import shop_buddy
 from entrypoints.settings import Settings
-from tests.e2e.conftest import shop_buddy
 
 pytestmark = pytest.mark.anyio
 
@@ -40,9 +48,9 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> float:
 
 
 @pytest.fixture
-async def services(migrated_database: str, tmp_path: Path) -> AsyncIterator[Services]:
+async def services(migrated_database: str, tmp_path: Path) -> AsyncIterator[Deps]:
     settings = Settings(database_url=migrated_database, data_dir=tmp_path)
-    async with postgres_services(settings, migrated_database) as made:
+    async with postgres_deps(settings, migrated_database) as made:
 
         async def attached() -> bool:
             return made.live.attached
@@ -51,7 +59,7 @@ async def services(migrated_database: str, tmp_path: Path) -> AsyncIterator[Serv
         yield made
 
 
-async def live_agent(services: Services) -> tuple[Principal, Any]:
+async def live_agent(services: Deps) -> tuple[Principal, Any]:
     issued = await create_token(services, CreateToken(org_name="acme", user_id="ana", role=Role.OWNER))
     owner = await authenticate(services, issued.secret)
     assert owner is not None
@@ -61,19 +69,19 @@ async def live_agent(services: Services) -> tuple[Principal, Any]:
 
     async def held() -> bool:
         # The first read may race the notice of our own compile, and is then not kept; a later one is.
-        await get_live_prompt(services, owner, agent.id)
+        await get_live_prompt(services, owner, GetLivePrompt(agent_id=agent.id))
         return services.live.prompt(owner.org_id, agent.id) is not None
 
     await eventually(held, "the live prompt is held in memory")
     return owner, agent
 
 
-def serves(services: Services, who: Principal, agent_id: UUID, *, live: bool) -> Callable[[], Awaitable[bool]]:
+def serves(services: Deps, who: Principal, agent_id: UUID, *, live: bool) -> Callable[[], Awaitable[bool]]:
     """A check: the agent's prompt is served (live) or refused as not live."""
 
     async def check() -> bool:
         try:
-            await get_live_prompt(services, who, agent_id)
+            await get_live_prompt(services, who, GetLivePrompt(agent_id=agent_id))
         except NoLivePrompt:
             return not live
         return live
@@ -87,14 +95,14 @@ def sql(conninfo: str, statement: Any, params: dict[str, Any] | None = None) -> 
 
 
 async def test_a_change_made_elsewhere_is_served_once_its_notice_arrives(
-    services: Services, migrated_database: str
+    services: Deps, migrated_database: str
 ) -> None:
     owner, agent = await live_agent(services)
     sql(migrated_database, "UPDATE org_agents SET status = 'deactive' WHERE id = %(id)s", {"id": agent.id})
     await eventually(serves(services, owner, agent.id, live=False), "the deactivation is served")
 
 
-async def test_a_token_revoked_elsewhere_stops_working(services: Services, migrated_database: str) -> None:
+async def test_a_token_revoked_elsewhere_stops_working(services: Deps, migrated_database: str) -> None:
     issued = await create_token(services, CreateToken(org_name="acme", user_id="bo", role=Role.MEMBER))
     assert await authenticate(services, issued.secret) is not None  # now held in memory
     assert services.live.sizes[2] == 1
@@ -107,7 +115,7 @@ async def test_a_token_revoked_elsewhere_stops_working(services: Services, migra
 
 
 async def test_a_dropped_feed_turns_the_cache_off_and_a_new_one_starts_it_empty(
-    services: Services, migrated_database: str
+    services: Deps, migrated_database: str
 ) -> None:
     owner, agent = await live_agent(services)
     sql(

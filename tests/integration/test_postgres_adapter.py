@@ -15,11 +15,12 @@ import pytest
 from psycopg import sql
 
 from application.agents import CreateAgent, create_agent
-from application.audit import list_audit_events
+from application.audit import ListAuditEvents, list_audit_events
 from application.blueprints import (
     ActivateVersion,
     AddVersion,
     CompileVersion,
+    GetCompilationStats,
     ListVersions,
     activate_version,
     add_version,
@@ -27,18 +28,20 @@ from application.blueprints import (
     get_compilation_stats,
     list_versions,
 )
+from application.deps import Deps
 from domain.agents import AgentStatus
 from domain.audit import Action
 from domain.errors import Unavailable
 from domain.roles import Principal, Role
-from entrypoints.bootstrap import Services, postgres_services
+from entrypoints.bootstrap import postgres_deps
+from entrypoints.http.examples import SHOP_BUDDY_FILE
 from entrypoints.settings import Settings
 from tests.contract.conftest import principal
 
 pytestmark = pytest.mark.anyio
 
 WRITERS = 40
-SHOP_BUDDY: dict[str, Any] = json.loads((Path(__file__).parents[1] / "examples" / "shop-buddy.json").read_text())
+SHOP_BUDDY: dict[str, Any] = json.loads(SHOP_BUDDY_FILE.read_text())
 
 
 def _settings(conninfo: str, tmp_path: Path, **overrides: Any) -> Settings:
@@ -46,16 +49,16 @@ def _settings(conninfo: str, tmp_path: Path, **overrides: Any) -> Settings:
 
 
 @pytest.fixture
-async def services(migrated_database: str, tmp_path: Path) -> AsyncIterator[Services]:
-    async with postgres_services(_settings(migrated_database, tmp_path), migrated_database) as made:
+async def services(migrated_database: str, tmp_path: Path) -> AsyncIterator[Deps]:
+    async with postgres_deps(_settings(migrated_database, tmp_path), migrated_database) as made:
         yield made
 
 
-async def _owner(services: Services) -> Principal:
+async def _owner(services: Deps) -> Principal:
     return await principal(services, "acme", "ana", Role.OWNER)
 
 
-async def test_concurrent_writers_of_one_agent_get_contiguous_unique_version_numbers(services: Services) -> None:
+async def test_concurrent_writers_of_one_agent_get_contiguous_unique_version_numbers(services: Deps) -> None:
     owner = await _owner(services)
     agent = await create_agent(services, owner, CreateAgent(name="busy"))
 
@@ -69,7 +72,7 @@ async def test_concurrent_writers_of_one_agent_get_contiguous_unique_version_num
     assert {v.version: v.agent_blueprint for v in listed.items} == {v.version: v.agent_blueprint for v in made}
 
 
-async def test_concurrent_compiles_of_one_version_record_one_result(services: Services) -> None:
+async def test_concurrent_compiles_of_one_version_record_one_result(services: Deps) -> None:
     owner = await _owner(services)
     agent = await create_agent(services, owner, CreateAgent(name="shop"))
     version = await add_version(services, owner, AddVersion(agent_id=agent.id, agent_blueprint=SHOP_BUDDY))
@@ -80,12 +83,12 @@ async def test_concurrent_compiles_of_one_version_record_one_result(services: Se
 
     assert len({(r.blueprint.compiled_at, r.blueprint.compiled_system_prompt) for r in results}) == 1
     assert sum(r.message == "compiled" for r in results) == 1
-    events = await list_audit_events(services, owner, target_id=version.id)
+    events = await list_audit_events(services, owner, ListAuditEvents(target_id=version.id))
     assert [e.action for e in events] == [Action.BLUEPRINT_CREATE, Action.BLUEPRINT_COMPILE]
 
 
 async def test_concurrent_activations_leave_the_agent_on_one_compiled_version_with_every_change_audited(
-    services: Services,
+    services: Deps,
 ) -> None:
     owner = await _owner(services)
     agent = await create_agent(services, owner, CreateAgent(name="switchy"))
@@ -104,7 +107,9 @@ async def test_concurrent_activations_leave_the_agent_on_one_compiled_version_wi
 
     async with services.uow() as uow:
         final = (await uow.agents.get(owner.org_id, agent.id)).current_blueprint_id
-    activations = [e for e in await list_audit_events(services, owner) if e.action is Action.BLUEPRINT_ACTIVATE]
+    activations = [
+        e for e in await list_audit_events(services, owner, ListAuditEvents()) if e.action is Action.BLUEPRINT_ACTIVATE
+    ]
     assert final in {v.id for v in versions}
     assert activations[-1].target_id == final
     # Each event is a real change, and records the version it replaced: the chain has no gap and no repeat.
@@ -114,11 +119,11 @@ async def test_concurrent_activations_leave_the_agent_on_one_compiled_version_wi
 
 
 async def test_a_unit_of_work_left_without_commit_keeps_neither_the_change_nor_its_audit_event(
-    services: Services,
+    services: Deps,
 ) -> None:
     owner = await _owner(services)
     agent = await create_agent(services, owner, CreateAgent(name="kept"))
-    [created] = await list_audit_events(services, owner)
+    [created] = await list_audit_events(services, owner, ListAuditEvents())
 
     async def change_then_fail() -> None:
         async with services.uow() as uow:
@@ -132,14 +137,14 @@ async def test_a_unit_of_work_left_without_commit_keeps_neither_the_change_nor_i
 
     async with services.uow() as uow:
         assert (await uow.agents.get(owner.org_id, agent.id)).name == "kept"
-    assert await list_audit_events(services, owner) == [created]
+    assert await list_audit_events(services, owner, ListAuditEvents()) == [created]
 
 
 async def test_an_exhausted_pool_is_unavailable_after_the_timeout_not_a_hang(
     migrated_database: str, tmp_path: Path
 ) -> None:
     settings = _settings(migrated_database, tmp_path, pool_min_size=1, pool_max_size=1, pool_timeout_s=0.3)
-    async with postgres_services(settings, migrated_database) as services:
+    async with postgres_deps(settings, migrated_database) as services:
         owner = await _owner(services)
         async with services.uow() as held:
             await held.agents.page(owner.org_id, statuses=[AgentStatus.ACTIVE], limit=1, after=None)
@@ -153,7 +158,7 @@ async def test_a_database_that_goes_away_is_unavailable_and_comes_back_by_itself
 ) -> None:
     settings = _settings(migrated_database, tmp_path, pool_min_size=1, pool_max_size=2, pool_timeout_s=0.5)
     dbname = str(psycopg.conninfo.conninfo_to_dict(migrated_database)["dbname"])
-    async with postgres_services(settings, migrated_database) as services:
+    async with postgres_deps(settings, migrated_database) as services:
         owner = await _owner(services)
         with psycopg.connect(pg_admin, autocommit=True) as admin:
             admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(dbname)))
@@ -172,9 +177,7 @@ async def test_a_database_that_goes_away_is_unavailable_and_comes_back_by_itself
         assert (await create_agent(services, owner, CreateAgent(name="back"))).name == "back"
 
 
-async def test_statistics_agree_with_the_seeds_function_to_the_rounding(
-    services: Services, migrated_database: str
-) -> None:
+async def test_statistics_agree_with_the_seeds_function_to_the_rounding(services: Deps, migrated_database: str) -> None:
     owner = await _owner(services)
     agent = await create_agent(services, owner, CreateAgent(name="rounding"))
     first = await add_version(services, owner, AddVersion(agent_id=agent.id, agent_blueprint=SHOP_BUDDY))
@@ -182,7 +185,7 @@ async def test_statistics_agree_with_the_seeds_function_to_the_rounding(
     for _ in range(31):  # 1 of 32 compiled: 3.125 %, where half-to-even and half-up rounding differ
         await add_version(services, owner, AddVersion(agent_id=agent.id, agent_blueprint={}))
 
-    stats = await get_compilation_stats(services, owner)
+    stats = await get_compilation_stats(services, owner, GetCompilationStats())
 
     with psycopg.connect(migrated_database) as conn:
         row = conn.execute("SELECT * FROM get_org_compilation_stats(%s)", [owner.org_id]).fetchone()
@@ -199,7 +202,7 @@ async def test_a_locked_or_slow_database_is_unavailable_within_the_timeouts_and_
     settings = _settings(
         migrated_database, tmp_path, pool_min_size=1, pool_max_size=2, pool_timeout_s=0.5, statement_timeout_s=1.0
     )
-    async with postgres_services(settings, migrated_database) as services:
+    async with postgres_deps(settings, migrated_database) as services:
         owner = await _owner(services)
         agent = await create_agent(services, owner, CreateAgent(name="held"))
         with psycopg.connect(migrated_database) as holder:  # another client holds the agent's row: writers block

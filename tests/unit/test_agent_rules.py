@@ -22,7 +22,7 @@ def test_a_new_agent_is_active_without_a_blueprint_and_created_now() -> None:
     made = new_agent(id=AGENT_ID, org_id=ORG_ID, name=" Shop Buddy ", description=None, created_by="ann", now=T0)
 
     assert (made.id, made.org_id, made.name, made.description) == (AGENT_ID, ORG_ID, "Shop Buddy", None)
-    assert (made.status, made.current_blueprint_id, made.agent_id) == (AgentStatus.ACTIVE, None, None)
+    assert (made.status, made.current_blueprint_id, made.number) == (AgentStatus.ACTIVE, None, None)
     assert (made.created_by, made.created_at, made.updated_at) == ("ann", T0, T0)
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.compiler import COMPILER_VERSION, LONG_PROMPT_CHARS, Compilation, compile_blueprint, validate
+from domain.compiler import COMPILER_VERSION, LONG_PROMPT_CHARS, CompilerOutput, compile_blueprint, validate
 from domain.document import (
     SECTION_ORDER,
     SECTIONS,
@@ -24,6 +24,7 @@ from domain.document import (
     shape_violations,
 )
 from domain.errors import Violation
+from entrypoints.http.examples import SHOP_BUDDY_FILE
 from tests.strategies import (
     blueprint_documents,
     broken_documents,
@@ -37,7 +38,7 @@ from tests.strategies import (
 )
 
 HERE = Path(__file__).resolve().parent.parent
-SHOP_BUDDY = HERE / "examples" / "shop-buddy.json"
+SHOP_BUDDY = SHOP_BUDDY_FILE
 GOLDEN = HERE / "golden" / "shop-buddy.prompt.txt"
 
 # Why these settings are enough: the compiler has no numeric edge cases, only structure (which sections and fields
@@ -299,7 +300,7 @@ def test_the_section_table_matches_the_typed_view() -> None:
 # -- properties -------------------------------------------------------------------------------------------------
 
 
-def assert_total(doc: object) -> Compilation:
+def assert_total(doc: object) -> CompilerOutput:
     compilation = compile_blueprint(doc)
     assert (compilation.prompt is not None) != bool(compilation.violations)
     assert compilation.ok == (compilation.prompt is not None)

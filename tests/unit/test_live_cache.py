@@ -3,6 +3,7 @@ anything at all while it is detached. Examples first, then a state machine that 
 reads racing them, and dropped feeds."""
 
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from hypothesis import settings
@@ -26,7 +27,7 @@ def live(agent_id: UUID = AGENT, version: int = 1, prompt: str = "You are helpfu
     )  # fmt: skip
 
 
-def attached(**limits: int) -> LiveCache:
+def attached(**limits: Any) -> LiveCache:
     cache = LiveCache(**limits)
     cache.attach()
     return cache

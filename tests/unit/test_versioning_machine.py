@@ -15,8 +15,10 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 
 from application.agents import (
     CreateAgent,
+    GetAgent,
     ListAgents,
     SearchAgents,
+    SetStatus,
     UpdateAgent,
     activate_agent,
     create_agent,
@@ -27,11 +29,14 @@ from application.agents import (
     search_agents,
     update_agent,
 )
-from application.audit import list_audit_events
+from application.audit import ListAuditEvents, list_audit_events
 from application.blueprints import (
     ActivateVersion,
     AddVersion,
     CompileVersion,
+    GetCompilationStats,
+    GetLivePrompt,
+    GetVersion,
     ListVersions,
     activate_version,
     add_version,
@@ -41,6 +46,7 @@ from application.blueprints import (
     get_version,
     list_versions,
 )
+from application.deps import Deps
 from domain.agents import AgentStatus
 from domain.audit import Action
 from domain.blueprints import BlueprintVersion, CompilationStatus, compilation_stats
@@ -54,7 +60,7 @@ from domain.errors import (
     VersionNotCompiled,
 )
 from domain.roles import Principal, Role
-from entrypoints.bootstrap import Services, memory_services
+from entrypoints.bootstrap import memory_deps
 from tests.doubles import FixedClock, SequentialIds
 from tests.samples import Team, missing_identity_name, shop_buddy, team, wrong_typed
 
@@ -117,10 +123,10 @@ class Versioning(RuleBasedStateMachine):
         self.model: dict[UUID, ModelAgent] = {}
         self.audit: dict[str, Counter[Action]] = {org: Counter() for org in ORGS}
 
-    def make_deps(self) -> Services:
+    def make_deps(self) -> Deps:
         """The storage under test; a PostgreSQL subclass returns deps on an emptied database here (it may use
         self.loop to open them) and closes them in teardown."""
-        return memory_services(clock=self.clock, ids=SequentialIds())
+        return memory_deps(clock=self.clock, ids=SequentialIds())
 
     def teardown(self) -> None:
         self.loop.close()
@@ -272,7 +278,7 @@ class Versioning(RuleBasedStateMachine):
         use_case = {AgentStatus.ACTIVE: activate_agent, AgentStatus.DEACTIVE: deactivate_agent}.get(
             status, delete_agent
         )
-        step = use_case(self.deps, self.who(ref.org, role), ref.id)
+        step = use_case(self.deps, self.who(ref.org, role), SetStatus(agent_id=ref.id))
         if agent.status is status:
             assert self.run(step).status is status
         elif agent.status is AgentStatus.DELETE:
@@ -321,11 +327,11 @@ class Versioning(RuleBasedStateMachine):
             ),
             "activate": lambda: activate_version(self.deps, who, ActivateVersion(agent_id=agent_id, version_id=ref.id)),
             "update": lambda: update_agent(self.deps, who, UpdateAgent(agent_id=agent_id, name="taken over")),
-            "deactivate": lambda: deactivate_agent(self.deps, who, agent_id),
-            "delete": lambda: delete_agent(self.deps, who, agent_id),
+            "deactivate": lambda: deactivate_agent(self.deps, who, SetStatus(agent_id=agent_id)),
+            "delete": lambda: delete_agent(self.deps, who, SetStatus(agent_id=agent_id)),
             "add": lambda: add_version(self.deps, who, AddVersion(agent_id=agent_id, agent_blueprint=shop_buddy())),
-            "read": lambda: get_version(self.deps, who, agent_id, ref.id),
-            "prompt": lambda: get_live_prompt(self.deps, who, agent_id),
+            "read": lambda: get_version(self.deps, who, GetVersion(agent_id=agent_id, version_id=ref.id)),
+            "prompt": lambda: get_live_prompt(self.deps, who, GetLivePrompt(agent_id=agent_id)),
         }
         return steps[change]()
 
@@ -366,7 +372,7 @@ class Versioning(RuleBasedStateMachine):
     def the_active_version_is_a_compiled_version_of_the_agent(self) -> None:
         for agent in self.model.values():
             who = self.who(agent.ref.org, Role.MEMBER)
-            detail = self.run(get_agent(self.deps, who, agent.ref.id))
+            detail = self.run(get_agent(self.deps, who, GetAgent(agent_id=agent.ref.id)))
             assert (detail.agent.name, detail.agent.status) == (agent.name, agent.status)
             assert detail.agent.current_blueprint_id == agent.active
             if detail.blueprint is not None:
@@ -382,7 +388,9 @@ class Versioning(RuleBasedStateMachine):
     @invariant()
     def only_an_active_agent_with_an_active_version_serves_a_prompt(self) -> None:
         for agent in self.model.values():
-            step = get_live_prompt(self.deps, self.who(agent.ref.org, Role.MEMBER), agent.ref.id)
+            step = get_live_prompt(
+                self.deps, self.who(agent.ref.org, Role.MEMBER), GetLivePrompt(agent_id=agent.ref.id)
+            )
             if agent.status is AgentStatus.ACTIVE and agent.active is not None:
                 compiled = agent.version(agent.active).compiled
                 assert compiled is not None
@@ -408,18 +416,18 @@ class Versioning(RuleBasedStateMachine):
                 a.ref.id for a in mine if a.status is not AgentStatus.DELETE and "a" in a.name.lower()
             )
             counted = Counter(v.status for a in mine if a.status is not AgentStatus.DELETE for v in a.versions)
-            assert self.run(get_compilation_stats(self.deps, who)) == compilation_stats(
+            assert self.run(get_compilation_stats(self.deps, who, GetCompilationStats())) == compilation_stats(
                 compiled=counted[CompilationStatus.COMPILED],
                 draft=counted[CompilationStatus.DRAFT],
                 failed=counted[CompilationStatus.FAILED],
             )
             for foreign in (a for a in self.model.values() if a.ref.org != org):
-                self.refused(AgentNotFound, get_agent(self.deps, who, foreign.ref.id))
+                self.refused(AgentNotFound, get_agent(self.deps, who, GetAgent(agent_id=foreign.ref.id)))
 
     @invariant()
     def every_successful_change_is_audited_once(self) -> None:
         for org in ORGS:
-            events = self.run(list_audit_events(self.deps, self.who(org, Role.OWNER)))
+            events = self.run(list_audit_events(self.deps, self.who(org, Role.OWNER), ListAuditEvents()))
             assert Counter(event.action for event in events) == +self.audit[org]
             assert {event.org_id for event in events} <= {self.who(org, Role.OWNER).org_id}
 

@@ -1,0 +1,54 @@
+"""What several controllers share: query and header parameters, the agent's ETag, and the request examples."""
+
+from typing import Annotated, Final
+
+from litestar import Response
+from litestar.params import HeaderParameter, Parameter
+
+from application.pagination import MAX_CURSOR, MAX_LIMIT
+from domain.agents import Agent, agent_etag
+from entrypoints.http.examples import SHOP_BUDDY
+from entrypoints.http.schemas import AgentOut, to_out
+
+AGENT_EXAMPLE: Final = {"name": "Shop Buddy", "description": "Answers shoppers' questions for the clothing store"}
+AGENT_WITH_BLUEPRINT_EXAMPLE: Final = AGENT_EXAMPLE | {
+    "agent_blueprint": SHOP_BUDDY,
+    "conversation_id": "conv-2026-001",
+}
+VERSION_EXAMPLE: Final = {"agent_blueprint": SHOP_BUDDY, "conversation_id": "conv-2026-001"}
+
+Limit = Annotated[int | None, Parameter(ge=1, le=MAX_LIMIT, description="page size, 20 by default")]
+Cursor = Annotated[str | None, Parameter(max_length=MAX_CURSOR, description="next_cursor of the previous page")]
+
+IfMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-Match", description="the agent's ETag as you read it: 412 if it changed since (no lost update)"
+    ),
+]
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        description="any unique string (a UUID, say): a retry with the same key and body gets the first answer and "
+        "creates nothing; the same key with another body is 422; keys are forgotten after 24 hours",
+    ),
+]
+
+
+def if_match_tags(header: str | None) -> frozenset[str] | None:
+    """The strong ETags an If-Match header names ("*" for any); weak ones never match a write (RFC 9110)."""
+    if header is None:
+        return None
+    tags = (tag.strip() for tag in header.split(","))
+    return frozenset(tag if tag == "*" else tag.strip('"') for tag in tags if tag and not tag.startswith("W/"))
+
+
+def etag_header(agent: Agent) -> dict[str, str]:
+    """The agent's ETag, the validator a later If-Match sends back."""
+    return {"ETag": f'"{agent_etag(agent)}"'}
+
+
+def agent_response(agent: Agent, status_code: int = 200, **headers: str) -> Response[AgentOut]:
+    return Response(to_out(agent, AgentOut), status_code=status_code, headers=etag_header(agent) | headers)
