@@ -6,20 +6,28 @@ import asyncio
 import json
 import logging
 import time
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import httpx
 import pytest
+from litestar.testing import AsyncTestClient
 
 from application.deps import Deps
 from domain.blueprints import LivePrompt
 from domain.roles import Principal
 from domain.tokens import secret_hash
+from entrypoints.bootstrap import memory_deps
+from entrypoints.http.app import create_app
 from entrypoints.http.hot_path import answer_from_memory
 from entrypoints.http.live_prompt import RenderedAnswers
-from tests.e2e.conftest import Client, World, assert_problem
+from entrypoints.settings import Settings
+from tests.doubles import FixedClock, SequentialIds
+from tests.e2e.conftest import Client, World, assert_problem, team
+from tests.samples import shop_buddy
 
 __all__ = ["World"]
 
@@ -145,3 +153,79 @@ async def test_both_answers_log_the_same_route_and_the_hot_path_says_it_answered
     assert (
         lines["fast"] == lines["routed"] == {"method": "GET", "route": "/org-agents/{agent_id}/prompt", "status": 200}
     )
+
+
+async def test_two_apps_in_one_process_each_answer_their_own_prompt_on_every_cached_hit(tmp_path: Path) -> None:
+    # With sequential ids both apps give their agent and its version the same ids: only the prompts differ.
+    apps = []
+    async with AsyncExitStack() as stack:
+        for name in ("Alice", "Bob"):
+            deps = memory_deps(clock=FixedClock(), ids=SequentialIds())
+            client = await stack.enter_async_context(
+                AsyncTestClient(create_app(Settings(database_url=None, data_dir=tmp_path), deps))
+            )
+            owner = (await team(deps, "acme")).owner.headers
+            made = await client.post(
+                "/org-agents/with-blueprint", json={"name": name, "agent_blueprint": shop_buddy(name)}, headers=owner
+            )
+            agent, version = made.json()["agent"]["id"], made.json()["blueprint"]["id"]
+            compiled = await client.post(
+                f"/org-agents/{agent}/blueprints/{version}/compile?activate=true", headers=owner
+            )
+            assert compiled.status_code == 200, compiled.text
+            apps.append((name, client, deps, owner, agent, version))
+        assert len({(agent, version) for *_, agent, version in apps}) == 1
+
+        for _ in range(3):  # the first fetch of each reads storage; the others are the hot path's hits
+            for name, client, _deps, owner, agent, version in apps:
+                answer = await client.get(f"/org-agents/{agent}/prompt", headers=owner)
+                assert answer.status_code == 200
+                assert answer.json()["compiled_system_prompt"].startswith(f"You are {name}.")
+                assert answer.headers["etag"] == f'"{version}"'
+        for name, _client, deps, owner, agent, _version in apps:
+            who = deps.live.principal(secret_hash(owner["Authorization"].removeprefix("Bearer ")))
+            assert who is not None, name
+            assert deps.live.prompt(who.org_id, UUID(agent)) is not None, f"{name}'s prompt was not served from memory"
+
+
+def test_a_rendered_answer_serves_only_the_prompt_it_was_rendered_from() -> None:
+    def live(prompt: str) -> LivePrompt:
+        return LivePrompt(
+            agent_id=UUID(int=1), blueprint_id=UUID(int=2), version=1, compiled_system_prompt=prompt,
+            compiled_at=datetime(2026, 1, 1, tzinfo=UTC),
+        )  # fmt: skip
+
+    answers = RenderedAnswers()
+    first = answers.of(live("You are Alice."))
+    assert answers.of(live("You are Alice.")) is first  # an equal prompt, even another object: the same answer
+    other = answers.of(live("You are Bob."))  # the same version id, another prompt
+    assert b"You are Bob." in other.body
+    assert b"Alice" not in other.body
+    assert answers.of(other.live) is other
+
+
+HEADER_VARIANTS = {  # Authorization value (with {secret}) -> does it name the token?
+    "Bearer {secret}": True,
+    "bearer {secret}": True,
+    "BEARER {secret}": True,
+    "Bearer {secret}\u00a0": False,  # a trailing no-break space is not part of a token
+    "Bearer\u00a0{secret}": False,
+    "Bearer  {secret}": False,  # one space, as RFC 6750 writes it
+    "Bearer\t{secret}": False,
+    "Token {secret}": False,
+    "{secret}": False,
+    "Bearer {secret}x!": False,
+}
+
+
+async def test_both_paths_read_the_authorization_header_alike(client: Client, deps: Deps, world: World) -> None:
+    secret = world.acme.member.headers["Authorization"].removeprefix("Bearer ")
+    path = f"/org-agents/{world.live}/prompt"
+    for template, names_the_token in HEADER_VARIANTS.items():
+        header = {"Authorization": template.format(secret=secret).encode("latin-1")}  # as a client sends it
+        await held(client, deps, world)
+        fast = await client.get(path, headers=header)
+        deps.live.detach()  # the route alone from here on
+        routed = await client.get(path, headers=header)
+        deps.live.attach()
+        assert fast.status_code == routed.status_code == (200 if names_the_token else 401), repr(template)

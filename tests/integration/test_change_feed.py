@@ -5,6 +5,7 @@ dropped listening connection turns the cache off until it listens again."""
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -25,7 +26,7 @@ from application.blueprints import (
 )
 from application.deps import Deps
 from application.live_cache import LiveCache
-from application.tokens import CreateToken, authenticate, create_token
+from application.tokens import CreateToken, RevokeToken, authenticate, create_token, revoke_token
 from domain.errors import NoLivePrompt
 from domain.roles import Principal, Role
 from entrypoints.bootstrap import postgres_deps
@@ -47,15 +48,22 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> float:
     return time.monotonic() - started
 
 
-@pytest.fixture
-async def services(migrated_database: str, tmp_path: Path) -> AsyncIterator[Deps]:
-    settings = Settings(database_url=migrated_database, data_dir=tmp_path)
-    async with postgres_deps(settings, migrated_database) as made:
+@asynccontextmanager
+async def listening(migrated_database: str, tmp_path: Path, **settings: Any) -> AsyncIterator[Deps]:
+    """A process's dependencies whose change feed listens."""
+    chosen = Settings(database_url=migrated_database, data_dir=tmp_path, **settings)
+    async with postgres_deps(chosen, migrated_database) as made:
 
         async def attached() -> bool:
             return made.live.attached
 
         await eventually(attached, "the change feed listens")
+        yield made
+
+
+@pytest.fixture
+async def services(migrated_database: str, tmp_path: Path) -> AsyncIterator[Deps]:
+    async with listening(migrated_database, tmp_path) as made:
         yield made
 
 
@@ -137,7 +145,11 @@ async def test_a_dropped_feed_turns_the_cache_off_and_a_new_one_starts_it_empty(
 
 
 async def test_without_the_change_triggers_nothing_is_ever_cached(migrated_database: str) -> None:
-    migrate_down(migrated_database, load_migrations())  # undoes 0007
+    migrations = load_migrations()
+    while (undone := migrate_down(migrated_database, migrations)) is not None and undone.version > 7:
+        pass  # undo the migrations after 0007, then 0007 itself
+    assert undone is not None
+    assert undone.name == "0007_notify_live_changes"
     cache = LiveCache()
     await asyncio.wait_for(follow_changes(migrated_database, cache), DEADLINE_S)  # gives up at once
     assert not cache.attached
@@ -154,3 +166,49 @@ def test_notices_name_what_changed_and_anything_unknown_forgets_everything() -> 
         before = cache.ticket()
         apply_notice(cache, payload)
         assert cache.ticket() > before
+
+
+def revoke_unannounced(conninfo: str, token_id: UUID) -> None:
+    """A revocation no trigger sees (as a restore, replica mode or `DISABLE TRIGGER` writes it): no notice is sent."""
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("SET LOCAL session_replication_role = replica")
+        conn.execute("UPDATE agent_api_tokens SET revoked_at = now() WHERE id = %(id)s", {"id": token_id})
+
+
+async def test_a_revocation_that_sends_no_notice_still_takes_effect_within_the_principals_lifetime(
+    migrated_database: str, tmp_path: Path
+) -> None:
+    lifetime_s = 1.0
+    async with listening(migrated_database, tmp_path, token_cache_s=lifetime_s) as services:
+        issued = await create_token(services, CreateToken(org_name="acme", user_id="bo", role=Role.MEMBER))
+        assert await authenticate(services, issued.secret) is not None
+        held_since = time.monotonic()  # the principal is now in memory, for at most lifetime_s from here
+        revoke_unannounced(migrated_database, issued.token.id)
+        assert await authenticate(services, issued.secret) is not None  # no notice came: memory still answers
+
+        async def refused() -> bool:
+            return await authenticate(services, issued.secret) is None
+
+        await eventually(refused, "the revoked token is refused")
+        assert time.monotonic() - held_since < lifetime_s + 1.0, "held past its lifetime"
+
+
+async def test_revoking_an_already_revoked_token_again_announces_it_to_every_process(
+    migrated_database: str, tmp_path: Path
+) -> None:
+    async with (
+        listening(migrated_database, tmp_path, token_cache_s=3600) as services,
+        listening(migrated_database, tmp_path) as operator,  # another process: the CLI, another instance
+    ):
+        issued = await create_token(services, CreateToken(org_name="acme", user_id="bo", role=Role.MEMBER))
+        assert await authenticate(services, issued.secret) is not None
+        revoke_unannounced(migrated_database, issued.token.id)
+        assert await authenticate(services, issued.secret) is not None
+
+        again = await revoke_token(operator, RevokeToken(token_id=issued.token.id))
+        assert again.revoked_at is not None
+
+        async def refused() -> bool:
+            return await authenticate(services, issued.secret) is None
+
+        await eventually(refused, "the repeated revocation reaches the other process")

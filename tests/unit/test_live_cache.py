@@ -10,7 +10,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
-from application.live_cache import NO_TICKET, LiveCache
+from application.live_cache import ENTRY_OVERHEAD, MAX_CHANGES_REMEMBERED, NO_TICKET, LiveCache
 from domain.blueprints import LivePrompt
 from domain.roles import Principal, Role
 
@@ -127,6 +127,46 @@ def test_an_unknown_notice_forgets_everything() -> None:
     cache.keep_prompt(before, ORG, live())
     assert cache.prompt(ORG, AGENT) is None
     assert cache.attached
+
+
+def test_a_principal_is_kept_for_its_lifetime_only_notice_or_not() -> None:
+    now = [100.0]
+    cache = attached(principal_ttl_s=30, monotonic=lambda: now[0])
+    cache.keep_principal(cache.ticket(), b"a", WHO)
+    now[0] += 29.9
+    assert cache.principal(b"a") == WHO
+    now[0] += 0.1
+    assert cache.principal(b"a") is None  # asked again, it is read afresh, and a revocation then shows
+    assert cache.sizes[2] == 0
+    cache.keep_principal(cache.ticket(), b"a", WHO)
+    assert cache.principal(b"a") == WHO
+
+
+def test_a_lifetime_of_zero_keeps_no_principal() -> None:
+    cache = attached(principal_ttl_s=0)
+    cache.keep_principal(cache.ticket(), b"a", WHO)
+    assert cache.principal(b"a") is None
+
+
+def test_the_changes_remembered_for_reads_in_flight_are_bounded_and_forgetting_them_refuses_those_reads() -> None:
+    cache = attached()
+    before = cache.ticket()
+    for n in range(MAX_CHANGES_REMEMBERED + 5):
+        cache.agent_changed(UUID(int=100 + n))
+    assert len(cache._agent_changed_at) <= MAX_CHANGES_REMEMBERED
+    cache.keep_prompt(before, ORG, live())  # read before changes that may have been forgotten: not kept
+    assert cache.prompt(ORG, AGENT) is None
+    cache.keep_prompt(cache.ticket(), ORG, live())
+    assert cache.prompt(ORG, AGENT) == live()
+
+
+def test_prompt_sizes_count_utf8_bytes() -> None:
+    cache = attached(max_prompt_bytes=10_000)
+    cache.keep_prompt(cache.ticket(), ORG, live(prompt="é" * 1000))  # 1,000 characters, 2,000 bytes
+    assert cache.sizes[1] == 2000 + ENTRY_OVERHEAD
+    cache.keep_prompt(cache.ticket(), ORG, live(UUID(int=11), prompt="漢" * 3000))  # 9,000 bytes: one must go
+    assert cache.prompt(ORG, AGENT) is None
+    assert cache.sizes == (1, 9000 + ENTRY_OVERHEAD, 0)
 
 
 AGENTS = [UUID(int=n) for n in range(1, 4)]
