@@ -7,7 +7,9 @@ from uuid import UUID
 
 import msgspec
 
-from domain.agents import MAX_NAME, AgentStatus
+from application.agents import MAX_QUERY
+from application.pagination import MAX_LIMIT
+from domain.agents import MAX_DESCRIPTION, MAX_NAME, AgentStatus
 from domain.blueprints import MAX_CONVERSATION_ID, CompilationStatus
 
 T = TypeVar("T")
@@ -16,7 +18,7 @@ MAX_BLUEPRINT_BYTES: Final = 256 * 1024  # a request body over this is refused w
 MAX_SMALL_BODY_BYTES: Final = 64 * 1024  # bodies without a blueprint: names, descriptions, queries
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, examples=["Shop Buddy"])]
-Description = Annotated[str, msgspec.Meta(max_length=10_000, examples=["Answers shoppers' questions"])]
+Description = Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION, examples=["Answers shoppers' questions"])]
 ConversationId = Annotated[
     str, msgspec.Meta(min_length=1, max_length=MAX_CONVERSATION_ID, description="the conversation that produced it")
 ]
@@ -51,8 +53,8 @@ class AgentUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
 
 class AgentSearch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    query: Annotated[str, msgspec.Meta(min_length=1, max_length=255, examples=["shop"])]
-    limit: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
+    query: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_QUERY, examples=["shop"])]
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_LIMIT)] | None = None
 
 
 class VersionCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -5,6 +5,10 @@ from typing import Any, Final
 
 import pytest
 
+from application.agents import MAX_QUERY
+from application.pagination import MAX_CURSOR, MAX_LIMIT
+from domain.agents import MAX_DESCRIPTION, MAX_NAME
+from domain.blueprints import MAX_CONVERSATION_ID
 from entrypoints.http.examples import shop_buddy
 from tests.e2e.conftest import ENDPOINTS, Client
 
@@ -136,3 +140,29 @@ async def test_the_docs_page_and_the_yaml_answer_without_a_token(client: Client)
     assert page.headers["content-type"].startswith("text/html")
     assert re.search(r"<html", page.text, re.IGNORECASE)
     assert (await client.get("/schema/openapi.yaml")).status_code == 200
+
+
+async def test_the_documents_limits_are_the_services_own(client: Client) -> None:
+    document = await openapi(client)
+    schemas = document["components"]["schemas"]
+
+    def flat(found: dict[str, Any]) -> dict[str, Any]:
+        """A schema with its non-null `oneOf` option's keywords beside its own (limits may sit at either level)."""
+        option = next((o for o in found.get("oneOf", []) if o.get("type") != "null"), {})
+        return {**option, **found}
+
+    def field(schema: str, name: str) -> dict[str, Any]:
+        return flat(schemas[schema]["properties"][name])
+
+    def parameter(method: str, path: str, name: str) -> dict[str, Any]:
+        operation = operations(document)[(method, path)]
+        return flat(next(p for p in operation["parameters"] if p["name"] == name)["schema"])
+
+    assert field("AgentCreate", "name")["maxLength"] == MAX_NAME
+    assert field("AgentCreate", "description")["maxLength"] == MAX_DESCRIPTION
+    assert field("VersionCreate", "conversation_id")["maxLength"] == MAX_CONVERSATION_ID
+    assert field("AgentSearch", "query")["maxLength"] == MAX_QUERY
+    assert field("AgentSearch", "limit")["maximum"] == MAX_LIMIT
+    assert parameter("GET", "/org-agents", "limit")["maximum"] == MAX_LIMIT
+    assert parameter("GET", "/org-agents", "cursor")["maxLength"] == MAX_CURSOR
+    assert parameter("GET", "/org-agents/{agent_id}/blueprints", "conversation_id")["maxLength"] == MAX_CONVERSATION_ID
