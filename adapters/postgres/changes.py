@@ -11,6 +11,7 @@ from typing import Final
 from uuid import UUID
 
 import psycopg
+from psycopg import sql
 
 from application.live_cache import LiveCache
 
@@ -18,11 +19,15 @@ log = logging.getLogger("org_agents.changes")
 
 CHANNEL: Final = "org_agents_changes"
 APPLICATION_NAME: Final = "org-agents-changes"
-# The triggers that send the notices; without them (migration 0007 not applied) nothing may be cached.
-NOTIFYING_TRIGGERS: Final = """
-    SELECT count(*) FROM pg_trigger
-    WHERE tgname IN ('org_agents_notify_change', 'agent_blueprints_notify_change', 'agent_api_tokens_notify_change')
-"""
+# The triggers that send the notices (migration 0007); without them nothing may be cached.
+NOTIFYING_TRIGGERS: Final = (
+    "org_agents_notify_change",
+    "agent_blueprints_notify_change",
+    "agent_api_tokens_notify_change",
+)
+COUNT_TRIGGERS: Final = "SELECT count(*) FROM pg_trigger WHERE tgname = ANY(%(names)s)"
+LISTEN: Final = sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL))
+CONNECT_TIMEOUT_S: Final = 2
 
 
 def apply_notice(cache: LiveCache, payload: str) -> None:
@@ -53,15 +58,15 @@ async def follow_changes(
     while True:
         try:
             conn = await psycopg.AsyncConnection.connect(
-                conninfo, autocommit=True, application_name=APPLICATION_NAME, connect_timeout=max(2, int(retry_max_s))
+                conninfo, autocommit=True, application_name=APPLICATION_NAME, connect_timeout=CONNECT_TIMEOUT_S
             )
             async with conn:
-                cursor = await conn.execute(NOTIFYING_TRIGGERS)
+                cursor = await conn.execute(COUNT_TRIGGERS, {"names": list(NOTIFYING_TRIGGERS)})
                 found = await cursor.fetchone()
-                if found is None or found[0] < 3:
+                if found is None or found[0] < len(NOTIFYING_TRIGGERS):
                     log.warning("live cache off: the change triggers (migration 0007) are missing")
                     return
-                await conn.execute(f"LISTEN {CHANNEL}")
+                await conn.execute(LISTEN)
                 cache.attach()
                 log.info("live cache on: following changes on %s", CHANNEL)
                 retry_s = retry_min_s
