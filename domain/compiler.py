@@ -23,6 +23,15 @@ COMPILER_VERSION: Final = "1"
 LONG_PROMPT_CHARS: Final = 32_000
 REQUIRED: Final = "required, non-blank"
 
+# The fields a document needs before it compiles, by section, in the order their violations are reported. The rules
+# below read them from here, and the web page's form marks them from here too (entrypoints/http/ui serves them).
+REQUIRED_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
+    "identity": ("name", "role", "primary_purpose"),
+    "capabilities": ("task",),
+    "tools": ("name", "purpose"),
+    "test_scenarios": ("question", "expected"),
+}
+
 
 class CompilerOutput(msgspec.Struct, frozen=True, kw_only=True):
     """The outcome of compiling one document: a prompt, or the violations that prevent one; warnings either way."""
@@ -48,13 +57,13 @@ def _is_blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and (not value or value.isspace()))
 
 
-def _each_item_needs(doc: Mapping[str, Any], section: str, names: tuple[str, ...]) -> Iterator[Violation]:
+def _each_item_needs(doc: Mapping[str, Any], section: str) -> Iterator[Violation]:
     items = doc.get(section)
     if not isinstance(items, list | tuple):
         return
     for index, item in enumerate(items):
         if isinstance(item, dict):
-            for name in names:
+            for name in REQUIRED_FIELDS[section]:
                 if _is_blank(item.get(name)):
                     yield Violation(field=f"{section}[{index}].{name}", message=REQUIRED)
 
@@ -68,21 +77,21 @@ def identity_is_complete(doc: Mapping[str, Any]) -> Iterator[Violation]:
     if identity is None:
         identity = {}
     if isinstance(identity, dict):
-        for name in ("name", "role", "primary_purpose"):
+        for name in REQUIRED_FIELDS["identity"]:
             if _is_blank(identity.get(name)):
                 yield Violation(field=f"identity.{name}", message=REQUIRED)
 
 
 def capabilities_have_a_task(doc: Mapping[str, Any]) -> Iterator[Violation]:
-    return _each_item_needs(doc, "capabilities", ("task",))
+    return _each_item_needs(doc, "capabilities")
 
 
 def tools_have_a_name_and_purpose(doc: Mapping[str, Any]) -> Iterator[Violation]:
-    return _each_item_needs(doc, "tools", ("name", "purpose"))
+    return _each_item_needs(doc, "tools")
 
 
 def scenarios_are_complete(doc: Mapping[str, Any]) -> Iterator[Violation]:
-    return _each_item_needs(doc, "test_scenarios", ("question", "expected"))
+    return _each_item_needs(doc, "test_scenarios")
 
 
 RULES: Final[tuple[Rule, ...]] = (

@@ -1,6 +1,7 @@
 """The web page in a real browser: a person takes an agent from nothing to a live prompt and back to an older
 version using only the page; a member sees the admin actions disabled; the form and JSON keep the same content;
-the page fits a phone; refusals and a lost connection get clear messages; the files are served by the API process."""
+the form has a field for every field of the domain and marks the required ones as the compiler does; the page fits
+a phone; refusals and a lost connection get clear messages; the files are served by the API process."""
 
 import json
 import re
@@ -12,7 +13,10 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, Route, expect
 
+from domain.compiler import REQUIRED_FIELDS
+from domain.document import SECTIONS, FieldType, SectionShape
 from entrypoints.http.examples import shop_buddy
+from entrypoints.http.schemas import MAX_BLUEPRINT_BYTES, MAX_SMALL_BODY_BYTES
 from tests.browser.conftest import UiServer
 
 pytestmark = pytest.mark.browser
@@ -21,6 +25,8 @@ IN = " \N{SINGLE RIGHT-POINTING ANGLE QUOTATION MARK} "  # between the parts of 
 DOCS_SCREENSHOT = "agent-page.png"  # the README's picture: copy it from the screenshots directory to docs/
 STATIC = Path(__file__).parents[2] / "entrypoints" / "http" / "ui" / "static"
 TYPES = {".js": "text/javascript", ".css": "text/css"}
+DOMAIN_MODULE = "**/ui/domain.js"  # made by the server from the domain's constants, not a file in STATIC
+EMBEDDED = re.compile(r"^const DOMAIN = (\{$.*?^\});$", re.MULTILINE | re.DOTALL)  # the JSON it states
 
 
 def sign_in(page: Page, token: str) -> None:
@@ -321,6 +327,118 @@ def test_json_and_the_form_show_the_same_blueprint_and_keep_what_the_form_does_n
     page.get_by_role("button", name="Compile").click()
     expect(page.locator(".warnings")).to_contain_text("x_review: unknown section")
     expect(page.locator(".warnings")).to_contain_text("tools[0].owner_team: unknown field")
+
+
+def form_fields(page: Page) -> list[tuple[str, bool]]:
+    """Every field of the blueprint form, in order: its path, and whether its label marks it as required."""
+    found: Any = page.locator(".bp-editor").evaluate(
+        """editor => [...editor.querySelectorAll("[data-path]")].map((control) => [
+          control.dataset.path,
+          Boolean(editor.querySelector(`label[for="${control.id}"] .required`)),
+        ])"""
+    )
+    return [(str(path), bool(required)) for path, required in found]
+
+
+def test_the_form_has_a_field_for_every_field_of_the_domain_and_marks_exactly_the_required_ones(
+    page: Page, ui_server: UiServer
+) -> None:
+    sign_in(page, ui_server.token("domain", "dora", "owner"))
+    page.get_by_role("main").get_by_role("link", name="New agent").click()
+    one_of_each: dict[str, list[dict[str, str]]] = {
+        section.name: [{}] for section in SECTIONS if section.shape is SectionShape.LIST
+    }
+    page.get_by_role("radio", name="JSON").click()
+    page.get_by_label("Blueprint JSON").fill(json.dumps(one_of_each))
+    page.get_by_role("radio", name="Form").click()
+
+    def path(section_name: str, shape: SectionShape, field: str) -> str:
+        return f"{section_name}.{field}" if shape is SectionShape.OBJECT else f"{section_name}[0].{field}"
+
+    expected = [
+        (path(section.name, section.shape, name), name in REQUIRED_FIELDS.get(section.name, ()))
+        for section in SECTIONS
+        for name, _ in section.fields
+    ]
+    assert form_fields(page) == expected
+    assert sum(required for _, required in expected) == sum(map(len, REQUIRED_FIELDS.values()))
+    for section in SECTIONS:
+        for name, kind in section.fields:
+            control = page.locator(f'.bp-editor [data-path="{path(section.name, section.shape, name)}"]')
+            expect(control).to_be_visible()
+            expect(control).to_be_editable()
+            expect(control).to_have_accessible_name(re.compile(r"\w"))
+            if kind is FieldType.TEXT_LIST:
+                expect(control).to_have_attribute("data-kind", "lines")
+
+
+def test_a_section_or_field_the_page_has_no_words_for_shows_named_after_its_key_with_the_served_markers(
+    page: Page, ui_server: UiServer
+) -> None:
+    """The server is the only source of structure: what it states is what the form shows, words or not."""
+
+    def changed_domain(route: Route) -> None:
+        served = route.fetch()
+        found = EMBEDDED.search(served.text())
+        assert found
+        facts = json.loads(found.group(1))
+        identity = next(section for section in facts["sections"] if section["key"] == "identity")
+        for field in identity["fields"]:
+            field["required"] = field["key"] != "name"  # name no longer required, personality now required
+        identity["fields"].append({"key": "pronouns", "type": FieldType.TEXT.value, "required": True})
+        facts["sections"].append(
+            {
+                "key": "guard_rails",
+                "shape": SectionShape.LIST.value,
+                "fields": [
+                    {"key": "rule_text", "type": FieldType.TEXT.value, "required": True},
+                    {"key": "examples", "type": FieldType.TEXT_LIST.value, "required": False},
+                ],
+            }
+        )
+        body = served.text()[: found.start(1)] + json.dumps(facts) + served.text()[found.end(1) :]
+        route.fulfill(response=served, body=body)
+
+    page.route(DOMAIN_MODULE, changed_domain)
+    sign_in(page, ui_server.token("domain", "dario", "owner"))
+    page.get_by_role("main").get_by_role("link", name="New agent").click()
+
+    identity = page.get_by_role("group", name="Identity")
+    expect(identity).to_have_accessible_description(
+        re.compile("Role, personality, primary purpose and pronouns are needed to compile")
+    )
+    expect(identity.get_by_label("Pronouns")).to_be_visible()
+    required = {path for path, marked in form_fields(page) if marked}
+    assert required == {"identity.role", "identity.personality", "identity.primary_purpose", "identity.pronouns"}
+
+    rails = page.get_by_role("group", name="Guard rails")
+    expect(rails).to_have_accessible_description(re.compile("Each needs a rule text"))
+    page.get_by_role("button", name="Add a guard rail").click()
+    rail = page.get_by_role("group", name="Guard rail 1")
+    expect(rail.get_by_label("Rule text")).to_be_focused()
+    rail.get_by_label("Rule text").fill("Never discuss other customers")
+    rail.get_by_label("Examples").fill("Who bought this?\nWhat did my neighbour order?")
+    assert ("guard_rails[0].rule_text", True) in form_fields(page)
+    page.get_by_role("radio", name="JSON").click()
+    assert json.loads(page.get_by_label("Blueprint JSON").input_value())["guard_rails"] == [
+        {"rule_text": "Never discuss other customers", "examples": ["Who bought this?", "What did my neighbour order?"]}
+    ]
+
+
+def test_a_blueprint_over_the_limit_is_refused_with_the_limits_the_server_applies(
+    page: Page, ui_server: UiServer
+) -> None:
+    sign_in(page, ui_server.token("limits", "lia", "owner"))
+    page.get_by_role("main").get_by_role("link", name="New agent").click()
+    page.get_by_label("Agent name").fill("Too big")
+    page.get_by_role("radio", name="JSON").click()
+    oversized = {"identity": {"name": "Big"}, "x_padding": "x" * MAX_BLUEPRINT_BYTES}
+    page.get_by_label("Blueprint JSON").fill(json.dumps(oversized))
+    page.get_by_role("button", name="Create agent").click()
+    expect(messages(page)).to_contain_text(
+        f"a blueprint may be at most {MAX_BLUEPRINT_BYTES // 1024} KiB, "
+        f"other requests {MAX_SMALL_BODY_BYTES // 1024} KiB"
+    )
 
 
 def test_the_page_fits_a_phone_screen(phone: Page, ui_server: UiServer, shots: Path) -> None:

@@ -11,7 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.compiler import COMPILER_VERSION, LONG_PROMPT_CHARS, CompilerOutput, compile_blueprint, validate
+from domain.compiler import (
+    COMPILER_VERSION,
+    LONG_PROMPT_CHARS,
+    REQUIRED_FIELDS,
+    CompilerOutput,
+    compile_blueprint,
+    validate,
+)
 from domain.document import (
     SECTION_ORDER,
     SECTIONS,
@@ -295,6 +302,24 @@ def test_the_section_table_matches_the_typed_view() -> None:
         value = getattr(view, section.name)
         item = value if section.shape is SectionShape.OBJECT else value[0]
         assert type(item).__struct_fields__ == tuple(name for name, _ in section.fields)
+
+
+def test_the_required_fields_are_text_fields_of_their_sections_and_exactly_what_the_rules_enforce() -> None:
+    sections = {section.name: section for section in SECTIONS}
+    for name, required in REQUIRED_FIELDS.items():
+        types = dict(sections[name].fields)
+        assert [types.get(field) for field in required] == [FieldType.TEXT] * len(required), name
+    # One empty object or item per section: the violations name every required field and nothing else, so the
+    # fields the web page marks as required (it is told REQUIRED_FIELDS) are exactly the ones the rules enforce.
+    one_empty_of_each: dict[str, Any] = {
+        section.name: {} if section.shape is SectionShape.OBJECT else [{}] for section in SECTIONS
+    }
+
+    assert fields(validate(one_empty_of_each)) == [
+        f"{name}.{field}" if sections[name].shape is SectionShape.OBJECT else f"{name}[0].{field}"
+        for name, required in REQUIRED_FIELDS.items()
+        for field in required
+    ]
 
 
 # -- properties -------------------------------------------------------------------------------------------------

@@ -1,19 +1,27 @@
 """The web page for people: one HTML file and its hand-written CSS and JavaScript, served by the API's own process.
 
 The page is one more client of the JSON API (`fetch` with the bearer token a person pastes); nothing here reads or
-writes data. None of these routes is part of the API, so none is in the OpenAPI document.
+writes data. None of these routes is part of the API, so none is in the OpenAPI document. One script is not a file:
+`/ui/domain.js` states the blueprint's sections, their required fields and the body limits, made from the constants
+the compiler and the API use, so the page's form cannot drift from them.
 """
 
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
+import msgspec
 from litestar import Response, Router, get
 from litestar.datastructures import CacheControlHeader
 from litestar.enums import MediaType
 from litestar.static_files import create_static_files_router
 
+from domain.compiler import REQUIRED_FIELDS
+from domain.document import SECTIONS, FieldType, SectionShape
+from entrypoints.http.schemas import MAX_BLUEPRINT_BYTES, MAX_SMALL_BODY_BYTES
+
 STATIC: Final = Path(__file__).parent / "static"
 INDEX: Final = (STATIC / "index.html").read_bytes()  # read once: a missing file fails at import, not per request
+JAVASCRIPT: Final = "text/javascript"  # as the static files router sends a .js file (Litestar adds the charset)
 
 # The page runs only its own scripts and styles and talks only to this origin; forms never submit by themselves
 # (the token field has no name and the page handles every submit), so a token can never land in a URL.
@@ -43,6 +51,63 @@ def index() -> Response[bytes]:
     return Response(INDEX, media_type=MediaType.HTML, headers=PAGE_HEADERS)
 
 
+def domain_facts() -> dict[str, Any]:
+    """What the page must agree with the server on: the sections in prompt order with their fields (type, required),
+    the words the domain uses for shapes and types, and the largest request bodies the API accepts."""
+    return {
+        "shapes": {shape.name: shape.value for shape in SectionShape},
+        "types": {kind.name: kind.value for kind in FieldType},
+        "sections": [
+            {
+                "key": section.name,
+                "shape": section.shape.value,
+                "fields": [
+                    {"key": name, "type": kind.value, "required": name in REQUIRED_FIELDS.get(section.name, ())}
+                    for name, kind in section.fields
+                ],
+            }
+            for section in SECTIONS
+        ],
+        "limits": {"blueprint_bytes": MAX_BLUEPRINT_BYTES, "small_body_bytes": MAX_SMALL_BODY_BYTES},
+    }
+
+
+def domain_module(facts: dict[str, Any]) -> bytes:
+    """An ES module exporting `facts` as frozen constants, stated once as the JSON after `const DOMAIN = `."""
+    data = msgspec.json.format(msgspec.json.encode(facts), indent=2).decode()
+    return "\n".join(
+        [
+            "// Made by the server from domain/document.py (SECTIONS), domain/compiler.py (REQUIRED_FIELDS) and",
+            "// entrypoints/http/schemas.py (the body limits): change those, not this.",
+            "",
+            f"const DOMAIN = {data};",
+            "",
+            "const freeze = (value) => {",
+            '  if (value && typeof value === "object") Object.values(value).forEach(freeze);',
+            "  return Object.freeze(value);",
+            "};",
+            "freeze(DOMAIN);",
+            "",
+            "/** Section shapes and field types, in the domain's words: {OBJECT, LIST} and {TEXT, TEXT_LIST}. */",
+            "export const { shapes: SHAPES, types: TYPES } = DOMAIN;",
+            "/** The sections in prompt order: [{key, shape, fields: [{key, type, required}]}]. */",
+            "export const { sections: SECTIONS } = DOMAIN;",
+            "/** The largest request bodies the API accepts, in bytes: {blueprint_bytes, small_body_bytes}. */",
+            "export const { limits: LIMITS } = DOMAIN;",
+            "",
+        ]
+    ).encode()
+
+
+DOMAIN_MODULE: Final = domain_module(domain_facts())  # made once: the constants cannot change while the app runs
+
+
+@get("/ui/domain.js", include_in_schema=False, sync_to_thread=False, cache_control=REVALIDATE)
+def domain_script() -> Response[bytes]:
+    """The domain's facts as the page imports them (`import { SECTIONS } from "./domain.js"`)."""
+    return Response(DOMAIN_MODULE, media_type=JAVASCRIPT, headers={"X-Content-Type-Options": "nosniff"})
+
+
 def _nosniff(response: Response[object]) -> Response[object]:
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
@@ -57,4 +122,4 @@ assets = create_static_files_router(
     after_request=_nosniff,
 )
 
-ui = Router(path="/", route_handlers=[index, assets], include_in_schema=False)
+ui = Router(path="/", route_handlers=[index, domain_script, assets], include_in_schema=False)

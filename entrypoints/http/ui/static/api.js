@@ -1,5 +1,7 @@
 // The JSON API as the page calls it: the bearer token, problem+json errors, and what to tell a person about them.
 
+import { LIMITS } from "./domain.js";
+
 const TOKEN_KEY = "org-agents.token";
 
 /** The token lives only in this tab's sessionStorage: closing the tab or signing out forgets it. */
@@ -74,6 +76,9 @@ const CONFLICTS = {
   ConcurrentUpdate: "Someone changed this at the same moment. Reload and try again.",
 };
 
+/** A byte count as the API's limits are stated: "256 KiB". */
+const size = (bytes) => (bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} bytes`);
+
 /** One sentence for a person: what went wrong and what to do about it. */
 export function describe(error) {
   if (!(error instanceof ApiError)) return `Something went wrong in this page: ${error && error.message}`;
@@ -93,7 +98,8 @@ export function describe(error) {
     case 409:
       return CONFLICTS[error.code] || `Not possible in the current state${detail}.`;
     case 413:
-      return "Too large: a blueprint may be at most 256 KiB, other requests 64 KiB.";
+      return `Too large: a blueprint may be at most ${size(LIMITS.blueprint_bytes)}, `
+        + `other requests ${size(LIMITS.small_body_bytes)}.`;
     case 422: {
       const fields = error.errors.map((e) => (e.field ? `${e.field}: ${e.message}` : e.message));
       return fields.length ? `Please correct: ${fields.join("; ")}.` : `The content is not valid${detail}.`;

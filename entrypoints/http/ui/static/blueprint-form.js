@@ -3,94 +3,116 @@
 // Compile violations name fields by path (`identity.name`, `tools[0].purpose`); the form shows each next to its field.
 
 import { focusOn, h, replace, uid } from "./dom.js";
+import { SECTIONS as DOMAIN_SECTIONS, SHAPES, TYPES } from "./domain.js";
 
-// Field kinds: "text" one line, "long" a paragraph, "lines" a list of texts, one per line.
-export const SECTIONS = [
-  {
-    key: "identity", title: "Identity", kind: "object",
-    hint: "Who the agent is. Name, role and primary purpose are needed to compile.",
-    fields: [
-      { key: "name", label: "Name", kind: "text", required: true, hint: "What the agent calls itself." },
-      {
-        key: "role", label: "Role", kind: "text", required: true,
-        hint: "For example: customer service assistant for a clothing store.",
-      },
-      { key: "personality", label: "Personality", kind: "long", hint: "Tone and manner: friendly, brief, patient." },
-      {
-        key: "primary_purpose", label: "Primary purpose", kind: "long", required: true,
-        hint: "The one job it exists for.",
-      },
-    ],
+// How the form presents the sections and fields the server states in ./domain.js (which ones, their shape and
+// type, and which are required: all from the domain, never typed here). `long`: a text shown as a paragraph.
+// A section or field missing from this table still shows, named after its key.
+const PRESENTATION = {
+  identity: {
+    title: "Identity", hint: "Who the agent is.",
+    fields: {
+      name: { label: "Name", hint: "What the agent calls itself." },
+      role: { label: "Role", hint: "For example: customer service assistant for a clothing store." },
+      personality: { label: "Personality", long: true, hint: "Tone and manner: friendly, brief, patient." },
+      primary_purpose: { label: "Primary purpose", long: true, hint: "The one job it exists for." },
+    },
   },
-  {
-    key: "capabilities", title: "Capabilities", kind: "list", item: "capability",
-    hint: "The tasks it handles. Each needs a task.",
-    fields: [
-      { key: "task", label: "Task", kind: "text", required: true },
-      { key: "description", label: "Description", kind: "long" },
-      { key: "examples", label: "Example requests", kind: "lines", hint: "One per line." },
-    ],
+  capabilities: {
+    title: "Capabilities", item: "capability", hint: "The tasks it handles.",
+    fields: {
+      task: { label: "Task" },
+      description: { label: "Description", long: true },
+      examples: { label: "Example requests", hint: "One per line." },
+    },
   },
-  {
-    key: "tools", title: "Tools", kind: "list", item: "tool",
-    hint: "Tools it may use. Each needs a name and a purpose.",
-    fields: [
-      {
-        key: "name", label: "Name", kind: "text", required: true,
-        hint: "As the runtime knows it, e.g. inventory_lookup.",
-      },
-      { key: "purpose", label: "Purpose", kind: "long", required: true },
-      { key: "triggers", label: "Triggers", kind: "lines", hint: "Words or events that call for it, one per line." },
-    ],
+  tools: {
+    title: "Tools", item: "tool", hint: "Tools it may use.",
+    fields: {
+      name: { label: "Name", hint: "As the runtime knows it, e.g. inventory_lookup." },
+      purpose: { label: "Purpose", long: true },
+      triggers: { label: "Triggers", hint: "Words or events that call for it, one per line." },
+    },
   },
-  {
-    key: "integrations", title: "Integrations", kind: "list", item: "integration",
-    hint: "Connected apps it can act through.",
-    fields: [
-      { key: "app", label: "App", kind: "text" },
-      { key: "actions", label: "Actions", kind: "lines", hint: "One per line." },
-      { key: "triggers", label: "Triggers", kind: "lines", hint: "One per line." },
-    ],
+  integrations: {
+    title: "Integrations", item: "integration", hint: "Connected apps it can act through.",
+    fields: {
+      app: { label: "App" },
+      actions: { label: "Actions", hint: "One per line." },
+      triggers: { label: "Triggers", hint: "One per line." },
+    },
   },
-  {
-    key: "knowledge_sources", title: "Knowledge sources", kind: "list", item: "knowledge source",
-    hint: "Where its knowledge comes from.",
-    fields: [
-      { key: "source", label: "Source", kind: "text" },
-      { key: "type", label: "Type", kind: "text", hint: "For example: spreadsheet, website, document." },
-      { key: "update_frequency", label: "Update frequency", kind: "text", hint: "For example: daily." },
-    ],
+  knowledge_sources: {
+    title: "Knowledge sources", item: "knowledge source", hint: "Where its knowledge comes from.",
+    fields: {
+      source: { label: "Source" },
+      type: { label: "Type", hint: "For example: spreadsheet, website, document." },
+      update_frequency: { label: "Update frequency", hint: "For example: daily." },
+    },
   },
-  {
-    key: "monitoring", title: "Monitoring", kind: "object",
-    hint: "How it reports, and what it does when it cannot help.",
-    fields: [
-      { key: "reporting", label: "Reporting", kind: "text", hint: "For example: weekly_summary." },
-      { key: "fallbacks", label: "Fallback", kind: "text", hint: "When it cannot help, e.g. escalate_to_human." },
-    ],
+  monitoring: {
+    title: "Monitoring", hint: "How it reports, and what it does when it cannot help.",
+    fields: {
+      reporting: { label: "Reporting", hint: "For example: weekly_summary." },
+      fallbacks: { label: "Fallback", hint: "When it cannot help, e.g. escalate_to_human." },
+    },
   },
-  {
-    key: "test_scenarios", title: "Test scenarios", kind: "list", item: "test scenario",
-    hint: "Requests it must handle, with the expected answer. Each needs both.",
-    fields: [
-      { key: "question", label: "Question", kind: "long", required: true },
-      { key: "expected", label: "Expected answer", kind: "long", required: true },
-    ],
+  test_scenarios: {
+    title: "Test scenarios", item: "test scenario", hint: "Requests it must handle, with the expected answer.",
+    fields: {
+      question: { label: "Question", long: true },
+      expected: { label: "Expected answer", long: true },
+    },
   },
-  {
-    key: "workflow", title: "Workflow", kind: "object",
-    hint: "The steps it works through.",
-    fields: [
-      { key: "steps", label: "Steps", kind: "lines", hint: "One step per line, in order." },
-      { key: "visual_flow", label: "Visual flow", kind: "long", hint: "For example: [Shopper] -> [Question]." },
-    ],
+  workflow: {
+    title: "Workflow", hint: "The steps it works through.",
+    fields: {
+      steps: { label: "Steps", hint: "One step per line, in order." },
+      visual_flow: { label: "Visual flow", long: true, hint: "For example: [Shopper] -> [Question]." },
+    },
   },
-];
-
-const KNOWN = new Set(SECTIONS.map((s) => s.key));
+};
 
 const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
 const capitalize = (text) => (text ? text[0].toUpperCase() + text.slice(1) : text);
+const own = (table, key) => (Object.hasOwn(table, key) ? table[key] : {});
+const humanize = (key) => capitalize(key.replaceAll("_", " "));
+const article = (noun) => `${/^[aeiou]/.test(noun) ? "an" : "a"} ${noun}`;
+const listed = (words) => (words.length < 2 ? words.join("") : `${words.slice(0, -1).join(", ")} and ${words.at(-1)}`);
+
+/** What a section's required fields mean for its hint: "Name and role are needed to compile.", "Each needs a task." */
+function needs(section) {
+  const required = section.fields.filter((f) => f.required).map((f) => f.label.toLowerCase());
+  if (!required.length) return "";
+  if (section.kind === "object") {
+    return `${capitalize(listed(required))} ${required.length > 1 ? "are" : "is"} needed to compile.`;
+  }
+  if (required.length === 2 && section.fields.length === 2) return "Each needs both.";
+  return `Each needs ${listed(required.map(article))}.`;
+}
+
+// The form's sections: the domain's structure with the presentation above. Field kinds: "text" one line, "long" a
+// paragraph, "lines" a list of texts, one per line.
+export const SECTIONS = DOMAIN_SECTIONS.map((domain) => {
+  const look = own(PRESENTATION, domain.key);
+  const looks = look.fields || {};
+  const fields = domain.fields.map(({ key, type, required }) => {
+    const { label = humanize(key), hint, long } = own(looks, key);
+    const kind = type === TYPES.TEXT_LIST ? "lines" : long ? "long" : "text";
+    return { key, label, kind, required, hint };
+  });
+  const section = {
+    key: domain.key,
+    title: look.title || humanize(domain.key),
+    kind: domain.shape === SHAPES.OBJECT ? "object" : "list",
+    item: look.item || domain.key.replaceAll("_", " ").replace(/s$/, ""),
+    fields,
+  };
+  section.hint = [look.hint, needs(section)].filter(Boolean).join(" ");
+  return section;
+});
+
+const KNOWN = new Set(SECTIONS.map((s) => s.key));
 
 /** The document with known sections first, in the prompt's order, then the others as they were. */
 export function ordered(doc) {
@@ -223,10 +245,11 @@ export class BlueprintEditor {
   sectionElement(section, value) {
     const id = this.controlId(section.key);
     const slot = this.errorSlot(section.key);
+    const hintId = section.hint ? `${id}-hint` : null;
     const fieldset = h("fieldset",
-      { class: `section section-${section.kind}`, id, "aria-describedby": `${id}-hint ${slot.id}` },
+      { class: `section section-${section.kind}`, id, "aria-describedby": [hintId, slot.id].filter(Boolean).join(" ") },
       h("legend", {}, h("h3", {}, section.title)),
-      h("p", { class: "hint", id: `${id}-hint` }, section.hint),
+      section.hint ? h("p", { class: "hint", id: hintId }, section.hint) : null,
       slot);
     this.register(section.key, fieldset, section.title, slot);
     if (section.kind === "object") {
@@ -250,7 +273,7 @@ export class BlueprintEditor {
         if (!items.length) fieldset.append(h("p", { class: "empty" }, "None."));
       } else {
         fieldset.append(h("button", { type: "button", class: "add", onclick: () => this.addRow(section) },
-          `Add ${/^[aeiou]/.test(section.item) ? "an" : "a"} ${section.item}`));
+          `Add ${article(section.item)}`));
       }
     }
     return fieldset;
