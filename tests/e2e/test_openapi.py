@@ -148,7 +148,7 @@ async def test_the_documents_limits_are_the_services_own(client: Client) -> None
 
     def flat(found: dict[str, Any]) -> dict[str, Any]:
         """A schema with its non-null `oneOf` option's keywords beside its own (limits may sit at either level)."""
-        option = next((o for o in found.get("oneOf", []) if o.get("type") != "null"), {})
+        option: dict[str, Any] = next((o for o in found.get("oneOf", []) if o.get("type") != "null"), {})
         return {**option, **found}
 
     def field(schema: str, name: str) -> dict[str, Any]:
