@@ -1,7 +1,9 @@
 """The contract suite: every test here runs against each storage adapter, and must pass unchanged on both.
 
 `deps` is the application's dependencies on the memory adapter or on PostgreSQL (a migrated database, emptied
-before each test). Principals are made the way requests get them: a token is minted and resolved.
+before each test). On PostgreSQL the live cache follows the change feed only in tests marked `live_cache` (it costs a
+listening connection per test, and the cache is transparent to everything else); the memory adapter's cache is always
+on. Principals are made the way requests get them: a token is minted and resolved.
 """
 
 from collections.abc import AsyncIterator
@@ -30,12 +32,15 @@ def deps(request: pytest.FixtureRequest) -> Deps:  # sync on purpose: it may not
 
 
 @pytest.fixture
-async def postgres_deps(shared_migrated_database: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Deps]:
+async def postgres_deps(
+    request: pytest.FixtureRequest, shared_migrated_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Deps]:
     with psycopg.connect(shared_migrated_database, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {TABLES} CASCADE")
     settings = Settings(database_url=shared_migrated_database, data_dir=tmp_path_factory.mktemp("unused"))
+    follow = request.node.get_closest_marker("live_cache") is not None
     async with bootstrap.postgres_deps(
-        settings, shared_migrated_database, clock=FixedClock(), ids=SequentialIds()
+        settings, shared_migrated_database, clock=FixedClock(), ids=SequentialIds(), follow_changes=follow
     ) as made:
         yield made
 

@@ -31,7 +31,7 @@ from tests.samples import shop_buddy
 
 __all__ = ["World"]
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.live_cache]
 
 SAME_ID = {"X-Request-ID": "compare-1"}
 
@@ -222,10 +222,26 @@ async def test_both_paths_read_the_authorization_header_alike(client: Client, de
     secret = world.acme.member.headers["Authorization"].removeprefix("Bearer ")
     path = f"/org-agents/{world.live}/prompt"
     for template, names_the_token in HEADER_VARIANTS.items():
-        header = {"Authorization": template.format(secret=secret).encode("latin-1")}  # as a client sends it
+        header = {b"authorization": template.format(secret=secret).encode("latin-1")}  # as a client sends it
         await held(client, deps, world)
         fast = await client.get(path, headers=header)
         deps.live.detach()  # the route alone from here on
         routed = await client.get(path, headers=header)
         deps.live.attach()
         assert fast.status_code == routed.status_code == (200 if names_the_token else 401), repr(template)
+
+
+async def test_a_change_made_here_is_served_at_once_not_when_its_notice_arrives(
+    client: Client, deps: Deps, world: World
+) -> None:
+    owner = world.acme.owner.headers
+    path = f"/org-agents/{world.live}/prompt"
+    compiled = await client.post(f"/org-agents/{world.live}/blueprints/{world.live_v2}/compile", headers=owner)
+    assert compiled.status_code == 200, compiled.text
+    for version in (world.live_v1, world.live_v2, world.live_v1):
+        await held(client, deps, world)
+        activated = await client.post(f"/org-agents/{world.live}/blueprints/{version}/activate", headers=owner)
+        assert activated.status_code == 200, activated.text
+        assert (await client.get(path, headers=world.acme.member.headers)).headers["etag"] == f'"{version}"'
+    assert (await client.post(f"/org-agents/{world.live}/deactivate", headers=owner)).status_code == 200
+    assert_problem(await client.get(path, headers=world.acme.member.headers), 404)
