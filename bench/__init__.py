@@ -1,1 +1,1 @@
-"""The org-agents benchmark: `uv run python -m bench` (see bench/cli.py). Results go to bench/results/."""
+"""The org-agents benchmark: `uv run python -m bench` (bench/README.md)."""

@@ -1,78 +1,50 @@
-"""The bench's data: organizations, agents and versions, written through the application's own use cases, except
-the 10,000 versions of the deep agent, which one INSERT … SELECT writes the way add_version would have. The hot agent
-and every filler agent have a compiled, active version of shop-buddy.json: 1,000 live prompts for (b2)."""
+"""The bench's data: its own database, seeded through the application's use cases, and (f)'s large blueprint."""
 
 import asyncio
 import contextlib
-import functools
-import json
+import os
+import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, LiteralString, TypeVar
+from typing import Any, Final, LiteralString
 from uuid import UUID
 
 import msgspec
 import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 
+from adapters.embedded_postgres import embedded_postgres
+from adapters.postgres.migrations import load_migrations, migrate_up
 from application.agents import CreateAgent, create_agent
-from application.blueprints import AddVersion, CompileVersion, ListVersions, add_version, compile_version, list_versions
+from application.blueprints import AddVersion, CompileVersion, add_version, compile_version
 from application.deps import Deps
-from application.tokens import CreateToken, authenticate, create_token
-from bench.model import SeedInfo
+from application.tokens import CreateToken, create_token
+from bench.measure import BenchFailed, percentile
 from domain.audit import Action
-from domain.blueprints import CompilationStatus
+from domain.blueprints import MAX_ITEMS, CompilationStatus, storage_violations
+from domain.compiler import compile_blueprint
 from domain.roles import Principal, Role
 from entrypoints.bootstrap import postgres_deps
-from entrypoints.http.examples import SHOP_BUDDY_FILE
+from entrypoints.http.examples import shop_buddy
 from entrypoints.settings import Settings
 
-SHOP_BUDDY: Final = SHOP_BUDDY_FILE
 ORGANIZATIONS: Final = 3
-LIVE_AGENTS: Final = 1_000  # with a compiled, active version: the hot agent and the fillers, spread over the orgs
-SPECIAL: Final = 4  # the hot, writers', shallow and deep agents
-AGENTS: Final = LIVE_AGENTS + SPECIAL - 1  # in all
+LIVE_AGENTS: Final = 1_000  # the hot agent and 999 others, spread over the organizations: (b2)
 SHALLOW_VERSIONS: Final = 10
 DEEP_VERSIONS: Final = 10_000
 CONCURRENCY: Final = 8  # use cases in flight while seeding; below the pool's 10 connections
 
-T = TypeVar("T")
-
-
-class SeedError(RuntimeError):
-    """The seeded data is not what the bench needs; the message says what differs."""
-
-
-class Seeded(msgspec.Struct, frozen=True, kw_only=True):
-    """What the measurements need. The tokens are secrets of a throwaway database, kept out of the results."""
-
-    info: SeedInfo
-    org_id: UUID  # of the organization that owns the four agents below
-    hot_agent_id: UUID
-    writer_agent_id: UUID
-    shallow_agent_id: UUID
-    deep_agent_id: UUID
-    reader_token: str  # a member's: reads, and drafts (members may add versions)
-    owner_token: str
-    # (b2): every agent with a live prompt, the hot one first, with the token of a member of its organization
-    live_agents: list[tuple[UUID, str]]
-
-
-def shop_buddy() -> dict[str, Any]:
-    """The design's example blueprint, read from the tests' file."""
-    doc: dict[str, Any] = json.loads(SHOP_BUDDY.read_text(encoding="utf-8"))
-    return doc
-
-
 # Versions as add_version writes them: a draft numbered n, created by the member, and its blueprint.create event.
 INSERT_VERSIONS: Final[LiteralString] = """
     WITH inserted AS (
-        INSERT INTO agent_blueprints (id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id,
+        INSERT INTO agent_blueprints (id, agent_id, version, agent_blueprint, created_by, created_at,
                                       compilation_status)
         SELECT gen_random_uuid(), %(agent_id)s, n, %(document)s, %(user_id)s,
-               %(start)s + n * interval '1 microsecond', NULL, 'draft'
+               %(start)s + n * interval '1 microsecond', 'draft'
         FROM generate_series(1, %(versions)s) AS n
         RETURNING id, version, created_at
     )
@@ -83,129 +55,149 @@ INSERT_VERSIONS: Final[LiteralString] = """
 """
 
 
+@contextlib.contextmanager
+def bench_database(tmp: Path) -> Iterator[tuple[str, str]]:
+    """(conninfo, kind) of a fresh, migrated database: an embedded PostgreSQL, or with DATABASE_URL a database
+    `org_agents_bench_<pid>` created on that server (the role needs CREATEDB) and dropped afterwards."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        with embedded_postgres(tmp / "postgres") as conninfo:
+            migrate_up(conninfo, load_migrations())
+            yield conninfo, "embedded"
+        return
+    name, admin = f"org_agents_bench_{os.getpid()}", make_conninfo(url, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        conninfo = make_conninfo(url, dbname=name)
+        migrate_up(conninfo, load_migrations())
+        yield conninfo, "DATABASE_URL"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+class Seeded(msgspec.Struct, frozen=True, kw_only=True):
+    organizations: int
+    agents: int
+    seconds: float
+    org_id: UUID  # owns the four agents below
+    hot: UUID
+    writer: UUID
+    shallow: UUID
+    deep: UUID
+    reader_token: str  # a member's (members read and add versions)
+    owner_token: str
+    live_agents: list[tuple[UUID, str]]  # (b2): the hot agent first, each with a member's token of its organization
+
+    def info(self) -> dict[str, Any]:
+        """What the results record: no token."""
+        found = {k: v for k, v in msgspec.structs.asdict(self).items() if not k.endswith("_token")}
+        return found | {"live_agents": len(self.live_agents)}
+
+
+async def _live_agent(deps: Deps, owner: Principal, name: str) -> UUID:
+    agent = await create_agent(deps, owner, CreateAgent(name=name))
+    draft = await add_version(deps, owner, AddVersion(agent_id=agent.id, agent_blueprint=shop_buddy()))
+    made = await compile_version(deps, owner, CompileVersion(agent_id=agent.id, version_id=draft.id, activate=True))
+    if made.blueprint.compilation_status is not CompilationStatus.COMPILED:
+        raise BenchFailed("shop-buddy.json did not compile")
+    return agent.id
+
+
+async def _token(deps: Deps, org: str, user: str, role: Role) -> tuple[Principal, str]:
+    made = await create_token(deps, CreateToken(org_name=org, user_id=user, role=role))
+    return Principal(org_id=made.token.org_id, user_id=user, role=role), made.secret
+
+
+async def _seed(conninfo: str, data_dir: Path) -> Seeded:
+    async with postgres_deps(Settings(database_url=conninfo, data_dir=data_dir), conninfo) as deps:
+        orgs = [f"bench-org-{n}" for n in range(1, ORGANIZATIONS + 1)]
+        owners = [await _token(deps, org, f"{org}-owner", Role.OWNER) for org in orgs]
+        members = [await _token(deps, org, f"{org}-member", Role.MEMBER) for org in orgs]
+        (owner, owner_token), (member, member_token) = owners[0], members[0]
+        hot = await _live_agent(deps, owner, "Shop Buddy (hot)")
+        writer = await create_agent(deps, member, CreateAgent(name="Shop Buddy (writers)"))
+        shallow = await create_agent(deps, member, CreateAgent(name="Shop Buddy (10 versions)"))
+        for _ in range(SHALLOW_VERSIONS):
+            await add_version(deps, member, AddVersion(agent_id=shallow.id, agent_blueprint=shop_buddy()))
+        deep = await create_agent(deps, member, CreateAgent(name="Shop Buddy (10,000 versions)"))
+        params = {
+            "agent_id": deep.id,
+            "org_id": member.org_id,
+            "user_id": member.user_id,
+            "start": datetime.now(UTC),
+            "document": Jsonb(shop_buddy()),
+            "versions": DEEP_VERSIONS,
+            "action": Action.BLUEPRINT_CREATE.value,
+        }
+        async with await psycopg.AsyncConnection.connect(conninfo) as conn:
+            await conn.execute(INSERT_VERSIONS, params)
+
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def filler(n: int) -> tuple[UUID, str]:
+            (owner_n, _), (_, token) = owners[n % ORGANIZATIONS], members[n % ORGANIZATIONS]
+            async with gate:
+                return await _live_agent(deps, owner_n, f"Agent {n:04d}"), token
+
+        live = [(hot, member_token), *await asyncio.gather(*(filler(n) for n in range(1, LIVE_AGENTS)))]
+    return Seeded(organizations=ORGANIZATIONS, agents=LIVE_AGENTS + 3, seconds=0.0, org_id=owner.org_id, hot=hot,
+                  writer=writer.id, shallow=shallow.id, deep=deep.id, reader_token=member_token,
+                  owner_token=owner_token, live_agents=live)  # fmt: skip
+
+
 def seed(conninfo: str, data_dir: Path) -> Seeded:
+    """Then VACUUM (ANALYZE) and CHECKPOINT, so that autovacuum and checkpoints stay out of the measurements."""
     started = time.perf_counter()
     seeded = asyncio.run(_seed(conninfo, data_dir))
-    settle(conninfo)
-    info = msgspec.structs.replace(seeded.info, seconds=round(time.perf_counter() - started, 2))
-    return msgspec.structs.replace(seeded, info=info)
-
-
-def settle(conninfo: str) -> None:
-    """Leaves nothing for the database to catch up on during the measurements: statistics and the visibility map
-    as a database in service has them (not whatever autovacuum got to), and the seed's writes checkpointed."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("VACUUM (ANALYZE)")
         with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
             conn.execute("CHECKPOINT")  # needs superuser or pg_checkpoint on a DATABASE_URL server
+    return msgspec.structs.replace(seeded, seconds=round(time.perf_counter() - started, 1))
 
 
-async def _bounded(jobs: list[Callable[[], Awaitable[T]]]) -> list[T]:
-    gate = asyncio.Semaphore(CONCURRENCY)
-
-    async def run(job: Callable[[], Awaitable[T]]) -> T:
-        async with gate:
-            return await job()
-
-    return await asyncio.gather(*(run(job) for job in jobs))
+PROSE: Final = (
+    "linen shirt size stock return window receipt exchange denim jacket boots refund store credit delivery tracking "
+    "parcel courier weekend opening hours loyalty points discount code voucher seasonal sale fabric care washing"
+)
+WORDS: Final = PROSE.split()
 
 
-async def _live_agent(services: Deps, owner: Principal, name: str, doc: dict[str, Any]) -> UUID:
-    """An agent with one version, compiled and active: what a live prompt takes, through the use cases."""
-    agent = await create_agent(services, owner, CreateAgent(name=name, description="filler, live"))
-    draft = await add_version(services, owner, AddVersion(agent_id=agent.id, agent_blueprint=doc))
-    compiled = await compile_version(
-        services, owner, CompileVersion(agent_id=agent.id, version_id=draft.id, activate=True)
-    )
-    if compiled.blueprint.compilation_status is not CompilationStatus.COMPILED:
-        raise SeedError("shop-buddy.json did not compile")
-    return agent.id
+def large_blueprint(target_bytes: int = 200 * 1024) -> dict[str, Any]:
+    """shop-buddy.json grown with long, valid capabilities, knowledge sources and test scenarios."""
+    doc, n = shop_buddy(), 0
+    while len(msgspec.json.encode(doc)) < target_bytes and n < MAX_ITEMS - 10:
+        n += 1
+        text = [" ".join(WORDS[(n * 7 + i * 13 + i * i + k) % len(WORDS)] for i in range(8 + 6 * k)) for k in range(8)]
+        doc["capabilities"].append({"task": f"Family {n}: {text[0]}", "description": text[7], "examples": text[1:4]})
+        doc["knowledge_sources"].append({"source": f"Handbook {n}: {text[4]}", "type": "document"})
+        doc["test_scenarios"].append({"question": text[5], "expected": text[6]})
+    return doc
 
 
-async def _principal(services: Deps, org: str, user: str, role: Role) -> tuple[Principal, str]:
-    issued = await create_token(services, CreateToken(org_name=org, user_id=user, role=role))
-    principal = await authenticate(services, issued.secret)
-    if principal is None:
-        raise SeedError(f"a fresh token of {user} does not authenticate")
-    return principal, issued.secret
+class Compile(msgspec.Struct, frozen=True):
+    document_bytes: int
+    samples_ms: list[float]
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.samples_ms)
+
+    @property
+    def p95_ms(self) -> float:
+        return percentile(self.samples_ms, 0.95)
 
 
-async def _seed(conninfo: str, data_dir: Path) -> Seeded:
-    doc = shop_buddy()
-    async with postgres_deps(Settings(database_url=conninfo, data_dir=data_dir), conninfo) as services:
-        orgs = [f"bench-org-{n}" for n in range(1, ORGANIZATIONS + 1)]
-        owners = [await _principal(services, org, f"{org}-owner", Role.OWNER) for org in orgs]
-        members = [await _principal(services, org, f"{org}-member", Role.MEMBER) for org in orgs]
-        member, member_token = members[0]
-        owner, owner_token = owners[0]
-
-        hot = await create_agent(services, owner, CreateAgent(name="Shop Buddy (hot)", description="the live prompt"))
-        draft = await add_version(services, owner, AddVersion(agent_id=hot.id, agent_blueprint=doc))
-        compiled = await compile_version(
-            services, owner, CompileVersion(agent_id=hot.id, version_id=draft.id, activate=True)
-        )
-        if compiled.blueprint.compilation_status is not CompilationStatus.COMPILED:
-            raise SeedError("shop-buddy.json did not compile")
-        writer = await create_agent(services, member, CreateAgent(name="Shop Buddy (writers)"))
-        shallow = await create_agent(services, member, CreateAgent(name="Shop Buddy (10 versions)"))
-        for _ in range(SHALLOW_VERSIONS):
-            await add_version(services, member, AddVersion(agent_id=shallow.id, agent_blueprint=doc))
-        deep = await create_agent(services, member, CreateAgent(name="Shop Buddy (10,000 versions)"))
-        await _insert_versions(conninfo, member, deep.id, doc, DEEP_VERSIONS)
-
-        fillers = [AGENTS // ORGANIZATIONS + (1 if n < AGENTS % ORGANIZATIONS else 0) for n in range(ORGANIZATIONS)]
-        fillers[0] -= SPECIAL
-        jobs: list[Callable[[], Awaitable[UUID]]] = []
-        tokens: list[str] = []
-        for (principal, _), (_, token), count in zip(owners, members, fillers, strict=True):
-            for n in range(count):
-                jobs.append(functools.partial(_live_agent, services, principal, f"Agent {n + 1:04d}", doc))
-                tokens.append(token)
-        live_agents = [(hot.id, member_token), *zip(await _bounded(jobs), tokens, strict=True)]
-        if len(live_agents) != LIVE_AGENTS:
-            raise SeedError(f"{len(live_agents)} agents are live, not {LIVE_AGENTS}")
-
-        page = await list_versions(services, member, ListVersions(agent_id=deep.id))
-        expected = list(range(DEEP_VERSIONS, DEEP_VERSIONS - len(page.items), -1))
-        if [v.version for v in page.items] != expected or page.next_cursor is None or not page.items:
-            raise SeedError(f"the deep agent's first page reads {[v.version for v in page.items]}, not {expected}")
-
-    info = SeedInfo(
-        organizations=ORGANIZATIONS,
-        agents=SPECIAL + sum(fillers),
-        hot_agent_id=str(hot.id),
-        writer_agent_id=str(writer.id),
-        shallow_agent_id=str(shallow.id),
-        shallow_versions=SHALLOW_VERSIONS,
-        deep_agent_id=str(deep.id),
-        deep_versions=DEEP_VERSIONS,
-        live_agents=len(live_agents),
-        seconds=0.0,
-    )
-    return Seeded(
-        info=info,
-        org_id=owner.org_id,
-        hot_agent_id=hot.id,
-        writer_agent_id=writer.id,
-        shallow_agent_id=shallow.id,
-        deep_agent_id=deep.id,
-        reader_token=member_token,
-        owner_token=owner_token,
-        live_agents=live_agents,
-    )
-
-
-async def _insert_versions(conninfo: str, who: Principal, agent_id: UUID, doc: dict[str, Any], versions: int) -> None:
-    start = datetime.now(UTC)  # one microsecond apart: in order, after the agent, all within 10 ms
-    params = {
-        "agent_id": agent_id,
-        "org_id": who.org_id,
-        "user_id": who.user_id,
-        "document": Jsonb(doc),
-        "start": start,
-        "versions": versions,
-        "action": Action.BLUEPRINT_CREATE.value,
-    }
-    async with await psycopg.AsyncConnection.connect(conninfo) as conn:
-        await conn.execute(INSERT_VERSIONS, params)
-        await conn.commit()
+def time_compiles(doc: dict[str, Any], compiles: int = 50, warmup: int = 5) -> Compile:
+    """(f): compile_blueprint, `warmup` times untimed, then `compiles` times one by one."""
+    if compile_blueprint(doc).violations or storage_violations(doc):
+        raise BenchFailed("(f) the large blueprint does not compile cleanly")
+    samples = []
+    for n in range(warmup + compiles):
+        started = time.perf_counter()
+        compile_blueprint(doc)
+        if n >= warmup:
+            samples.append(round((time.perf_counter() - started) * 1000, 3))
+    return Compile(len(msgspec.json.encode(doc)), samples)

@@ -17,6 +17,10 @@ ORG_AGENTS: Final = str(Path(sys.executable).parent / "org-agents")
 STARTUP_S: Final = 60.0
 
 
+class ServeFailed(AssertionError):
+    """serve did not start: it exited, or /health did not answer 200 within STARTUP_S (the message has its log)."""
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -51,10 +55,15 @@ def serving(env: dict[str, str], log: Path, args: Sequence[str] = ()) -> Iterato
         deadline = time.monotonic() + STARTUP_S
         while not _healthy(url):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("org-agents serve did not start:\n" + log.read_text(errors="replace"))
+                raise ServeFailed("org-agents serve did not start:\n" + log.read_text(errors="replace"))
             time.sleep(0.05)
         yield Serving(url, proc, log)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # a hung shutdown must not outlive the caller
+                proc.wait()
+                raise

@@ -3,7 +3,6 @@ restart, and every write it acknowledged is stored, with no version half-written
 
 import asyncio
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -17,8 +16,8 @@ import pytest
 
 from adapters.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
 from adapters.postgres.migrations import load_migrations, migrate_up
-from tests.e2e.test_serve import ORG_AGENTS, free_port
 from tests.samples import shop_buddy
+from tests.serving import ORG_AGENTS, Serving, serving
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.anyio]
 
@@ -52,22 +51,12 @@ def database(tmp_path: Path) -> Iterator[tuple[EmbeddedPostgres, str]]:
         server.release()
 
 
-def _serve(conninfo: str, log: Path) -> tuple[str, subprocess.Popen[bytes], dict[str, str]]:
+@pytest.fixture
+def served(database: tuple[EmbeddedPostgres, str], tmp_path: Path) -> Iterator[tuple[Serving, dict[str, str]]]:
     env = {k: v for k, v in os.environ.items() if k != "ORG_AGENTS_TEST_DATABASE_URL"}
-    env |= {"DATABASE_URL": conninfo, "ORG_AGENTS_POOL_TIMEOUT": str(POOL_TIMEOUT_S)}
-    port = free_port()
-    with log.open("a") as out:
-        proc = subprocess.Popen([ORG_AGENTS, "serve", "--port", str(port)], env=env, stdout=out, stderr=out)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        assert proc.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, "serve did not start"
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return url, proc, env
-        except httpx.TransportError:
-            continue
+    env |= {"DATABASE_URL": database[1], "ORG_AGENTS_POOL_TIMEOUT": str(POOL_TIMEOUT_S)}
+    with serving(env, tmp_path / "serve.log") as server:
+        yield server, env
 
 
 def _restart(server: EmbeddedPostgres) -> None:
@@ -81,72 +70,65 @@ def _restart(server: EmbeddedPostgres) -> None:
 
 
 async def test_a_database_crash_under_load_loses_no_acknowledged_write(
-    database: tuple[EmbeddedPostgres, str], tmp_path: Path
+    database: tuple[EmbeddedPostgres, str], served: tuple[Serving, dict[str, str]]
 ) -> None:
-    server, conninfo = database
-    url, proc, env = await asyncio.to_thread(_serve, conninfo, tmp_path / "serve.log")
-    try:
-        made = await asyncio.to_thread(
-            subprocess.run,
-            [ORG_AGENTS, "token", "create", "--org", "acme", "--user", "ana", "--role", "owner"],
-            env=env, capture_output=True, text=True, check=True, timeout=60,
-        )  # fmt: skip
-        auth = {"Authorization": f"Bearer {made.stdout.strip().splitlines()[-1]}"}
-        outcomes: list[Outcome] = []
-        stop = asyncio.Event()
-        progress = asyncio.Condition()  # notified at every answer, so the test waits on what happens, not on time
-        async with httpx.AsyncClient(base_url=url, headers=auth, timeout=30) as client:
-            agents = [
-                (await client.post("/org-agents", json={"name": f"agent {n}"})).json()["id"] for n in range(AGENTS)
-            ]
+    (server, conninfo), (serve, env) = database, served
+    made = await asyncio.to_thread(
+        subprocess.run,
+        [ORG_AGENTS, "token", "create", "--org", "acme", "--user", "ana", "--role", "owner"],
+        env=env, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    auth = {"Authorization": f"Bearer {made.stdout.strip().splitlines()[-1]}"}
+    outcomes: list[Outcome] = []
+    stop = asyncio.Event()
+    progress = asyncio.Condition()  # notified at every answer, so the test waits on what happens, not on time
+    async with httpx.AsyncClient(base_url=serve.url, headers=auth, timeout=30) as client:
+        agents = [(await client.post("/org-agents", json={"name": f"agent {n}"})).json()["id"] for n in range(AGENTS)]
 
-            async def call(kind: str, method: str, path: str, **kwargs: Any) -> Outcome:
-                started = time.monotonic()
-                try:
-                    response = await client.request(method, path, **kwargs)
-                except httpx.TransportError:
-                    outcome = Outcome(kind=kind, status=None, at=started, seconds=time.monotonic() - started)
-                else:
-                    outcome = Outcome(
-                        kind=kind, status=response.status_code, at=started, seconds=time.monotonic() - started,
-                        body=response.json() if response.status_code < 300 else None,
-                        retry_after=response.headers.get("retry-after"),
-                    )  # fmt: skip
-                async with progress:
-                    outcomes.append(outcome)
-                    progress.notify_all()
-                return outcome
+        async def call(kind: str, method: str, path: str, **kwargs: Any) -> Outcome:
+            started = time.monotonic()
+            try:
+                response = await client.request(method, path, **kwargs)
+            except httpx.TransportError:
+                outcome = Outcome(kind=kind, status=None, at=started, seconds=time.monotonic() - started)
+            else:
+                outcome = Outcome(
+                    kind=kind, status=response.status_code, at=started, seconds=time.monotonic() - started,
+                    body=response.json() if response.status_code < 300 else None,
+                    retry_after=response.headers.get("retry-after"),
+                )  # fmt: skip
+            async with progress:
+                outcomes.append(outcome)
+                progress.notify_all()
+            return outcome
 
-            async def writer(n: int) -> None:
-                agent = agents[n % AGENTS]
-                while not stop.is_set():
-                    made = await call(
-                        "version", "POST", f"/org-agents/{agent}/blueprints", json={"agent_blueprint": shop_buddy()}
-                    )
-                    if made.status == 201 and made.body is not None:
-                        await call("compile", "POST", f"/org-agents/{agent}/blueprints/{made.body['id']}/compile")
+        async def writer(n: int) -> None:
+            agent = agents[n % AGENTS]
+            while not stop.is_set():
+                made = await call(
+                    "version", "POST", f"/org-agents/{agent}/blueprints", json={"agent_blueprint": shop_buddy()}
+                )
+                if made.status == 201 and made.body is not None:
+                    await call("compile", "POST", f"/org-agents/{agent}/blueprints/{made.body['id']}/compile")
 
-            writers = [asyncio.create_task(writer(n)) for n in range(WRITERS)]
+        writers = [asyncio.create_task(writer(n)) for n in range(WRITERS)]
 
-            async def until(condition: Callable[[], bool]) -> None:
-                async with progress:
-                    await asyncio.wait_for(progress.wait_for(condition), DEADLINE_S)
+        async def until(condition: Callable[[], bool]) -> None:
+            async with progress:
+                await asyncio.wait_for(progress.wait_for(condition), DEADLINE_S)
 
-            await until(lambda: sum(o.status == 201 for o in outcomes) >= 50)  # load is flowing
+        await until(lambda: sum(o.status == 201 for o in outcomes) >= 50)  # load is flowing
 
-            assert await asyncio.to_thread(server.kill) is not None
-            killed_at = time.monotonic()  # the postmaster is gone: every request from here until the restart fails
-            await until(lambda: sum(o.status == 503 for o in outcomes if o.at > killed_at) >= 2 * WRITERS)
-            restarting_at = time.monotonic()
-            await asyncio.to_thread(_restart, server)
-            restarted_at = time.monotonic()
-            await until(lambda: any(o.status == 201 and o.at > restarted_at for o in outcomes))  # serve not restarted
-            recovered_at = min(o.at + o.seconds for o in outcomes if o.status == 201 and o.at > restarted_at)
-            stop.set()
-            await asyncio.gather(*writers)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(proc.wait, 60)
+        assert await asyncio.to_thread(server.kill) is not None
+        killed_at = time.monotonic()  # the postmaster is gone: every request from here until the restart fails
+        await until(lambda: sum(o.status == 503 for o in outcomes if o.at > killed_at) >= 2 * WRITERS)
+        restarting_at = time.monotonic()
+        await asyncio.to_thread(_restart, server)
+        restarted_at = time.monotonic()
+        await until(lambda: any(o.status == 201 and o.at > restarted_at for o in outcomes))  # serve not restarted
+        recovered_at = min(o.at + o.seconds for o in outcomes if o.status == 201 and o.at > restarted_at)
+        stop.set()
+        await asyncio.gather(*writers)
 
     during = [o for o in outcomes if o.at > killed_at and o.at + o.seconds < restarting_at]
     assert {o.status for o in during} <= {503}, sorted({str(o.status) for o in during})
