@@ -1,15 +1,19 @@
 """The composition root: the only module that chooses adapters and wires them to the application."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from datetime import UTC, datetime
+from typing import Final
 from uuid import UUID, uuid4
 
-from adapters.embedded_postgres import embedded_postgres
+import psycopg
+from psycopg_pool import PoolTimeout
+
+from adapters.embedded_postgres import EmbeddedPostgresError, embedded_postgres
 from adapters.memory.tokens import InMemoryTokenStore
 from adapters.memory.unit_of_work import InMemoryStore
-from adapters.postgres import changes
+from adapters.postgres import changes, migrations
 from adapters.postgres.pool import database_answers, open_pool
 from adapters.postgres.tokens import PostgresTokenStore
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
@@ -42,6 +46,24 @@ def database(settings: Settings) -> Iterator[str]:
         return
     with embedded_postgres(settings.data_dir) as conninfo:
         yield conninfo
+
+
+# What the CLI maps to exit codes, besides its own errors: the storage refused (migrations out of step with the code,
+# the embedded server cannot start; the message says why) and the database unreachable.
+STORAGE_REFUSED: Final[tuple[type[Exception], ...]] = (migrations.MigrationError, EmbeddedPostgresError)
+DATABASE_UNREACHABLE: Final[tuple[type[Exception], ...]] = (psycopg.OperationalError, PoolTimeout)
+
+
+def apply_migrations(conninfo: str, *, log: Callable[[str], None]) -> list[migrations.Migration]:
+    return migrations.migrate_up(conninfo, migrations.load_migrations(), log=log)
+
+
+def undo_last_migration(conninfo: str, *, log: Callable[[str], None]) -> migrations.Migration | None:
+    return migrations.migrate_down(conninfo, migrations.load_migrations(), log=log)
+
+
+def migration_status(conninfo: str) -> migrations.Status:
+    return migrations.status(conninfo, migrations.load_migrations())
 
 
 def live_cache(settings: Settings) -> LiveCache:

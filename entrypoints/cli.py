@@ -2,38 +2,33 @@
 
 import argparse
 import asyncio
-import logging
 import os
-import shutil
 import signal
 import sys
-import tempfile
-import time
 from collections.abc import Sequence
-from multiprocessing.process import BaseProcess
-from pathlib import Path
 from types import FrameType
-from typing import Protocol, cast
 from uuid import UUID
 
-import psycopg
-from psycopg_pool import PoolTimeout
-
-from adapters.embedded_postgres import EmbeddedPostgresError
-from adapters.postgres.migrations import MigrationError, load_migrations, migrate_down, migrate_up, status
 from application.tokens import CreateToken, ListTokens, RevokeToken, create_token, list_tokens, revoke_token
 from domain.errors import DomainError
 from domain.roles import Role
-from entrypoints.bootstrap import database, postgres_deps
+from entrypoints.bootstrap import (
+    DATABASE_UNREACHABLE,
+    STORAGE_REFUSED,
+    apply_migrations,
+    database,
+    migration_status,
+    postgres_deps,
+    undo_last_migration,
+)
+from entrypoints.serve import serve_granian, serve_uvicorn
 from entrypoints.settings import Settings, SettingsError, configure_logging
 
-log = logging.getLogger("org_agents")
-
-APP_FACTORY = "entrypoints.http.app:app_from_env"
 SERVERS = ("granian", "uvicorn")
 DEFAULT_SERVER = "granian"  # chosen by measurement: BENCHMARKS.md
 DEFAULT_WORKERS = min(len(os.sched_getaffinity(0)), 4)  # one per core, measured: BENCHMARKS.md
-WORKER_STOP_S = 30.0  # requests in flight finish within the statement and pool timeouts, well before this
+
+REFUSED: tuple[type[Exception], ...] = (SettingsError, DomainError, *STORAGE_REFUSED)  # exit 2, with the message
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,95 +80,23 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     conninfo is added; the embedded PostgreSQL, when used, belongs to this process and outlives the workers."""
     with database(settings) as conninfo:
         if not args.no_migrate:
-            migrate_up(conninfo, load_migrations(), log=_stderr)
+            apply_migrations(conninfo, log=_stderr)
         os.environ["DATABASE_URL"] = conninfo
-        if args.server == "granian":
-            _serve_granian(settings, args)
-        else:
-            _serve_uvicorn(settings, args)
+        serve = serve_granian if args.server == "granian" else serve_uvicorn
+        serve(host=args.host, port=args.port, workers=args.workers, log_level=settings.log_level)
     return 0
 
 
-class _Worker(Protocol):
-    """What serve uses of a granian worker process (granian's own classes are not typed)."""
-
-    def terminate(self) -> None: ...
-    def kill(self) -> None: ...
-    def join(self, timeout: float | None) -> None: ...
-    @property
-    def inner(self) -> BaseProcess: ...
-    def is_alive(self) -> bool: ...
-
-
-def _serve_granian(settings: Settings, args: argparse.Namespace) -> None:
-    from granian.constants import Interfaces, Loops
-    from granian.log import LogLevels
-    from granian.server.mp import MPServer
-
-    from entrypoints.http.app import STARTED_DIR_ENV
-
-    started_dir = Path(tempfile.mkdtemp(prefix="org-agents-workers-"))
-    os.environ[STARTED_DIR_ENV] = str(started_dir)
-
-    class Server(MPServer):
-        def _stop_workers(self) -> None:
-            """Granian signals each worker once. A worker that gets SIGTERM while its lifespan starts can hang in
-            granian's signal handler, and one that gets it just before it starts serving misses it and serves on
-            (each seen about 1 in 8 stops right after a start, with two workers). So a worker is signalled once it
-            says it has started (or has died), again every half second while it lives, and killed if it is still
-            alive WORKER_STOP_S after the stop began."""
-            deadline = time.monotonic() + WORKER_STOP_S
-            workers = cast("list[_Worker]", self.wrks)
-            for worker in workers:
-                while worker.is_alive() and not (started_dir / str(worker.inner.pid)).exists():
-                    if time.monotonic() > deadline:
-                        break
-                    worker.join(0.02)
-                worker.terminate()
-            for worker in workers:
-                worker.join(0.5)
-                while worker.is_alive() and time.monotonic() < deadline:
-                    worker.terminate()
-                    worker.join(0.5)
-                if worker.is_alive():
-                    log.warning("killing a worker that did not stop within %s s", WORKER_STOP_S)
-                    worker.kill()
-                    worker.join(None)
-
-    # Granian stops its workers gracefully on SIGTERM or SIGINT (in-flight requests finish), then returns.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:
-        Server(
-            APP_FACTORY, factory=True, interface=Interfaces.ASGI, address=args.host, port=args.port,
-            workers=args.workers, loop=Loops.uvloop, log_level=LogLevels(settings.log_level), log_access=False,
-            websockets=False,
-        ).serve()  # fmt: skip
-    finally:
-        shutil.rmtree(started_dir, ignore_errors=True)
-
-
-def _serve_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
-    import uvicorn
-
-    # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler it found: a clean exit.
-    signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.run(
-        APP_FACTORY, factory=True, host=args.host, port=args.port, workers=args.workers, loop="uvloop",
-        http="httptools", log_level=settings.log_level, lifespan="on", access_log=False,
-    )  # fmt: skip  # our own access log writes one structured line per request
-
-
 def _migrate(settings: Settings, action: str) -> int:
-    migrations = load_migrations()
     with database(settings) as conninfo:
         if action == "up":
-            applied = migrate_up(conninfo, migrations, log=_stderr)
+            applied = apply_migrations(conninfo, log=_stderr)
             print(f"{len(applied)} migration(s) applied" if applied else "up to date")
         elif action == "down":
-            undone = migrate_down(conninfo, migrations, log=_stderr)
+            undone = undo_last_migration(conninfo, log=_stderr)
             print(f"undid {undone.name}" if undone else "nothing to undo")
         else:
-            state = status(conninfo, migrations)
+            state = migration_status(conninfo)
             for migration, record in state.applied:
                 flag = "  MODIFIED since applied" if migration in state.modified else ""
                 print(f"applied  {migration.name}  {record.applied_at.isoformat(timespec='seconds')}{flag}")
@@ -207,10 +130,6 @@ async def _token(settings: Settings, args: argparse.Namespace, conninfo: str) ->
     return 0
 
 
-def _exit_cleanly(signum: int, _: FrameType | None) -> None:
-    raise SystemExit(0)
-
-
 def _on_sigterm(signum: int, _: FrameType | None) -> None:
     # Unwind like Ctrl-C does, so the embedded PostgreSQL is released (and stopped if we were its last user).
     raise SystemExit(128 + signum)
@@ -227,12 +146,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             return _migrate(settings, args.action)
         with database(settings) as conninfo:
-            migrate_up(conninfo, load_migrations(), log=_stderr)  # tokens need their tables
+            apply_migrations(conninfo, log=_stderr)  # tokens need their tables
             return asyncio.run(_token(settings, args, conninfo))
-    except (SettingsError, MigrationError, EmbeddedPostgresError, DomainError) as exc:
+    except REFUSED as exc:
         _stderr(f"org-agents: {exc}")
         return 2
-    except (psycopg.OperationalError, PoolTimeout) as exc:
+    except DATABASE_UNREACHABLE as exc:
         _stderr(f"org-agents: cannot reach the database: {exc}")
         return 3
     except KeyboardInterrupt:

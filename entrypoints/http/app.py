@@ -3,8 +3,7 @@
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
-from typing import Final, cast
+from typing import cast
 
 from litestar import Litestar, Router
 from litestar.datastructures import State
@@ -27,6 +26,7 @@ from entrypoints.http.live_prompt import RenderedAnswers
 from entrypoints.http.logs import access_log
 from entrypoints.http.schemas import MAX_SMALL_BODY_BYTES
 from entrypoints.http.ui import ui
+from entrypoints.serve import take_stop_signals_once_serving
 from entrypoints.settings import Settings, configure_logging
 
 
@@ -53,22 +53,13 @@ class OrgAgentsApp(Litestar):
         await super().__call__(scope, receive, send)
 
 
-STARTED_DIR_ENV: Final = "ORG_AGENTS_STARTED_DIR"  # set by `serve` for its workers only
-
-
 def app_from_env() -> Litestar:
     """The app as each worker of `org-agents serve` builds it: settings from the environment the CLI prepared
-    (DATABASE_URL names the database it chose, embedded or not). Once started, a worker says so with a file named
-    by its pid in the directory `serve` gave it (see the CLI's granian server for why)."""
+    (DATABASE_URL names the database it chose, embedded or not). Once serving, a worker takes the stop signals that
+    `serve` held back while it started (entrypoints/serve.py says why)."""
     settings = Settings.from_env(os.environ)
     configure_logging(settings)
-    started_dir = os.environ.get(STARTED_DIR_ENV)
-
-    def started() -> None:
-        if started_dir:
-            (Path(started_dir) / str(os.getpid())).touch()
-
-    return create_app(settings, on_started=started)
+    return create_app(settings, on_started=take_stop_signals_once_serving)
 
 
 def create_app(
