@@ -105,6 +105,10 @@ class LiveCache:
         """Take one before reading from the database; give it back with what was read."""
         return self._clock if self._attached else NO_TICKET
 
+    def now(self) -> float:
+        """The clock principals' lifetimes are counted on: read it before reading a principal from the database."""
+        return self._monotonic()
+
     def prompt(self, org_id: UUID, agent_id: UUID) -> LivePrompt | None:
         entry = self._prompts.get(agent_id)
         if entry is None or entry[0] != org_id:
@@ -137,12 +141,13 @@ class LiveCache:
             return None
         return entry[0]
 
-    def keep_principal(self, ticket: int, secret_hash: bytes, principal: Principal) -> None:
+    def keep_principal(self, ticket: int, secret_hash: bytes, principal: Principal, *, read_at: float) -> None:
+        """`read_at`: `now()` before the read began, so a slow read does not lengthen the lifetime."""
         if not self._fresh(ticket) or self._tokens_changed_at > ticket or self.principal_ttl_s <= 0:
             return
-        if len(self._principals) >= self.max_tokens:
+        if secret_hash not in self._principals and len(self._principals) >= self.max_tokens:
             del self._principals[next(iter(self._principals))]  # the oldest
-        self._principals[secret_hash] = (principal, self._monotonic() + self.principal_ttl_s)
+        self._principals[secret_hash] = (principal, read_at + self.principal_ttl_s)
 
     # -- for operators and tests ---------------------------------------------------------------------------------
 

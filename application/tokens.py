@@ -70,14 +70,12 @@ def cached_principal(deps: Deps, secret: str) -> Principal | None:
 
 async def authenticate(deps: Deps, secret: str) -> Principal | None:
     """The principal of a live token, or None; never says whether a token exists but was revoked."""
-    if not is_secret(secret):
-        return None
-    hashed = secret_hash(secret)
-    cached = deps.live.principal(hashed)
-    if cached is not None:
+    cached = cached_principal(deps, secret)
+    if cached is not None or not is_secret(secret):
         return cached
-    ticket = deps.live.ticket()
+    hashed = secret_hash(secret)
+    ticket, read_at = deps.live.ticket(), deps.live.now()
     principal = await deps.tokens.resolve(hashed)
     if principal is not None:
-        deps.live.keep_principal(ticket, hashed, principal)
+        deps.live.keep_principal(ticket, hashed, principal, read_at=read_at)
     return principal

@@ -12,7 +12,7 @@ SECRET_PREFIX: Final = "oat_"  # noqa: S105
 SECRET_BYTES: Final = 32  # random bytes in a new secret: 43 URL-safe base64 characters after the prefix
 # What a secret looks like: the prefix, then URL-safe base64 (as secrets.token_urlsafe writes it). Anything else is
 # not one of ours, and is refused without a lookup; nothing is trimmed or normalized first.
-SECRET_PATTERN: Final = SECRET_PREFIX + "[A-Za-z0-9_-]{1,200}"
+SECRET_PATTERN: Final = SECRET_PREFIX + f"[A-Za-z0-9_-]{{1,{2 * SECRET_BYTES}}}"  # up to twice the bytes: ample
 
 _SECRET: Final = re.compile(SECRET_PATTERN)
 

@@ -10,7 +10,7 @@ from domain.blueprints import LivePrompt
 from entrypoints.http.schemas import LivePromptOut, to_out
 
 ROUTE: Final = "/org-agents/{agent_id}/prompt"  # the route's template, as the access log names it
-RENDERED_MAX_BYTES: Final = 16 * 1024 * 1024  # rendered bodies kept per app, oldest out first
+RENDERED_MAX_BYTES: Final = 16 * 1024 * 1024  # rendered answers kept per app (their bodies and prompts), oldest out
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -36,6 +36,7 @@ class Rendered(msgspec.Struct, frozen=True):
     body: bytes
     headers_200: Headers
     headers_304: Headers
+    size: int  # bytes held: the body and the prompt it was rendered from
 
 
 _encode = msgspec.json.Encoder().encode
@@ -51,6 +52,7 @@ def render(live: LivePrompt) -> Rendered:
         body=body,
         headers_200=[*common, (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
         headers_304=common,
+        size=len(body) + len(live.compiled_system_prompt.encode()),
     )
 
 
@@ -61,7 +63,7 @@ def answer(rendered: Rendered, if_none_match: str | None) -> tuple[int, Headers,
 
 
 class RenderedAnswers:
-    """One app's rendered answers by version id, bounded by the bytes of their bodies, oldest out first. A hit is
+    """One app's rendered answers by version id, bounded by the bytes they hold, oldest out first. A hit is
     used only for the very prompt it was rendered from; anything else (another app's data under the same id, a
     version changed behind the API's back) is rendered again."""
 
@@ -77,9 +79,9 @@ class RenderedAnswers:
         made = render(live)
         if found is not None:
             del self._by_version[live.blueprint_id]
-            self._bytes -= len(found.body)
-        while self._by_version and self._bytes + len(made.body) > self.max_bytes:
-            self._bytes -= len(self._by_version.pop(next(iter(self._by_version))).body)
+            self._bytes -= found.size
+        while self._by_version and self._bytes + made.size > self.max_bytes:
+            self._bytes -= self._by_version.pop(next(iter(self._by_version))).size
         self._by_version[live.blueprint_id] = made
-        self._bytes += len(made.body)
+        self._bytes += made.size
         return made

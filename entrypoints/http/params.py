@@ -5,7 +5,7 @@ from typing import Annotated, Final
 from litestar import Response
 from litestar.params import HeaderParameter, Parameter
 
-from application.pagination import MAX_CURSOR, MAX_LIMIT
+from application.pagination import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT
 from domain.agents import Agent, agent_etag
 from entrypoints.http.examples import SHOP_BUDDY
 from entrypoints.http.schemas import AgentOut, to_out
@@ -17,7 +17,7 @@ AGENT_WITH_BLUEPRINT_EXAMPLE: Final = AGENT_EXAMPLE | {
 }
 VERSION_EXAMPLE: Final = {"agent_blueprint": SHOP_BUDDY, "conversation_id": "conv-2026-001"}
 
-Limit = Annotated[int | None, Parameter(ge=1, le=MAX_LIMIT, description="page size, 20 by default")]
+Limit = Annotated[int | None, Parameter(ge=1, le=MAX_LIMIT, description=f"page size, {DEFAULT_LIMIT} by default")]
 Cursor = Annotated[str | None, Parameter(max_length=MAX_CURSOR, description="next_cursor of the previous page")]
 
 IfMatch = Annotated[

@@ -43,8 +43,8 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str
 
 
-async def caller(services: Deps, org: str, user: str, role: Role) -> Caller:
-    issued = await create_token(services, CreateToken(org_name=org, user_id=user, role=role))
+async def caller(deps: Deps, org: str, user: str, role: Role) -> Caller:
+    issued = await create_token(deps, CreateToken(org_name=org, user_id=user, role=role))
     return Caller(headers={"Authorization": f"Bearer {issued.secret}"}, token_id=str(issued.token.id), user_id=user)
 
 
@@ -54,11 +54,11 @@ class Team(msgspec.Struct, frozen=True, kw_only=True):
     member: Caller
 
 
-async def team(services: Deps, org: str) -> Team:
+async def team(deps: Deps, org: str) -> Team:
     return Team(
-        owner=await caller(services, org, f"{org}-owner", Role.OWNER),
-        admin=await caller(services, org, f"{org}-admin", Role.ADMIN),
-        member=await caller(services, org, f"{org}-member", Role.MEMBER),
+        owner=await caller(deps, org, f"{org}-owner", Role.OWNER),
+        admin=await caller(deps, org, f"{org}-admin", Role.ADMIN),
+        member=await caller(deps, org, f"{org}-member", Role.MEMBER),
     )
 
 

@@ -17,6 +17,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from application.deps import Deps
+from application.tokens import RevokeToken, revoke_token
 from domain.blueprints import LivePrompt
 from domain.roles import Principal
 from domain.tokens import secret_hash
@@ -126,7 +127,7 @@ def test_rendered_answers_are_bounded_by_their_bytes_oldest_out_first() -> None:
             compiled_system_prompt="x" * 1000, compiled_at=datetime(2026, 1, 1, tzinfo=UTC),
         )  # fmt: skip
 
-    size = len(RenderedAnswers().of(live(0)).body)
+    size = RenderedAnswers().of(live(0)).size  # its body and its prompt
     bodies = RenderedAnswers(max_bytes=3 * size)
     first = [bodies.of(live(n)) for n in range(3)]
     assert all(bodies.of(live(n)) is first[n] for n in range(3))  # kept: the same object comes back
@@ -210,7 +211,7 @@ HEADER_VARIANTS = {  # Authorization value (with {secret}) -> does it name the t
     "BEARER {secret}": True,
     "Bearer {secret}\u00a0": False,  # a trailing no-break space is not part of a token
     "Bearer\u00a0{secret}": False,
-    "Bearer  {secret}": False,  # one space, as RFC 6750 writes it
+    "Bearer  {secret}": False,  # exactly one space (RFC 6750 allows more; no client of ours sends them)
     "Bearer\t{secret}": False,
     "Token {secret}": False,
     "{secret}": False,
@@ -245,3 +246,22 @@ async def test_a_change_made_here_is_served_at_once_not_when_its_notice_arrives(
         assert (await client.get(path, headers=world.acme.member.headers)).headers["etag"] == f'"{version}"'
     assert (await client.post(f"/org-agents/{world.live}/deactivate", headers=owner)).status_code == 200
     assert_problem(await client.get(path, headers=world.acme.member.headers), 404)
+
+
+async def test_a_switch_off_by_update_and_a_revocation_made_here_are_served_at_once(
+    client: Client, deps: Deps, world: World
+) -> None:
+    path = f"/org-agents/{world.live}/prompt"
+    await held(client, deps, world)
+    switched = await client.patch(
+        f"/org-agents/{world.live}", json={"status": "deactive"}, headers=world.acme.owner.headers
+    )
+    assert switched.status_code == 200, switched.text
+    assert_problem(await client.get(path, headers=world.acme.member.headers), 404)
+
+    assert (
+        await client.post(f"/org-agents/{world.live}/activate", headers=world.acme.owner.headers)
+    ).status_code == 200
+    await held(client, deps, world)
+    await revoke_token(deps, RevokeToken(token_id=UUID(world.acme.member.token_id)))
+    assert_problem(await client.get(path, headers=world.acme.member.headers), 401)

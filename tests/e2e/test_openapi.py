@@ -166,3 +166,11 @@ async def test_the_documents_limits_are_the_services_own(client: Client) -> None
     assert parameter("GET", "/org-agents", "limit")["maximum"] == MAX_LIMIT
     assert parameter("GET", "/org-agents", "cursor")["maxLength"] == MAX_CURSOR
     assert parameter("GET", "/org-agents/{agent_id}/blueprints", "conversation_id")["maxLength"] == MAX_CONVERSATION_ID
+
+
+async def test_the_live_prompt_documents_its_body_its_etag_and_its_304(client: Client) -> None:
+    responses = operations(await openapi(client))[("GET", "/org-agents/{agent_id}/prompt")]["responses"]
+
+    assert refs(responses["200"]) == {"LivePromptOut"}
+    assert "ETag" in responses["200"]["headers"]
+    assert "content" not in responses["304"]

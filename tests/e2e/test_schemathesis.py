@@ -58,9 +58,9 @@ CHECKS: Final = [
     unsupported_method,
 ]
 
-SERVICES: Final = memory_deps()
-APP: Final = create_app(Settings(database_url=None, data_dir=Path(tempfile.gettempdir())), SERVICES)  # unused dir
-OWNER: Final = asyncio.run(create_token(SERVICES, CreateToken(org_name="acme", user_id="acme-owner", role=Role.OWNER)))
+DEPS: Final = memory_deps()
+APP: Final = create_app(Settings(database_url=None, data_dir=Path(tempfile.gettempdir())), DEPS)  # unused dir
+OWNER: Final = asyncio.run(create_token(DEPS, CreateToken(org_name="acme", user_id="acme-owner", role=Role.OWNER)))
 AUTHORIZATION: Final = {"Authorization": f"Bearer {OWNER.secret}"}
 
 schema = schemathesis.openapi.from_asgi("/schema/openapi.json", APP)

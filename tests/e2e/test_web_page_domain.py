@@ -7,6 +7,9 @@ from typing import Any, Final
 import msgspec
 import pytest
 
+from application.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from domain.agents import MAX_NAME
+from domain.blueprints import MAX_CONVERSATION_ID
 from domain.compiler import REQUIRED_FIELDS
 from domain.document import SECTIONS, FieldType, SectionShape
 from entrypoints.http.schemas import MAX_BLUEPRINT_BYTES, MAX_SMALL_BODY_BYTES
@@ -46,7 +49,14 @@ async def test_the_page_is_told_exactly_the_sections_required_fields_and_limits_
     assert {(section, field["key"]) for section, field in shown if field["required"]} == required  # none dropped
     assert facts["shapes"] == {shape.name: shape.value for shape in SectionShape}
     assert facts["types"] == {kind.name: kind.value for kind in FieldType}
-    assert facts["limits"] == {"blueprint_bytes": MAX_BLUEPRINT_BYTES, "small_body_bytes": MAX_SMALL_BODY_BYTES}
+    assert facts["limits"] == {
+        "blueprint_bytes": MAX_BLUEPRINT_BYTES,
+        "small_body_bytes": MAX_SMALL_BODY_BYTES,
+        "name_chars": MAX_NAME,
+        "conversation_id_chars": MAX_CONVERSATION_ID,
+        "page_size": DEFAULT_LIMIT,
+        "max_page_size": MAX_LIMIT,
+    }
 
 
 async def test_the_domain_module_is_served_like_the_page_s_other_scripts_and_is_not_in_the_api_document(

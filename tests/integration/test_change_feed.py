@@ -62,34 +62,34 @@ async def listening(migrated_database: str, tmp_path: Path, **settings: Any) -> 
 
 
 @pytest.fixture
-async def services(migrated_database: str, tmp_path: Path) -> AsyncIterator[Deps]:
+async def deps(migrated_database: str, tmp_path: Path) -> AsyncIterator[Deps]:
     async with listening(migrated_database, tmp_path) as made:
         yield made
 
 
-async def live_agent(services: Deps) -> tuple[Principal, Any]:
-    issued = await create_token(services, CreateToken(org_name="acme", user_id="ana", role=Role.OWNER))
-    owner = await authenticate(services, issued.secret)
+async def live_agent(deps: Deps) -> tuple[Principal, Any]:
+    issued = await create_token(deps, CreateToken(org_name="acme", user_id="ana", role=Role.OWNER))
+    owner = await authenticate(deps, issued.secret)
     assert owner is not None
-    agent = await create_agent(services, owner, CreateAgent(name="shop buddy"))
-    version = await add_version(services, owner, AddVersion(agent_id=agent.id, agent_blueprint=shop_buddy()))
-    await compile_version(services, owner, CompileVersion(agent_id=agent.id, version_id=version.id, activate=True))
+    agent = await create_agent(deps, owner, CreateAgent(name="shop buddy"))
+    version = await add_version(deps, owner, AddVersion(agent_id=agent.id, agent_blueprint=shop_buddy()))
+    await compile_version(deps, owner, CompileVersion(agent_id=agent.id, version_id=version.id, activate=True))
 
     async def held() -> bool:
         # The first read may race the notice of our own compile, and is then not kept; a later one is.
-        await get_live_prompt(services, owner, GetLivePrompt(agent_id=agent.id))
-        return services.live.prompt(owner.org_id, agent.id) is not None
+        await get_live_prompt(deps, owner, GetLivePrompt(agent_id=agent.id))
+        return deps.live.prompt(owner.org_id, agent.id) is not None
 
     await eventually(held, "the live prompt is held in memory")
     return owner, agent
 
 
-def serves(services: Deps, who: Principal, agent_id: UUID, *, live: bool) -> Callable[[], Awaitable[bool]]:
+def serves(deps: Deps, who: Principal, agent_id: UUID, *, live: bool) -> Callable[[], Awaitable[bool]]:
     """A check: the agent's prompt is served (live) or refused as not live."""
 
     async def check() -> bool:
         try:
-            await get_live_prompt(services, who, GetLivePrompt(agent_id=agent_id))
+            await get_live_prompt(deps, who, GetLivePrompt(agent_id=agent_id))
         except NoLivePrompt:
             return not live
         return live
@@ -102,30 +102,28 @@ def sql(conninfo: str, statement: Any, params: dict[str, Any] | None = None) -> 
         conn.execute(statement, params)
 
 
-async def test_a_change_made_elsewhere_is_served_once_its_notice_arrives(
-    services: Deps, migrated_database: str
-) -> None:
-    owner, agent = await live_agent(services)
+async def test_a_change_made_elsewhere_is_served_once_its_notice_arrives(deps: Deps, migrated_database: str) -> None:
+    owner, agent = await live_agent(deps)
     sql(migrated_database, "UPDATE org_agents SET status = 'deactive' WHERE id = %(id)s", {"id": agent.id})
-    await eventually(serves(services, owner, agent.id, live=False), "the deactivation is served")
+    await eventually(serves(deps, owner, agent.id, live=False), "the deactivation is served")
 
 
-async def test_a_token_revoked_elsewhere_stops_working(services: Deps, migrated_database: str) -> None:
-    issued = await create_token(services, CreateToken(org_name="acme", user_id="bo", role=Role.MEMBER))
-    assert await authenticate(services, issued.secret) is not None  # now held in memory
-    assert services.live.sizes[2] == 1
+async def test_a_token_revoked_elsewhere_stops_working(deps: Deps, migrated_database: str) -> None:
+    issued = await create_token(deps, CreateToken(org_name="acme", user_id="bo", role=Role.MEMBER))
+    assert await authenticate(deps, issued.secret) is not None  # now held in memory
+    assert deps.live.sizes[2] == 1
     sql(migrated_database, "UPDATE agent_api_tokens SET revoked_at = now() WHERE id = %(id)s", {"id": issued.token.id})
 
     async def refused() -> bool:
-        return await authenticate(services, issued.secret) is None
+        return await authenticate(deps, issued.secret) is None
 
     await eventually(refused, "the revoked token is refused")
 
 
 async def test_a_dropped_feed_turns_the_cache_off_and_a_new_one_starts_it_empty(
-    services: Deps, migrated_database: str
+    deps: Deps, migrated_database: str
 ) -> None:
-    owner, agent = await live_agent(services)
+    owner, agent = await live_agent(deps)
     sql(
         migrated_database,
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -134,14 +132,14 @@ async def test_a_dropped_feed_turns_the_cache_off_and_a_new_one_starts_it_empty(
     )
     # Changed while no notice can reach this process: it must not serve what it held before.
     sql(migrated_database, "UPDATE org_agents SET status = 'deactive' WHERE id = %(id)s", {"id": agent.id})
-    await eventually(serves(services, owner, agent.id, live=False), "the change made while the feed was down is served")
+    await eventually(serves(deps, owner, agent.id, live=False), "the change made while the feed was down is served")
 
     async def listening_again() -> bool:
-        return services.live.attached
+        return deps.live.attached
 
     await eventually(listening_again, "the feed reconnects")
     sql(migrated_database, "UPDATE org_agents SET status = 'active' WHERE id = %(id)s", {"id": agent.id})
-    await eventually(serves(services, owner, agent.id, live=True), "the reconnected feed reports changes again")
+    await eventually(serves(deps, owner, agent.id, live=True), "the reconnected feed reports changes again")
 
 
 async def test_without_the_change_triggers_nothing_is_ever_cached(migrated_database: str) -> None:
@@ -179,15 +177,15 @@ async def test_a_revocation_that_sends_no_notice_still_takes_effect_within_the_p
     migrated_database: str, tmp_path: Path
 ) -> None:
     lifetime_s = 1.0
-    async with listening(migrated_database, tmp_path, token_cache_s=lifetime_s) as services:
-        issued = await create_token(services, CreateToken(org_name="acme", user_id="bo", role=Role.MEMBER))
-        assert await authenticate(services, issued.secret) is not None
+    async with listening(migrated_database, tmp_path, token_cache_s=lifetime_s) as deps:
+        issued = await create_token(deps, CreateToken(org_name="acme", user_id="bo", role=Role.MEMBER))
+        assert await authenticate(deps, issued.secret) is not None
         held_since = time.monotonic()  # the principal is now in memory, for at most lifetime_s from here
         revoke_unannounced(migrated_database, issued.token.id)
-        assert await authenticate(services, issued.secret) is not None  # no notice came: memory still answers
+        assert await authenticate(deps, issued.secret) is not None  # no notice came: memory still answers
 
         async def refused() -> bool:
-            return await authenticate(services, issued.secret) is None
+            return await authenticate(deps, issued.secret) is None
 
         await eventually(refused, "the revoked token is refused")
         assert time.monotonic() - held_since < lifetime_s + 1.0, "held past its lifetime"
@@ -197,18 +195,18 @@ async def test_revoking_an_already_revoked_token_again_announces_it_to_every_pro
     migrated_database: str, tmp_path: Path
 ) -> None:
     async with (
-        listening(migrated_database, tmp_path, token_cache_s=3600) as services,
+        listening(migrated_database, tmp_path, token_cache_s=3600) as deps,
         listening(migrated_database, tmp_path) as operator,  # another process: the CLI, another instance
     ):
-        issued = await create_token(services, CreateToken(org_name="acme", user_id="bo", role=Role.MEMBER))
-        assert await authenticate(services, issued.secret) is not None
+        issued = await create_token(deps, CreateToken(org_name="acme", user_id="bo", role=Role.MEMBER))
+        assert await authenticate(deps, issued.secret) is not None
         revoke_unannounced(migrated_database, issued.token.id)
-        assert await authenticate(services, issued.secret) is not None
+        assert await authenticate(deps, issued.secret) is not None
 
         again = await revoke_token(operator, RevokeToken(token_id=issued.token.id))
         assert again.revoked_at is not None
 
         async def refused() -> bool:
-            return await authenticate(services, issued.secret) is None
+            return await authenticate(deps, issued.secret) is None
 
         await eventually(refused, "the repeated revocation reaches the other process")

@@ -40,7 +40,7 @@ def test_a_detached_cache_keeps_and_serves_nothing() -> None:
     cache = LiveCache()
     assert cache.ticket() == NO_TICKET
     cache.keep_prompt(cache.ticket(), ORG, live())
-    cache.keep_principal(cache.ticket(), b"h", WHO)
+    cache.keep_principal(cache.ticket(), b"h", WHO, read_at=cache.now())
     assert cache.prompt(ORG, AGENT) is None
     assert cache.principal(b"h") is None
 
@@ -75,7 +75,7 @@ def test_a_change_to_another_agent_does_not_refuse_this_one() -> None:
 def test_detaching_forgets_everything_and_answers_read_before_a_reattach_are_refused() -> None:
     cache = attached()
     cache.keep_prompt(cache.ticket(), ORG, live())
-    cache.keep_principal(cache.ticket(), b"h", WHO)
+    cache.keep_principal(cache.ticket(), b"h", WHO, read_at=cache.now())
     before = cache.ticket()
     cache.detach()
     assert cache.prompt(ORG, AGENT) is None
@@ -87,13 +87,13 @@ def test_detaching_forgets_everything_and_answers_read_before_a_reattach_are_ref
 
 def test_a_token_change_forgets_every_principal_and_refuses_older_answers() -> None:
     cache = attached()
-    cache.keep_principal(cache.ticket(), b"a", WHO)
+    cache.keep_principal(cache.ticket(), b"a", WHO, read_at=cache.now())
     before = cache.ticket()
     cache.tokens_changed()
     assert cache.principal(b"a") is None
-    cache.keep_principal(before, b"b", WHO)
+    cache.keep_principal(before, b"b", WHO, read_at=cache.now())
     assert cache.principal(b"b") is None
-    cache.keep_principal(cache.ticket(), b"b", WHO)
+    cache.keep_principal(cache.ticket(), b"b", WHO, read_at=cache.now())
     assert cache.principal(b"b") == WHO
 
 
@@ -114,7 +114,7 @@ def test_prompts_are_bounded_by_size_least_recently_used_out_first() -> None:
 def test_principals_are_bounded_by_count() -> None:
     cache = attached(max_tokens=2)
     for key in (b"a", b"b", b"c"):
-        cache.keep_principal(cache.ticket(), key, WHO)
+        cache.keep_principal(cache.ticket(), key, WHO, read_at=cache.now())
     assert [cache.principal(k) is not None for k in (b"a", b"b", b"c")] == [False, True, True]
 
 
@@ -132,19 +132,38 @@ def test_an_unknown_notice_forgets_everything() -> None:
 def test_a_principal_is_kept_for_its_lifetime_only_notice_or_not() -> None:
     now = [100.0]
     cache = attached(principal_ttl_s=30, monotonic=lambda: now[0])
-    cache.keep_principal(cache.ticket(), b"a", WHO)
+    cache.keep_principal(cache.ticket(), b"a", WHO, read_at=cache.now())
     now[0] += 29.9
     assert cache.principal(b"a") == WHO
     now[0] += 0.1
     assert cache.principal(b"a") is None  # asked again, it is read afresh, and a revocation then shows
     assert cache.sizes[2] == 0
-    cache.keep_principal(cache.ticket(), b"a", WHO)
+    cache.keep_principal(cache.ticket(), b"a", WHO, read_at=cache.now())
+    assert cache.principal(b"a") == WHO
+
+
+def test_a_principals_lifetime_counts_from_before_it_was_read_however_slow_the_read() -> None:
+    now = [100.0]
+    cache = attached(principal_ttl_s=30, monotonic=lambda: now[0])
+    ticket, read_at = cache.ticket(), cache.now()
+    now[0] += 10  # the database took 10 s to answer (a revocation may have happened meanwhile)
+    cache.keep_principal(ticket, b"a", WHO, read_at=read_at)
+    now[0] += 19.9
+    assert cache.principal(b"a") == WHO
+    now[0] += 0.1
+    assert cache.principal(b"a") is None
+
+
+def test_keeping_a_principal_again_evicts_nobody() -> None:
+    cache = attached(max_tokens=2)
+    for key in (b"a", b"b", b"b"):
+        cache.keep_principal(cache.ticket(), key, WHO, read_at=cache.now())
     assert cache.principal(b"a") == WHO
 
 
 def test_a_lifetime_of_zero_keeps_no_principal() -> None:
     cache = attached(principal_ttl_s=0)
-    cache.keep_principal(cache.ticket(), b"a", WHO)
+    cache.keep_principal(cache.ticket(), b"a", WHO, read_at=cache.now())
     assert cache.principal(b"a") is None
 
 

@@ -15,6 +15,9 @@ from litestar.datastructures import CacheControlHeader
 from litestar.enums import MediaType
 from litestar.static_files import create_static_files_router
 
+from application.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from domain.agents import MAX_NAME
+from domain.blueprints import MAX_CONVERSATION_ID
 from domain.compiler import REQUIRED_FIELDS
 from domain.document import SECTIONS, FieldType, SectionShape
 from entrypoints.http.schemas import MAX_BLUEPRINT_BYTES, MAX_SMALL_BODY_BYTES
@@ -68,7 +71,14 @@ def domain_facts() -> dict[str, Any]:
             }
             for section in SECTIONS
         ],
-        "limits": {"blueprint_bytes": MAX_BLUEPRINT_BYTES, "small_body_bytes": MAX_SMALL_BODY_BYTES},
+        "limits": {
+            "blueprint_bytes": MAX_BLUEPRINT_BYTES,
+            "small_body_bytes": MAX_SMALL_BODY_BYTES,
+            "name_chars": MAX_NAME,
+            "conversation_id_chars": MAX_CONVERSATION_ID,
+            "page_size": DEFAULT_LIMIT,
+            "max_page_size": MAX_LIMIT,
+        },
     }
 
 
@@ -78,7 +88,7 @@ def domain_module(facts: dict[str, Any]) -> bytes:
     return "\n".join(
         [
             "// Made by the server from domain/document.py (SECTIONS), domain/compiler.py (REQUIRED_FIELDS) and",
-            "// entrypoints/http/schemas.py (the body limits): change those, not this.",
+            "// the constants of the limits (entrypoints/http/ui/__init__.py names them): change those, not this.",
             "",
             f"const DOMAIN = {data};",
             "",

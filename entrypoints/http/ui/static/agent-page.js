@@ -1,6 +1,7 @@
 // One agent: its summary and switches, its version history, and the opened version: compile it, make it live
 // (or roll back to it), or start a new version from it.
 
+import { LIMITS } from "./domain.js";
 import { api, ApiError } from "./api.js";
 import { BlueprintEditor } from "./blueprint-form.js";
 import { compilationBadge, focusOn, h, replace, statusBadge, time } from "./dom.js";
@@ -78,7 +79,7 @@ export class AgentPage {
   async fetch() {
     const [detail, page] = await Promise.all([
       api("GET", this.base),
-      api("GET", `${this.base}/blueprints`, { query: { limit: 20 } }),
+      api("GET", `${this.base}/blueprints`, { query: { limit: LIMITS.page_size } }),
     ]);
     this.detail = detail;
     this.versions = page.items;
@@ -99,7 +100,8 @@ export class AgentPage {
   async loadOlder(button) {
     button.disabled = true;
     try {
-      const page = await api("GET", `${this.base}/blueprints`, { query: { limit: 20, cursor: this.cursor } });
+      const query = { limit: LIMITS.page_size, cursor: this.cursor };
+      const page = await api("GET", `${this.base}/blueprints`, { query });
       this.versions = [...this.versions, ...page.items];
       this.cursor = page.next_cursor;
       this.renderHistory();
@@ -329,7 +331,10 @@ export class AgentPage {
   renderEditing() {
     const { base, editor } = this.editing;
     const conversation = h("input",
-      { type: "text", id: "conversation-id", maxlength: 255, "aria-describedby": "conversation-hint" });
+      {
+        type: "text", id: "conversation-id", maxlength: LIMITS.conversation_id_chars,
+        "aria-describedby": "conversation-hint",
+      });
     const save = h("button", { type: "submit", class: "primary" }, "Save as a new version");
     const cancel = this.versions.length
       ? h("button", { type: "button", class: "quiet", onclick: () => this.stopEditing() }, "Cancel")

@@ -1,6 +1,7 @@
 // The page's shell: sign-in with a pasted token, the header, messages, confirmations, and the views by address
 // (#/ agents, #/new a new agent, #/agents/<id>[/versions/<version id>] one agent).
 
+import { LIMITS } from "./domain.js";
 import { api, ApiError, describe, session } from "./api.js";
 import { BlueprintEditor } from "./blueprint-form.js";
 import { AgentPage } from "./agent-page.js";
@@ -308,10 +309,12 @@ function renderAgents(view) {
     try {
       let items;
       if (query) {
-        items = (await api("POST", "/org-agents/search", { body: { query, limit: 100 } })).items;
+        const body = { query, limit: LIMITS.max_page_size };
+        items = (await api("POST", "/org-agents/search", { body })).items;
         cursor = null;
       } else {
-        const page = await api("GET", "/org-agents", { query: { status: state.status, cursor, limit: 20 } });
+        const params = { status: state.status, cursor, limit: LIMITS.page_size };
+        const page = await api("GET", "/org-agents", { query: params });
         items = page.items;
         cursor = page.next_cursor;
       }
@@ -373,11 +376,17 @@ function renderAgents(view) {
 function renderNewAgent(view) {
   const editor = new BlueprintEditor();
   const name = h("input",
-    { type: "text", id: "agent-name", required: true, maxlength: 255, "aria-describedby": "agent-name-error" });
+    {
+      type: "text", id: "agent-name", required: true, maxlength: LIMITS.name_chars,
+      "aria-describedby": "agent-name-error",
+    });
   const nameError = h("p", { class: "field-error", id: "agent-name-error", hidden: true });
   const description = h("textarea", { id: "agent-description", rows: 2, "aria-describedby": "agent-description-hint" });
   const conversation = h("input",
-    { type: "text", id: "new-conversation", maxlength: 255, "aria-describedby": "new-conversation-hint" });
+    {
+      type: "text", id: "new-conversation", maxlength: LIMITS.conversation_id_chars,
+      "aria-describedby": "new-conversation-hint",
+    });
   const submit = h("button", { type: "submit", class: "primary" }, "Create agent");
   ctx.leaveGuard = () => editor.dirty || Boolean(name.value.trim());
 
