@@ -21,10 +21,7 @@ from entrypoints.http.app import create_app
 from entrypoints.http.examples import shop_buddy
 from entrypoints.settings import Settings
 from tests.integration.test_embedded_postgres import postmaster_pid
-from tests.serving import ORG_AGENTS, free_port, serving
-
-__all__ = ["ORG_AGENTS", "free_port"]
-
+from tests.serving import ORG_AGENTS, serving
 
 pytestmark = pytest.mark.postgres
 

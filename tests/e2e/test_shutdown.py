@@ -14,8 +14,8 @@ import psutil
 import pytest
 
 from entrypoints.http.examples import shop_buddy
-from tests.e2e.test_serve import ORG_AGENTS, free_port
 from tests.integration.test_embedded_postgres import postmaster_pid
+from tests.serving import ORG_AGENTS, free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.anyio]
 
