@@ -175,7 +175,7 @@ async def update_agent(deps: Deps, who: Principal, cmd: UpdateAgent) -> Agent:
             action = STATUS_ACTIONS[after.status] if "status" in changed else Action.AGENT_UPDATE
             await record(uow, deps, who, action, after.id, **changed)
             await uow.commit()
-    deps.live.agent_changed(after.id)  # this process reads its own write; the others hear migration 0007's notice
+            deps.live.agent_changed(after.id)  # this process reads its own write; others hear 0007's notice
     return after
 
 
@@ -189,7 +189,7 @@ async def _set_status(deps: Deps, who: Principal, cmd: SetStatus, status: AgentS
             await uow.agents.update(after)
             await record(uow, deps, who, STATUS_ACTIONS[status], after.id, previous=before.status.value)
             await uow.commit()
-    deps.live.agent_changed(after.id)
+            deps.live.agent_changed(after.id)
     return after
 
 

@@ -62,18 +62,27 @@ async def revoke_token(deps: Deps, cmd: RevokeToken) -> TokenInfo:
         deps.live.tokens_changed()
 
 
+def _hash_of(secret: str) -> bytes | None:
+    """What a secret is known by, in storage and in the live cache; None for text that is not one of ours."""
+    return secret_hash(secret) if is_secret(secret) else None
+
+
 def cached_principal(deps: Deps, secret: str) -> Principal | None:
     """The principal of `secret` when the live cache holds it; no IO, so the hot path asks this before any
     framework work. None means "ask `authenticate`", never "refused"."""
-    return deps.live.principal(secret_hash(secret)) if is_secret(secret) else None
+    hashed = _hash_of(secret)
+    return None if hashed is None else deps.live.principal(hashed)
 
 
 async def authenticate(deps: Deps, secret: str) -> Principal | None:
-    """The principal of a live token, or None; never says whether a token exists but was revoked."""
-    cached = cached_principal(deps, secret)
-    if cached is not None or not is_secret(secret):
+    """The principal of a live token, or None; never says whether a token exists but was revoked. From memory
+    when the live cache holds it (as `cached_principal`), else one lookup, kept for next time."""
+    hashed = _hash_of(secret)
+    if hashed is None:
+        return None
+    cached = deps.live.principal(hashed)
+    if cached is not None:
         return cached
-    hashed = secret_hash(secret)
     ticket, read_at = deps.live.ticket(), deps.live.now()
     principal = await deps.tokens.resolve(hashed)
     if principal is not None:

@@ -109,23 +109,21 @@ def _migrate(settings: Settings, action: str) -> int:
 
 
 async def _token(settings: Settings, args: argparse.Namespace, conninfo: str) -> int:
-    async with postgres_deps(settings, conninfo, follow_changes=False) as services:
+    async with postgres_deps(settings, conninfo, follow_changes=False) as deps:
         if args.action == "create":
-            issued = await create_token(
-                services, CreateToken(org_name=args.org, user_id=args.user, role=Role(args.role))
-            )
+            issued = await create_token(deps, CreateToken(org_name=args.org, user_id=args.user, role=Role(args.role)))
             info = issued.token
             print(f"token {info.id} for user {info.user_id!r} ({info.role}) in organization {info.org_name!r}")
             print(issued.secret)
         elif args.action == "list":
             print("id\tuser\trole\tcreated\trevoked")
-            for info in await list_tokens(services, ListTokens(org_name=args.org)):
+            for info in await list_tokens(deps, ListTokens(org_name=args.org)):
                 revoked = info.revoked_at.isoformat(timespec="seconds") if info.revoked_at else "-"
                 print(
                     f"{info.id}\t{info.user_id}\t{info.role}\t{info.created_at.isoformat(timespec='seconds')}\t{revoked}"
                 )
         else:
-            info = await revoke_token(services, RevokeToken(token_id=args.id))
+            info = await revoke_token(deps, RevokeToken(token_id=args.id))
             print(f"revoked {info.id} ({info.user_id}, {info.org_name}) at {info.revoked_at}")
     return 0
 

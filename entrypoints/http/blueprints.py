@@ -3,13 +3,12 @@
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Litestar, Request, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath, FromQuery, Parameter
-from litestar.response.base import ASGIResponse
 
 from application.blueprints import (
     ActivateVersion,
@@ -31,7 +30,7 @@ from application.deps import Deps
 from domain.blueprints import MAX_CONVERSATION_ID
 from domain.roles import Principal
 from entrypoints.http.errors import PROBLEMS
-from entrypoints.http.live_prompt import Headers, RenderedAnswers, answer
+from entrypoints.http.live_prompt import Answered, RenderedAnswers, answer
 from entrypoints.http.params import (
     VERSION_EXAMPLE,
     Cursor,
@@ -226,15 +225,3 @@ class BlueprintController(Controller):
         live = await get_live_prompt(deps, principal, GetLivePrompt(agent_id=agent_id))
         rendered: RenderedAnswers = request.app.state.rendered
         return Answered(*answer(rendered.of(live), request.headers.get("if-none-match")))
-
-
-class Answered(Response[Any]):
-    """An answer `live_prompt.answer` made, sent byte for byte as it is (the hot path sends the same)."""
-
-    def __init__(self, status: int, headers: Headers, body: bytes) -> None:
-        super().__init__(content=None, status_code=status)
-        self.answer = (status, headers, body)
-
-    def to_asgi_response(self, app: Litestar | None, request: Request[Any, Any, Any], **_: Any) -> ASGIResponse:
-        status, headers, body = self.answer
-        return ASGIResponse(status_code=status, headers=[(k.decode(), v.decode()) for k, v in headers], body=body)

@@ -1,10 +1,12 @@
 """The answer to `GET /org-agents/{agent_id}/prompt`, written once: status, headers and body for a live prompt and an
 `If-None-Match`. The Litestar route and the hot path (hot_path.py) both send exactly what `answer` returns."""
 
-from typing import Final
+from typing import Any, Final
 from uuid import UUID
 
 import msgspec
+from litestar import Litestar, Request, Response
+from litestar.response.base import ASGIResponse
 
 from domain.blueprints import LivePrompt
 from entrypoints.http.schemas import LivePromptOut, to_out
@@ -60,6 +62,18 @@ def answer(rendered: Rendered, if_none_match: str | None) -> tuple[int, Headers,
     if matches(if_none_match, rendered.etag):
         return 304, rendered.headers_304, b""
     return 200, rendered.headers_200, rendered.body
+
+
+class Answered(Response[Any]):
+    """An answer `live_prompt.answer` made, sent byte for byte as it is (the hot path sends the same)."""
+
+    def __init__(self, status: int, headers: Headers, body: bytes) -> None:
+        super().__init__(content=None, status_code=status)
+        self.answer = (status, headers, body)
+
+    def to_asgi_response(self, app: Litestar | None, request: Request[Any, Any, Any], **_: Any) -> ASGIResponse:
+        status, headers, body = self.answer
+        return ASGIResponse(status_code=status, headers=[(k.decode(), v.decode()) for k, v in headers], body=body)
 
 
 class RenderedAnswers:

@@ -265,3 +265,29 @@ async def test_a_switch_off_by_update_and_a_revocation_made_here_are_served_at_o
     await held(client, deps, world)
     await revoke_token(deps, RevokeToken(token_id=UUID(world.acme.member.token_id)))
     assert_problem(await client.get(path, headers=world.acme.member.headers), 401)
+
+
+async def test_with_the_hot_path_off_the_cached_route_gives_the_same_answer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    deps = memory_deps(clock=FixedClock(), ids=SequentialIds())
+    settings = Settings(database_url=None, data_dir=tmp_path, hot_path=False)
+    async with AsyncTestClient(create_app(settings, deps)) as client:
+        owner = (await team(deps, "acme")).owner.headers
+        made = await client.post(
+            "/org-agents/with-blueprint", json={"name": "A", "agent_blueprint": shop_buddy("A")}, headers=owner
+        )
+        agent, version = made.json()["agent"]["id"], made.json()["blueprint"]["id"]
+        assert (
+            await client.post(f"/org-agents/{agent}/blueprints/{version}/compile?activate=true", headers=owner)
+        ).status_code == 200
+        with caplog.at_level(logging.INFO, logger="org_agents.access"):
+            answers = [await client.get(f"/org-agents/{agent}/prompt", headers=owner) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert answers[0].content == answers[2].content
+    lines = [json.loads(r.getMessage()) for r in caplog.records]
+    assert lines
+    assert not any(line.get("from_memory") for line in lines)
+    who = deps.live.principal(secret_hash(owner["Authorization"].removeprefix("Bearer ")))
+    assert who is not None
+    assert deps.live.prompt(who.org_id, UUID(agent)) is not None  # the cache answered the route: no database

@@ -56,8 +56,22 @@ def test_a_large_minimum_pool_raises_the_default_maximum() -> None:
         ({"ORG_AGENTS_POOL_TIMEOUT": "0"}, "ORG_AGENTS_POOL_TIMEOUT must be at least"),
         ({"ORG_AGENTS_STATEMENT_TIMEOUT": "x"}, "ORG_AGENTS_STATEMENT_TIMEOUT"),
         ({"ORG_AGENTS_LOG_LEVEL": "chatty"}, "ORG_AGENTS_LOG_LEVEL must be"),
+        ({"ORG_AGENTS_TOKEN_CACHE_S": "-1"}, "ORG_AGENTS_TOKEN_CACHE_S must be at least 0"),
+        ({"ORG_AGENTS_TOKEN_CACHE_S": "soon"}, "ORG_AGENTS_TOKEN_CACHE_S must be a number"),
+        ({"ORG_AGENTS_HOT_PATH": "maybe"}, "ORG_AGENTS_HOT_PATH must be 1 or 0"),
     ],
 )
 def test_an_unusable_value_is_refused_with_its_name(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         Settings.from_env(env)
+
+
+def test_the_live_caches_settings_are_read_and_default_to_a_bounded_token_lifetime_and_the_hot_path_on() -> None:
+    defaults = Settings.from_env({})
+    assert (defaults.live_cache_mb, defaults.token_cache_s, defaults.hot_path) == (64, 30.0, True)
+    assert 0 < defaults.token_cache_s <= 60
+
+    chosen = Settings.from_env({"ORG_AGENTS_TOKEN_CACHE_S": "2.5", "ORG_AGENTS_HOT_PATH": "off"})
+    assert (chosen.token_cache_s, chosen.hot_path) == (2.5, False)
+    assert Settings.from_env({"ORG_AGENTS_HOT_PATH": "TRUE"}).hot_path is True
+    assert Settings.from_env({"ORG_AGENTS_HOT_PATH": "0"}).hot_path is False
