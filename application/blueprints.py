@@ -1,6 +1,8 @@
 """Use cases for blueprint versions: write, read, list, compile, activate (and roll back), the live prompt, stats."""
 
-from datetime import datetime
+import asyncio
+from collections.abc import Callable
+from typing import Final
 from uuid import UUID
 
 import msgspec
@@ -8,15 +10,16 @@ import msgspec
 from application.audit import record
 from application.deps import Deps
 from application.idempotency import remember, replay
+from application.labels import move_label
 from application.pagination import Page, VersionKey, checked_limit, decode_cursor, page_of
-from application.ports import UnitOfWork
 from application.tokens import cached_principal
 from domain import blueprints as rules
 from domain.agents import Agent, ensure_unchanged
 from domain.audit import Action
 from domain.blueprints import BlueprintVersion, CompilationStats, CompilationStatus, LivePrompt
-from domain.errors import InvalidBlueprint, NoLivePrompt, Violation
+from domain.errors import InvalidBlueprint, Malformed, NoLivePrompt, Violation
 from domain.idempotency import checked_key, fingerprint
+from domain.labels import PRODUCTION, checked_name
 from domain.roles import Principal, ensure_can_manage
 
 
@@ -32,8 +35,18 @@ class GetVersion(msgspec.Struct, frozen=True, kw_only=True):
     version_id: UUID
 
 
+MAX_WAIT_S: Final = 60  # a watch is held at most this long
+
+
 class GetLivePrompt(msgspec.Struct, frozen=True, kw_only=True):
     agent_id: UUID
+    label: str = PRODUCTION
+
+
+class WatchLivePrompt(msgspec.Struct, frozen=True, kw_only=True):
+    agent_id: UUID
+    wait_s: float  # 0 < wait_s <= MAX_WAIT_S
+    label: str = PRODUCTION
 
 
 class GetCompilationStats(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,8 +69,10 @@ class ListCompiledVersions(msgspec.Struct, frozen=True, kw_only=True):
 class CompileVersion(msgspec.Struct, frozen=True, kw_only=True):
     agent_id: UUID
     version_id: UUID
-    activate: bool = False
-    if_match: frozenset[str] | None = None  # checked against the agent when `activate` would change it
+    activate: bool = False  # the seed's way to say label="production"
+    label: str | None = None  # move this label to the version once it compiled
+    # With `activate`, the agent's ETags (the seed's activate route checks the same); with `label`, the label's.
+    if_match: frozenset[str] | None = None
 
 
 class CompileReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,6 +83,7 @@ class CompileReport(msgspec.Struct, frozen=True, kw_only=True):
     warnings: list[Violation]
     agent: Agent  # after activation, when asked for
     message: str
+    label: str | None = None  # the label moved to the version, when asked for
 
 
 class ActivateVersion(msgspec.Struct, frozen=True, kw_only=True):
@@ -140,15 +156,16 @@ async def get_version(deps: Deps, who: Principal, cmd: GetVersion) -> BlueprintV
 async def compile_version(deps: Deps, who: Principal, cmd: CompileVersion) -> CompileReport:
     """Owners and admins compile. A valid document -> `compiled` with its prompt; an invalid one is recorded
     `failed` and then InvalidBlueprint lists every violation. Compiling a compiled version returns the stored
-    result. With `activate`, a successful compile also makes the version live, in the same transaction."""
+    result. With `activate` (production) or `label`, a successful compile also moves that label to the version, in
+    the same transaction."""
     ensure_can_manage(who)
+    label = _label_to_move(cmd)
     async with deps.uow() as uow:
         agent = await uow.agents.get_for_update(who.org_id, cmd.agent_id)
         if cmd.activate:
             ensure_unchanged(agent, cmd.if_match)  # before anything is recorded: a stale caller changes nothing
         version = await uow.versions.get(agent.id, cmd.version_id)
-        now = deps.clock.now()
-        outcome = rules.compile_version(agent, version, by=who.user_id, now=now)
+        outcome = rules.compile_version(agent, version, by=who.user_id, now=deps.clock.now())
         compiled = outcome.version
         if outcome.changed:
             await uow.versions.record_compilation(compiled)
@@ -159,65 +176,94 @@ async def compile_version(deps: Deps, who: Principal, cmd: CompileVersion) -> Co
         if compiled.compilation_status is CompilationStatus.FAILED:
             await uow.commit()  # the failure is recorded, then reported
             raise InvalidBlueprint(compiled.compile_errors or [])
-        if cmd.activate:
-            agent = await _activate(uow, deps, who, agent, compiled, now)
+        if label is not None:
+            label_match = None if cmd.activate else cmd.if_match
+            agent, _ = await move_label(uow, deps, who, agent, label, compiled, label_match)
         await uow.commit()
     deps.live.agent_changed(agent.id)  # this process reads its own write; the others hear migration 0007's notice
     message = "compiled" if outcome.changed else "already compiled; the stored result stands"
-    if cmd.activate:
+    if label == PRODUCTION:
         message += "; active"
-    return CompileReport(blueprint=compiled, warnings=outcome.warnings, agent=agent, message=message)
+    elif label is not None:
+        message += f"; {label!r} points at it"
+    return CompileReport(blueprint=compiled, warnings=outcome.warnings, agent=agent, message=message, label=label)
+
+
+def _label_to_move(cmd: CompileVersion) -> str | None:
+    if cmd.label is None:
+        return PRODUCTION if cmd.activate else None
+    name = checked_name(cmd.label, writing=True)
+    if cmd.activate and name != PRODUCTION:
+        raise Malformed("label", "activate=true moves production; ask for one label, not two")
+    return name
 
 
 async def activate_version(deps: Deps, who: Principal, cmd: ActivateVersion) -> Agent:
-    """Owners and admins make a compiled version live (VersionNotCompiled otherwise); activating an older
-    compiled version is the rollback."""
+    """Owners and admins make a compiled version live (VersionNotCompiled otherwise): production moves to it;
+    activating an older compiled version is the rollback."""
     ensure_can_manage(who)
     async with deps.uow() as uow:
         agent = await uow.agents.get_for_update(who.org_id, cmd.agent_id)
         ensure_unchanged(agent, cmd.if_match)
         version = await uow.versions.get(agent.id, cmd.version_id)
-        agent = await _activate(uow, deps, who, agent, version, deps.clock.now())
+        agent, _ = await move_label(uow, deps, who, agent, PRODUCTION, version)
         await uow.commit()
     deps.live.agent_changed(agent.id)
     return agent
 
 
-async def _activate(
-    uow: UnitOfWork, deps: Deps, who: Principal, agent: Agent, version: BlueprintVersion, now: datetime
-) -> Agent:
-    activated = rules.activate(agent, version, now=now)
-    if activated is not agent:
-        await uow.agents.update(activated)
-        previous = str(agent.current_blueprint_id) if agent.current_blueprint_id else None
-        await record(uow, deps, who, Action.BLUEPRINT_ACTIVATE, version.id, agent_id=str(agent.id),
-                     version=version.version, previous_blueprint_id=previous)  # fmt: skip
-    return activated
-
-
 async def get_live_prompt(deps: Deps, who: Principal, cmd: GetLivePrompt) -> LivePrompt:
-    """The active compiled prompt of an active agent; NoLivePrompt when it is switched off, deleted or has no
-    active version (an agent of another organization is not found either way). Served from memory when the live
-    cache holds it (see application/live_cache.py), else one indexed query."""
-    cached = deps.live.prompt(who.org_id, cmd.agent_id)
+    """The compiled prompt a label (production: the active version) of an active agent points at; NoLivePrompt when
+    the agent is switched off or deleted, or the label is unknown (an agent of another organization is not found
+    either way). Served from memory when the live cache holds it (see application/live_cache.py), else one indexed
+    query."""
+    label = checked_name(cmd.label, writing=False)
+    cached = deps.live.prompt(who.org_id, cmd.agent_id, label)
     if cached is not None:
         return cached
     ticket = deps.live.ticket()
     async with deps.uow() as uow:
-        live = await uow.versions.live_prompt(who.org_id, cmd.agent_id)
+        live = await uow.versions.live_prompt(who.org_id, cmd.agent_id, label)
         if live is None:
             await uow.agents.get(who.org_id, cmd.agent_id)  # AgentNotFound for an unknown or foreign agent
-            raise NoLivePrompt(cmd.agent_id)
+            raise NoLivePrompt(cmd.agent_id, label)
     deps.live.keep_prompt(ticket, who.org_id, live)
     return live
+
+
+async def watch_live_prompt(
+    deps: Deps, who: Principal, cmd: WatchLivePrompt, unchanged: Callable[[LivePrompt], bool]
+) -> LivePrompt:
+    """`get_live_prompt`, held while `unchanged` (the caller's copy is current) for up to `wait_s` seconds: answered
+    as soon as the label moves or the agent stops serving (NoLivePrompt), in this process or any other, and with the
+    unchanged prompt at the timeout. Answered at once when this process does not follow changes now (the feed is
+    down) or holds its maximum of watches (LiveCache.max_watchers)."""
+    if not 0 < cmd.wait_s <= MAX_WAIT_S:
+        raise Malformed("wait", f"seconds, more than 0 and at most {MAX_WAIT_S}")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + cmd.wait_s
+    fetch = GetLivePrompt(agent_id=cmd.agent_id, label=cmd.label)
+    while True:
+        changed = deps.live.watch(cmd.agent_id)  # before the read: a change after it wakes this watch
+        try:
+            live = await get_live_prompt(deps, who, fetch)
+            remaining = deadline - loop.time()
+            if changed is None or remaining <= 0 or not unchanged(live):
+                return live
+            await asyncio.wait({changed}, timeout=remaining)
+            if not changed.done():
+                return live  # the caller's copy is still current
+        finally:
+            if changed is not None:
+                deps.live.unwatch(cmd.agent_id, changed)
 
 
 def live_prompt_from_memory(deps: Deps, secret: str, cmd: GetLivePrompt) -> LivePrompt | None:
     """`get_live_prompt` for the token `secret`, when the live cache holds both its principal and the prompt; else
     None, and `authenticate` with `get_live_prompt` answer (errors included). No IO and no await: the HTTP hot path
-    asks this before any framework work."""
+    asks this before any framework work. `cmd.label` must be a well-formed name (the hot path checks it)."""
     who = cached_principal(deps, secret)
-    return None if who is None else deps.live.prompt(who.org_id, cmd.agent_id)
+    return None if who is None else deps.live.prompt(who.org_id, cmd.agent_id, cmd.label)
 
 
 async def get_compilation_stats(deps: Deps, who: Principal, cmd: GetCompilationStats) -> CompilationStats:

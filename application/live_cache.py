@@ -14,9 +14,13 @@ per request (see BENCHMARKS.md). So each process keeps what it read, and is told
 - A principal is kept for at most `principal_ttl_s`, notice or not: a revocation written where no trigger fires
   (a restore, replica mode, `DISABLE TRIGGER`) still takes effect within that bound.
 
+A watch (`watch`) is a future that is done at the next change of its agent, or when the cache detaches or resets:
+a runtime's `?wait=` request holds one while the label it follows stays put (application/blueprints.py).
+
 Everything here runs on one event loop and never awaits, so no lock is needed.
 """
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -24,6 +28,7 @@ from typing import Final
 from uuid import UUID
 
 from domain.blueprints import LivePrompt
+from domain.labels import PRODUCTION
 from domain.roles import Principal
 
 NO_TICKET: Final = -1  # taken while detached: nothing read with it is kept
@@ -34,12 +39,15 @@ DEFAULT_PRINCIPAL_TTL_S: Final = 30.0
 # flight is refused (refusing to keep a read is always safe), so a burst of changes costs bounded memory.
 MAX_CHANGES_REMEMBERED: Final = 10_000
 ENTRY_OVERHEAD: Final = 200  # bytes, about what the record around a cached prompt costs
+DEFAULT_MAX_WATCHERS: Final = 10_000  # watches held at once per process; past this a watch is answered at once
+
+PromptKey = tuple[UUID, str]  # (agent, label)
 
 
 class LiveCache:
-    """Live prompts by agent (bounded by their total size in UTF-8, least recently used out first) and principals by
-    the SHA-256 of their token's secret (bounded by count and by age). Unknown or revoked tokens and agents with
-    nothing live are never cached: they are answered by the database."""
+    """Live prompts by agent and label (bounded by their total size in UTF-8, least recently used out first) and
+    principals by the SHA-256 of their token's secret (bounded by count and by age). Unknown or revoked tokens and
+    agents with nothing live are never cached: they are answered by the database."""
 
     def __init__(
         self,
@@ -47,17 +55,22 @@ class LiveCache:
         max_prompt_bytes: int = DEFAULT_PROMPT_MB * 1024 * 1024,
         max_tokens: int = DEFAULT_TOKENS,
         principal_ttl_s: float = DEFAULT_PRINCIPAL_TTL_S,
+        max_watchers: int = DEFAULT_MAX_WATCHERS,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_prompt_bytes = max_prompt_bytes
         self.max_tokens = max_tokens
         self.principal_ttl_s = principal_ttl_s
+        self.max_watchers = max_watchers
         self._monotonic = monotonic
         self._attached = False
         self._clock = 0  # advances on every invalidation, attach and detach
         self._valid_from = 0  # tickets older than this are refused
-        self._prompts: OrderedDict[UUID, tuple[UUID, LivePrompt, int]] = OrderedDict()  # agent -> (org, prompt, size)
+        self._prompts: OrderedDict[PromptKey, tuple[UUID, LivePrompt, int]] = OrderedDict()  # -> (org, prompt, size)
+        self._labels_held: dict[UUID, set[str]] = {}  # agent -> the labels whose prompt is held
         self._prompt_bytes = 0
+        self._watches: dict[UUID, set[asyncio.Future[None]]] = {}
+        self._watch_count = 0
         self._principals: dict[bytes, tuple[Principal, float]] = {}  # secret hash -> (principal, kept until)
         self._agent_changed_at: dict[UUID, int] = {}
         self._tokens_changed_at = 0
@@ -74,20 +87,20 @@ class LiveCache:
         self._attached = True
 
     def detach(self) -> None:
-        """Changes are no longer reported: forget everything and serve nothing from memory."""
+        """Changes are no longer reported: forget everything, serve nothing from memory, end every watch."""
         self._attached = False
         self._drop_all()
 
     def agent_changed(self, agent_id: UUID) -> None:
-        """The agent's status, live version or a version's compilation changed."""
+        """The agent's status, a label or a version's compilation changed."""
         self._clock += 1
         if len(self._agent_changed_at) >= MAX_CHANGES_REMEMBERED:
             self._agent_changed_at.clear()
             self._valid_from = self._clock  # the reads in flight may have missed what was forgotten
         self._agent_changed_at[agent_id] = self._clock
-        entry = self._prompts.pop(agent_id, None)
-        if entry is not None:
-            self._prompt_bytes -= entry[2]
+        for label in self._labels_held.pop(agent_id, ()):
+            self._prompt_bytes -= self._prompts.pop((agent_id, label))[2]
+        self._wake(self._watches.pop(agent_id, ()))
 
     def tokens_changed(self) -> None:
         """A token was revoked or removed. Revocations are rare: every cached principal is dropped."""
@@ -109,11 +122,12 @@ class LiveCache:
         """The clock principals' lifetimes are counted on: read it before reading a principal from the database."""
         return self._monotonic()
 
-    def prompt(self, org_id: UUID, agent_id: UUID) -> LivePrompt | None:
-        entry = self._prompts.get(agent_id)
+    def prompt(self, org_id: UUID, agent_id: UUID, label: str = PRODUCTION) -> LivePrompt | None:
+        key = (agent_id, label)
+        entry = self._prompts.get(key)
         if entry is None or entry[0] != org_id:
             return None
-        self._prompts.move_to_end(agent_id)
+        self._prompts.move_to_end(key)
         return entry[1]
 
     def keep_prompt(self, ticket: int, org_id: UUID, live: LivePrompt) -> None:
@@ -123,14 +137,44 @@ class LiveCache:
         size = len(live.compiled_system_prompt.encode()) + ENTRY_OVERHEAD
         if size > self.max_prompt_bytes:
             return
-        old = self._prompts.pop(agent_id, None)
+        key = (agent_id, live.label)
+        old = self._prompts.pop(key, None)
         if old is not None:
             self._prompt_bytes -= old[2]
-        self._prompts[agent_id] = (org_id, live, size)
+        self._prompts[key] = (org_id, live, size)
+        self._labels_held.setdefault(agent_id, set()).add(live.label)
         self._prompt_bytes += size
         while self._prompt_bytes > self.max_prompt_bytes:
-            _, (_, _, evicted) = self._prompts.popitem(last=False)
+            (evicted_agent, evicted_label), (_, _, evicted) = self._prompts.popitem(last=False)
             self._prompt_bytes -= evicted
+            held = self._labels_held[evicted_agent]
+            held.discard(evicted_label)
+            if not held:
+                del self._labels_held[evicted_agent]
+
+    def watch(self, agent_id: UUID) -> "asyncio.Future[None] | None":
+        """A future done at the agent's next change (or when the cache detaches or resets); None when changes are
+        not followed now, or `max_watchers` are held: the caller answers at once. Give it back with `unwatch`."""
+        if not self._attached or self._watch_count >= self.max_watchers:
+            return None
+        future = asyncio.get_running_loop().create_future()
+        self._watches.setdefault(agent_id, set()).add(future)
+        self._watch_count += 1
+        return future
+
+    def unwatch(self, agent_id: UUID, future: "asyncio.Future[None]") -> None:
+        waiting = self._watches.get(agent_id)
+        if waiting is None or future not in waiting:
+            return  # woken, and counted out then
+        waiting.discard(future)
+        if not waiting:
+            del self._watches[agent_id]
+        self._watch_count -= 1
+        future.cancel()
+
+    @property
+    def watching(self) -> int:
+        return self._watch_count
 
     def principal(self, secret_hash: bytes) -> Principal | None:
         entry = self._principals.get(secret_hash)
@@ -163,6 +207,16 @@ class LiveCache:
         self._clock += 1
         self._valid_from = self._clock
         self._prompts.clear()
+        self._labels_held.clear()
         self._prompt_bytes = 0
         self._principals.clear()
         self._agent_changed_at.clear()
+        watches, self._watches = self._watches, {}
+        for waiting in watches.values():
+            self._wake(waiting)
+
+    def _wake(self, waiting: "set[asyncio.Future[None]] | tuple[()]") -> None:
+        self._watch_count -= len(waiting)
+        for future in waiting:
+            if not future.done():
+                future.set_result(None)

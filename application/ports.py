@@ -12,6 +12,7 @@ from domain.agents import Agent, AgentStatus
 from domain.audit import AuditEvent
 from domain.blueprints import BlueprintVersion, CompilationStats, CompilationStatus, LivePrompt
 from domain.idempotency import StoredResponse
+from domain.labels import Label, LabelMove
 from domain.roles import Principal, Role
 
 
@@ -120,12 +121,41 @@ class BlueprintRepository(Protocol):
         """Newest first, version numbers below `before`, filtered by conversation and status when given."""
         ...
 
-    async def live_prompt(self, org_id: UUID, agent_id: UUID) -> LivePrompt | None:
-        """The active compiled prompt of an active agent of the organization; None otherwise. The hot path."""
+    async def live_prompt(self, org_id: UUID, agent_id: UUID, label: str) -> LivePrompt | None:
+        """The compiled prompt `label` points at, of an active agent of the organization; None otherwise. Production
+        is the active version, `latest` the newest compiled one. The hot path when the live cache misses."""
         ...
 
     async def stats(self, org_id: UUID) -> CompilationStats:
         """Counts over the organization's agents that are not deleted."""
+        ...
+
+
+class LabelRepository(Protocol):
+    """Labels other than `production` (the agent's current_blueprint_id) and `latest` (derived), and the history of
+    every label's moves, production's included. Reached through an agent already loaded through its organization;
+    writers hold the agent (`AgentRepository.get_for_update`)."""
+
+    async def all(self, agent_id: UUID) -> list[Label]:
+        """The stored labels, by name."""
+        ...
+
+    async def get(self, agent_id: UUID, name: str) -> Label | None: ...
+
+    async def put(self, label: Label) -> None:
+        """Creates or replaces the label of that name."""
+        ...
+
+    async def delete(self, agent_id: UUID, name: str) -> None: ...
+
+    async def add_move(self, move: LabelMove) -> None: ...
+
+    async def last_moves(self, agent_id: UUID) -> dict[str, LabelMove]:
+        """The newest history entry of each label of the agent that has one."""
+        ...
+
+    async def history(self, agent_id: UUID, name: str, *, limit: int, before: int | None) -> list[LabelMove]:
+        """Newest first, entries numbered below `before`."""
         ...
 
 
@@ -157,6 +187,8 @@ class UnitOfWork(Protocol):
     def agents(self) -> AgentRepository: ...
     @property
     def versions(self) -> BlueprintRepository: ...
+    @property
+    def labels(self) -> LabelRepository: ...
     @property
     def audit(self) -> AuditLog: ...
     @property

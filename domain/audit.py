@@ -17,7 +17,10 @@ class Action(StrEnum):
     BLUEPRINT_CREATE = "blueprint.create"
     BLUEPRINT_COMPILE = "blueprint.compile"
     BLUEPRINT_COMPILE_FAILED = "blueprint.compile_failed"
-    BLUEPRINT_ACTIVATE = "blueprint.activate"
+    BLUEPRINT_ACTIVATE = "blueprint.activate"  # written before labels (migration 0009): a move of production now
+    LABEL_MOVE = "label.move"  # production's too, whichever route moved it
+    LABEL_DELETE = "label.delete"
+    LABEL_PROTECT = "label.protect"
 
 
 class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -25,6 +28,6 @@ class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
     org_id: UUID
     actor: str  # the user id of the token that made the change
     action: Action
-    target_id: UUID  # the agent or the blueprint version changed
+    target_id: UUID  # the agent (also for its labels) or the blueprint version changed
     occurred_at: datetime
     details: dict[str, Any] = msgspec.field(default_factory=dict)

@@ -150,13 +150,15 @@ def activate(agent: Agent, version: BlueprintVersion, *, now: datetime) -> Agent
 
 
 class LivePrompt(msgspec.Struct, frozen=True, kw_only=True):
-    """What an LLM runtime fetches: the active compiled prompt of an active agent."""
+    """What an LLM runtime fetches: the compiled prompt a label of an active agent points at (production: the
+    active version)."""
 
     agent_id: UUID
     blueprint_id: UUID
     version: int
     compiled_system_prompt: str
     compiled_at: datetime
+    label: str  # the label it was served by (domain/labels.py)
 
 
 class CompilationStats(msgspec.Struct, frozen=True, kw_only=True):

@@ -82,9 +82,17 @@ class BlueprintNotFound(NotFound):
 
 
 class NoLivePrompt(NotFound):
-    def __init__(self, agent_id: UUID) -> None:
-        super().__init__(f"agent {agent_id} has no live prompt: it is not active or no compiled version is active")
+    def __init__(self, agent_id: UUID, label: str) -> None:
+        super().__init__(f"agent {agent_id} serves no prompt for {label!r}: it is not active or has no such label")
         self.agent_id = agent_id
+        self.label = label
+
+
+class LabelNotFound(NotFound):
+    def __init__(self, agent_id: UUID, name: str) -> None:
+        super().__init__(f"agent {agent_id} has no label {name!r}")
+        self.agent_id = agent_id
+        self.name = name
 
 
 class TokenNotFound(NotFound):
@@ -104,12 +112,26 @@ class AgentDeleted(Conflict):
 
 class VersionNotCompiled(Conflict):
     def __init__(self, version_id: UUID, status: str) -> None:
-        super().__init__(f"blueprint version {version_id} is {status}; only a compiled version can be activated")
+        super().__init__(
+            f"blueprint version {version_id} is {status}; only a compiled version can be activated or labelled"
+        )
         self.version_id = version_id
         self.status = status
 
     def extra(self) -> dict[str, Any]:
         return {"compilation_status": self.status}
+
+
+class ProductionUndeletable(Conflict):
+    def __init__(self, agent_id: UUID) -> None:
+        super().__init__(f"agent {agent_id}: 'production' cannot be deleted; deactivate the agent to stop serving it")
+        self.agent_id = agent_id
+
+
+class ProductionAlwaysProtected(Conflict):
+    def __init__(self, agent_id: UUID) -> None:
+        super().__init__(f"agent {agent_id}: 'production' is always protected")
+        self.agent_id = agent_id
 
 
 class ConcurrentUpdate(Conflict):
@@ -144,6 +166,22 @@ class InvalidBlueprint(Invalid):
 class InvalidSearch(Invalid):
     def __init__(self, message: str) -> None:
         super().__init__(f"query: {message}", [Violation(field="query", message=message)])
+
+
+class InvalidLabel(Invalid):
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"label {name!r}: {message}", [Violation(field="name", message=message)])
+
+
+class LabelChanged(PreconditionFailed):
+    def __init__(self, name: str, current: str | None) -> None:
+        where = "does not exist" if current is None else f"points at {current}"
+        super().__init__(f"label {name!r} {where}, not at the version If-Match names; read it again and retry")
+        self.name = name
+        self.current = current
+
+    def extra(self) -> dict[str, Any]:
+        return {"etag": self.current}
 
 
 class AgentChanged(PreconditionFailed):

@@ -67,7 +67,10 @@ def migration_status(conninfo: str) -> migrations.Status:
 
 
 def _live_cache(settings: Settings) -> LiveCache:
-    return LiveCache(max_prompt_bytes=settings.live_cache_mb * 1024 * 1024, principal_ttl_s=settings.token_cache_s)
+    return LiveCache(
+        max_prompt_bytes=settings.live_cache_mb * 1024 * 1024, principal_ttl_s=settings.token_cache_s,
+        max_watchers=settings.max_watchers,
+    )  # fmt: skip
 
 
 @asynccontextmanager

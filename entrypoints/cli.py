@@ -83,7 +83,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             apply_migrations(conninfo, log=_stderr)
         os.environ["DATABASE_URL"] = conninfo
         serve = serve_granian if args.server == "granian" else serve_uvicorn
-        serve(host=args.host, port=args.port, workers=args.workers, log_level=settings.log_level)
+        serve(host=args.host, port=args.port, workers=args.workers, log_level=settings.log_level,
+              max_watchers=settings.max_watchers)  # fmt: skip
     return 0
 
 

@@ -30,9 +30,13 @@ APP_FACTORY: Final = "entrypoints.http.app:app_from_env"
 WORKER_STOP_S: Final = 30  # requests in flight finish within the statement and pool timeouts, well before this
 STOP_SIGNALS: Final = frozenset({signal.SIGINT, signal.SIGTERM})
 SERVING_AFTER_S: Final = 0.1  # a worker's loop resumes, serving, within ~5 ms of its on_started (measured)
+# Requests a worker runs at once besides held watches (`?wait=`): granian's own default is 512 per worker of 2. A
+# watch holds its request, so each worker admits its watches on top of this, and the hot path is never queued behind
+# them.
+REQUESTS_IN_FLIGHT: Final = 1024
 
 
-def serve_granian(*, host: str, port: int, workers: int, log_level: str) -> None:
+def serve_granian(*, host: str, port: int, workers: int, log_level: str, max_watchers: int) -> None:
     """Returns once granian has stopped its workers after SIGTERM or SIGINT (requests in flight finish)."""
     from granian import Granian
     from granian.constants import Interfaces, Loops
@@ -41,7 +45,7 @@ def serve_granian(*, host: str, port: int, workers: int, log_level: str) -> None
     server = Granian(
         APP_FACTORY, factory=True, interface=Interfaces.ASGI, address=host, port=port, workers=workers,
         loop=Loops.uvloop, log_level=LogLevels(log_level), log_access=False, websockets=False,
-        workers_kill_timeout=WORKER_STOP_S,
+        workers_kill_timeout=WORKER_STOP_S, backpressure=REQUESTS_IN_FLIGHT + max_watchers,
     )  # fmt: skip
     server.on_startup(_hold_stop_signals)
     try:
@@ -70,7 +74,8 @@ def take_stop_signals_once_serving() -> None:
     asyncio.get_running_loop().call_later(SERVING_AFTER_S, signal.pthread_sigmask, signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
-def serve_uvicorn(*, host: str, port: int, workers: int, log_level: str) -> None:
+def serve_uvicorn(*, host: str, port: int, workers: int, log_level: str, max_watchers: int) -> None:
+    """uvicorn has no limit of requests in flight by default: `max_watchers` needs no room made."""
     import uvicorn
 
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler it found: a clean exit.

@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 import platformdirs
 
-from application.live_cache import DEFAULT_PRINCIPAL_TTL_S, DEFAULT_PROMPT_MB
+from application.live_cache import DEFAULT_MAX_WATCHERS, DEFAULT_PRINCIPAL_TTL_S, DEFAULT_PROMPT_MB
 
 
 class SettingsError(ValueError):
@@ -57,6 +57,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     live_cache_mb: int = DEFAULT_PROMPT_MB  # live prompts held in memory per process; 0: every fetch asks the database
     token_cache_s: float = DEFAULT_PRINCIPAL_TTL_S  # a token's principal is kept in memory at most this long
     hot_path: bool = True  # cached live prompts are answered before routing (entrypoints/http/hot_path.py)
+    max_watchers: int = DEFAULT_MAX_WATCHERS  # `?wait=` requests held at once per process; past it, answered at once
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -79,6 +80,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             live_cache_mb=int(_number(env, "ORG_AGENTS_LIVE_CACHE_MB", DEFAULT_PROMPT_MB, minimum=0)),
             token_cache_s=_number(env, "ORG_AGENTS_TOKEN_CACHE_S", DEFAULT_PRINCIPAL_TTL_S, minimum=0),
             hot_path=_flag(env, "ORG_AGENTS_HOT_PATH", True),
+            max_watchers=int(_number(env, "ORG_AGENTS_MAX_WATCHERS", DEFAULT_MAX_WATCHERS, minimum=0)),
         )
 
 

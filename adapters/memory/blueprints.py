@@ -14,6 +14,7 @@ from domain.blueprints import (
     compilation_stats,
 )
 from domain.errors import AgentNotFound, BlueprintNotFound
+from domain.labels import LATEST, PRODUCTION
 
 if TYPE_CHECKING:
     from adapters.memory.unit_of_work import InMemoryState
@@ -82,12 +83,22 @@ class InMemoryBlueprintRepository:
         ]
         return [_detached(v) for v in sorted(rows, key=lambda v: v.version, reverse=True)[:limit]]
 
-    async def live_prompt(self, org_id: UUID, agent_id: UUID) -> LivePrompt | None:
+    async def live_prompt(self, org_id: UUID, agent_id: UUID, label: str) -> LivePrompt | None:
         agent = self._state.agents.get(agent_id)
         if agent is None or agent.org_id != org_id or agent.status is not AgentStatus.ACTIVE:
             return None
-        version = self._state.versions.get(agent.current_blueprint_id) if agent.current_blueprint_id else None
-        if version is None or version.compiled_system_prompt is None or version.compiled_at is None:
+        version: BlueprintVersion | None
+        if label == PRODUCTION:
+            version = self._state.versions.get(agent.current_blueprint_id) if agent.current_blueprint_id else None
+        elif label == LATEST:
+            compiled = [v for v in self._of(agent_id) if v.compilation_status is CompilationStatus.COMPILED]
+            version = max(compiled, key=lambda v: v.version, default=None)
+        else:
+            pointer = self._state.labels.get((agent_id, label))
+            version = self._state.versions.get(pointer.blueprint_id) if pointer else None
+        if version is None or version.compilation_status is not CompilationStatus.COMPILED:
+            return None
+        if version.compiled_system_prompt is None or version.compiled_at is None:
             return None
         return LivePrompt(
             agent_id=agent.id,
@@ -95,6 +106,7 @@ class InMemoryBlueprintRepository:
             version=version.version,
             compiled_system_prompt=version.compiled_system_prompt,
             compiled_at=version.compiled_at,
+            label=label,
         )
 
     async def stats(self, org_id: UUID) -> CompilationStats:

@@ -11,10 +11,12 @@ from adapters.memory.agents import InMemoryAgentRepository
 from adapters.memory.audit import InMemoryAuditLog
 from adapters.memory.blueprints import InMemoryBlueprintRepository
 from adapters.memory.idempotency import InMemoryIdempotencyLog
+from adapters.memory.labels import InMemoryLabelRepository
 from domain.agents import Agent
 from domain.audit import AuditEvent
 from domain.blueprints import BlueprintVersion
 from domain.idempotency import StoredResponse
+from domain.labels import Label, LabelMove
 
 
 class InMemoryState(msgspec.Struct, kw_only=True):
@@ -22,6 +24,8 @@ class InMemoryState(msgspec.Struct, kw_only=True):
 
     agents: dict[UUID, Agent] = msgspec.field(default_factory=dict)
     versions: dict[UUID, BlueprintVersion] = msgspec.field(default_factory=dict)
+    labels: dict[tuple[UUID, str], Label] = msgspec.field(default_factory=dict)
+    label_moves: list[LabelMove] = msgspec.field(default_factory=list)
     audit: list[AuditEvent] = msgspec.field(default_factory=list)
     idempotency: dict[tuple[UUID, str], StoredResponse] = msgspec.field(default_factory=dict)
     last_agent_number: int = 0
@@ -30,6 +34,8 @@ class InMemoryState(msgspec.Struct, kw_only=True):
         return InMemoryState(
             agents=dict(self.agents),
             versions=dict(self.versions),
+            labels=dict(self.labels),
+            label_moves=list(self.label_moves),
             audit=list(self.audit),
             idempotency=dict(self.idempotency),
             last_agent_number=self.last_agent_number,
@@ -59,6 +65,10 @@ class InMemoryUnitOfWork:
     @property
     def versions(self) -> InMemoryBlueprintRepository:
         return InMemoryBlueprintRepository(self._state)
+
+    @property
+    def labels(self) -> InMemoryLabelRepository:
+        return InMemoryLabelRepository(self._state)
 
     @property
     def audit(self) -> InMemoryAuditLog:

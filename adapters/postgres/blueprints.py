@@ -17,6 +17,7 @@ from domain.blueprints import (
     compilation_stats,
 )
 from domain.errors import AgentNotFound, BlueprintNotFound
+from domain.labels import LATEST, PRODUCTION
 
 # Run once the agent's row lock is held (lock_for_new_version), so this number cannot be handed out twice.
 SELECT_NEXT_NUMBER: Final = """
@@ -85,12 +86,33 @@ SELECT_VERSIONS_OF_CONVERSATION_WITH_STATUS: Final = """
     ORDER BY version DESC
     LIMIT %(limit)s
 """
-# The hot path: two primary-key lookups, nothing else.
+# The hot path when the cache misses: primary-key lookups, nothing else. Production is the active version.
 SELECT_LIVE_PROMPT: Final = """
-    SELECT a.id AS agent_id, b.id AS blueprint_id, b.version, b.compiled_system_prompt, b.compiled_at
+    SELECT a.id AS agent_id, b.id AS blueprint_id, b.version, b.compiled_system_prompt, b.compiled_at,
+           'production' AS label
     FROM org_agents a
     JOIN agent_blueprints b ON b.id = a.current_blueprint_id
     WHERE a.id = %(agent_id)s AND a.org_id = %(org_id)s AND a.status = 'active' AND b.compilation_status = 'compiled'
+"""
+SELECT_LABELLED_PROMPT: Final = """
+    SELECT a.id AS agent_id, b.id AS blueprint_id, b.version, b.compiled_system_prompt, b.compiled_at, l.name AS label
+    FROM org_agents a
+    JOIN agent_labels l ON l.agent_id = a.id AND l.name = %(label)s
+    JOIN agent_blueprints b ON b.id = l.blueprint_id
+    WHERE a.id = %(agent_id)s AND a.org_id = %(org_id)s AND a.status = 'active' AND b.compilation_status = 'compiled'
+"""
+# The newest compiled version, on the (agent_id, compilation_status, version) index.
+SELECT_LATEST_PROMPT: Final = """
+    SELECT a.id AS agent_id, b.id AS blueprint_id, b.version, b.compiled_system_prompt, b.compiled_at,
+           'latest' AS label
+    FROM org_agents a
+    JOIN LATERAL (
+        SELECT id, version, compiled_system_prompt, compiled_at FROM agent_blueprints
+        WHERE agent_id = a.id AND compilation_status = 'compiled'
+        ORDER BY version DESC
+        LIMIT 1
+    ) b ON true
+    WHERE a.id = %(agent_id)s AND a.org_id = %(org_id)s AND a.status = 'active'
 """
 # The seed's statistics function is the definition of the counts.
 SELECT_STATS: Final = """
@@ -187,8 +209,9 @@ class PostgresBlueprintRepository:
         }
         return [_version(row) for row in await self._session.rows(query, params)]
 
-    async def live_prompt(self, org_id: UUID, agent_id: UUID) -> LivePrompt | None:
-        row = await self._session.row(SELECT_LIVE_PROMPT, {"org_id": org_id, "agent_id": agent_id})
+    async def live_prompt(self, org_id: UUID, agent_id: UUID, label: str) -> LivePrompt | None:
+        query = {PRODUCTION: SELECT_LIVE_PROMPT, LATEST: SELECT_LATEST_PROMPT}.get(label, SELECT_LABELLED_PROMPT)
+        row = await self._session.row(query, {"org_id": org_id, "agent_id": agent_id, "label": label})
         return row_as(row, LivePrompt) if row else None
 
     async def stats(self, org_id: UUID) -> CompilationStats:

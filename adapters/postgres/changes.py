@@ -1,4 +1,4 @@
-"""The change feed: LISTEN on the channel migration 0007's triggers notify, and keep a LiveCache truthful.
+"""The change feed: LISTEN on the channel migration 0007's (and 0009's) triggers notify, and keep a LiveCache truthful.
 
 One dedicated connection per process. While it listens, the cache is attached and every notice invalidates what it
 names. When the connection drops (or stops answering a ping), the cache is detached at once: reads go to the
@@ -24,6 +24,7 @@ NOTIFYING_TRIGGERS: Final = (
     "org_agents_notify_change",
     "agent_blueprints_notify_change",
     "agent_api_tokens_notify_change",
+    "agent_labels_notify_change",  # migration 0009
 )
 COUNT_TRIGGERS: Final = "SELECT count(*) FROM pg_trigger WHERE tgname = ANY(%(names)s)"
 LISTEN: Final = sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL))

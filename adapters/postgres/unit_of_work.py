@@ -9,6 +9,7 @@ from adapters.postgres.agents import PostgresAgentRepository
 from adapters.postgres.audit import PostgresAuditLog
 from adapters.postgres.blueprints import PostgresBlueprintRepository
 from adapters.postgres.idempotency import PostgresIdempotencyLog
+from adapters.postgres.labels import PostgresLabelRepository
 from adapters.postgres.session import Session, translated_errors
 
 
@@ -32,6 +33,10 @@ class PostgresUnitOfWork:
     @property
     def versions(self) -> PostgresBlueprintRepository:
         return PostgresBlueprintRepository(self.session)
+
+    @property
+    def labels(self) -> PostgresLabelRepository:
+        return PostgresLabelRepository(self.session)
 
     @property
     def audit(self) -> PostgresAuditLog:

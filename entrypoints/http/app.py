@@ -22,6 +22,7 @@ from entrypoints.http.blueprints import BlueprintController
 from entrypoints.http.errors import EXCEPTION_HANDLERS, JSONRequest
 from entrypoints.http.health import health, ready
 from entrypoints.http.hot_path import answer_from_memory
+from entrypoints.http.labels import LabelController
 from entrypoints.http.live_prompt import RenderedAnswers
 from entrypoints.http.logs import access_log
 from entrypoints.http.schemas import MAX_SMALL_BODY_BYTES
@@ -82,7 +83,7 @@ def create_app(
 
     api = Router(
         path="/",
-        route_handlers=[AgentController, BlueprintController],
+        route_handlers=[AgentController, BlueprintController, LabelController],
         guards=[require_token],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         security=[{"bearer": []}],

@@ -11,6 +11,7 @@ from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath, FromQuery, Parameter
 
 from application.blueprints import (
+    MAX_WAIT_S,
     ActivateVersion,
     AddVersion,
     CompileVersion,
@@ -18,6 +19,7 @@ from application.blueprints import (
     GetVersion,
     ListCompiledVersions,
     ListVersions,
+    WatchLivePrompt,
     activate_version,
     add_version,
     compile_version,
@@ -25,12 +27,14 @@ from application.blueprints import (
     get_version,
     list_compiled_versions,
     list_versions,
+    watch_live_prompt,
 )
 from application.deps import Deps
 from domain.blueprints import MAX_CONVERSATION_ID
+from domain.labels import MAX_NAME, NAME_PATTERN, PRODUCTION
 from domain.roles import Principal
 from entrypoints.http.errors import PROBLEMS
-from entrypoints.http.live_prompt import Answered, RenderedAnswers, answer
+from entrypoints.http.live_prompt import Answered, RenderedAnswers, answer, etag_of, matches
 from entrypoints.http.params import (
     VERSION_EXAMPLE,
     Cursor,
@@ -57,6 +61,16 @@ from entrypoints.http.schemas import (
 Conversation = Annotated[
     str | None, Parameter(min_length=1, max_length=MAX_CONVERSATION_ID, description="only versions of it")
 ]
+LabelQuery = Annotated[
+    str,
+    Parameter(pattern=NAME_PATTERN, max_length=MAX_NAME, description="production (the active version), latest, or "
+              "any label of the agent", examples=[Example(value="staging")]),
+]  # fmt: skip
+Wait = Annotated[
+    int | None,
+    Parameter(ge=1, le=MAX_WAIT_S, description="with If-None-Match: hold the request up to this many seconds while "
+              "the label still names that version; answered 200 the moment it moves, 304 at the timeout"),
+]  # fmt: skip
 
 
 class BlueprintController(Controller):
@@ -129,15 +143,18 @@ class BlueprintController(Controller):
         deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         activate: FromQuery[bool] = False,
+        label: Annotated[
+            str | None, Parameter(max_length=MAX_NAME + 64, description="move this label to the version once compiled")
+        ] = None,
         if_match: IfMatch = None,
     ) -> Response[CompileOut]:
         """Compile the version into its system prompt. Owner or admin. An invalid blueprint is recorded `failed` and
         answered 422 with every violation; a compiled one returns its stored result. `?activate=true` also makes a
-        successful compile the active version (If-Match, when sent, must then hold for the agent). The ETag is the
-        agent's."""
+        successful compile the active version, production (If-Match, when sent, must then hold for the agent);
+        `?label=NAME` moves that label instead (If-Match: the label's ETag). The ETag is the agent's."""
         done = await compile_version(
             deps, principal,
-            CompileVersion(agent_id=agent_id, version_id=version_id, activate=activate,
+            CompileVersion(agent_id=agent_id, version_id=version_id, activate=activate, label=label,
                            if_match=if_match_tags(if_match)),
         )  # fmt: skip
         out = CompileOut(
@@ -146,6 +163,7 @@ class BlueprintController(Controller):
             compiled_system_prompt=done.blueprint.compiled_system_prompt,
             warnings=[to_out(w, ViolationOut) for w in done.warnings],
             message=done.message,
+            label=done.label,
         )
         return Response(out, headers=etag_header(done.agent))
 
@@ -217,11 +235,24 @@ class BlueprintController(Controller):
         request: Request[Any, Any, Any],
         deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
+        label: LabelQuery = PRODUCTION,
+        wait: Wait = None,
     ) -> Response[LivePromptOut]:
-        """The live prompt: the active compiled version of an active agent, with an ETag; `If-None-Match` with
-        that ETag is answered 304 with no body. 404 when nothing is live. The LLM runtime's hot path: when the live
-        cache holds the token and the prompt, entrypoints/http/hot_path.py sends this same answer before the
-        request is routed."""
-        live = await get_live_prompt(deps, principal, GetLivePrompt(agent_id=agent_id))
+        """The live prompt: the compiled version a label of an active agent names (production, the active version,
+        by default), with an ETag; `If-None-Match` with that ETag is answered 304 with no body. 404 when nothing is
+        live or the label is unknown. The LLM runtime's hot path: when the live cache holds the token and the
+        prompt, entrypoints/http/hot_path.py sends this same answer before the request is routed.
+
+        With `wait` and `If-None-Match`, a watch: held while the label still names the version you have, answered
+        the moment it moves (from any instance) or the agent stops serving, and 304 at the timeout. Answered at
+        once when the instance's change feed is down or it holds its maximum of watches (ORG_AGENTS_MAX_WATCHERS)."""
+        if_none_match = request.headers.get("if-none-match")
+        if wait is not None and if_none_match:
+            live = await watch_live_prompt(
+                deps, principal, WatchLivePrompt(agent_id=agent_id, label=label, wait_s=wait),
+                lambda live: matches(if_none_match, etag_of(live.blueprint_id)),
+            )  # fmt: skip
+        else:
+            live = await get_live_prompt(deps, principal, GetLivePrompt(agent_id=agent_id, label=label))
         rendered: RenderedAnswers = request.app.state.rendered
-        return Answered(*answer(rendered.of(live), request.headers.get("if-none-match")))
+        return Answered(*answer(rendered.of(live), if_none_match))

@@ -77,25 +77,26 @@ class Answered(Response[Any]):
 
 
 class RenderedAnswers:
-    """One app's rendered answers by version id, bounded by the bytes they hold, oldest out first. A hit is
+    """One app's rendered answers by version id and label, bounded by the bytes they hold, oldest out first. A hit is
     used only for the very prompt it was rendered from; anything else (another app's data under the same id, a
     version changed behind the API's back) is rendered again."""
 
     def __init__(self, max_bytes: int = RENDERED_MAX_BYTES) -> None:
         self.max_bytes = max_bytes
-        self._by_version: dict[UUID, Rendered] = {}
+        self._by_version: dict[tuple[UUID, str], Rendered] = {}  # (version, label): the label is in the body
         self._bytes = 0
 
     def of(self, live: LivePrompt) -> Rendered:
-        found = self._by_version.get(live.blueprint_id)
+        key = (live.blueprint_id, live.label)
+        found = self._by_version.get(key)
         if found is not None and (found.live is live or found.live == live):
             return found
         made = render(live)
         if found is not None:
-            del self._by_version[live.blueprint_id]
+            del self._by_version[key]
             self._bytes -= found.size
         while self._by_version and self._bytes + made.size > self.max_bytes:
             self._bytes -= self._by_version.pop(next(iter(self._by_version))).size
-        self._by_version[live.blueprint_id] = made
+        self._by_version[key] = made
         self._bytes += made.size
         return made

@@ -62,6 +62,14 @@ class VersionCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     conversation_id: ConversationId | None = None
 
 
+class LabelMoveIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    blueprint_id: Annotated[UUID, msgspec.Meta(description="a compiled version of the agent")]
+
+
+class LabelProtectIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    protected: bool
+
+
 # -- responses ------------------------------------------------------------------------------------------------
 
 
@@ -130,6 +138,7 @@ class CompileOut(msgspec.Struct, frozen=True, kw_only=True):
     compiled_system_prompt: str | None
     warnings: list[ViolationOut]
     message: str
+    label: str | None = None  # the label moved to the version (`?label=`, or production for `?activate=true`)
 
 
 class CompilationStatusOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -146,6 +155,36 @@ class LivePromptOut(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     compiled_system_prompt: str
     compiled_at: datetime
+    label: str  # the label it was served by: production unless asked for another
+
+
+class LabelOut(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    blueprint_id: UUID
+    version: int
+    protected: bool  # moved and deleted by owners and admins only; production always
+    moved_at: datetime | None  # None: production set before labels existed, or from outside the service
+    moved_by: str | None
+    read_only: bool  # `latest`: the newest compiled version, never moved
+
+
+class LabelsOut(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[LabelOut]
+
+
+class LabelMoveOut(msgspec.Struct, frozen=True, kw_only=True):
+    seq: int  # 1, 2, 3 … per label
+    blueprint_id: UUID | None  # None: the label was deleted
+    version: int | None
+    previous_blueprint_id: UUID | None  # None: the label was new
+    previous_version: int | None
+    moved_by: str
+    moved_at: datetime
+
+
+class LabelHistoryPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[LabelMoveOut]
+    next_cursor: str | None
 
 
 class StatsOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -165,7 +204,7 @@ class ProblemOut(msgspec.Struct, frozen=True, kw_only=True):
     detail: str
     code: str | None = None
     errors: list[ViolationOut] | None = None
-    etag: str | None = None  # 412: the agent's current ETag
+    etag: str | None = None  # 412: the agent's current ETag (of a label: its version id; null when it does not exist)
     compilation_status: CompilationStatus | None = None  # 409 VersionNotCompiled: what the version is instead
 
 

@@ -19,7 +19,8 @@ from entrypoints.settings import Settings
 from tests.doubles import FixedClock, SequentialIds
 
 TABLES = (
-    "agent_idempotency_keys, agent_audit_events, agent_blueprints, org_agents, agent_api_tokens, agent_organizations"
+    "agent_idempotency_keys, agent_audit_events, agent_label_moves, agent_labels, agent_blueprints, org_agents, "
+    "agent_api_tokens, agent_organizations"
 )
 
 

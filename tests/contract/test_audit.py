@@ -105,7 +105,7 @@ async def test_every_change_writes_one_event_naming_actor_action_target_and_time
         (Action.AGENT_CREATE, agent.id, "acme-member"),
         (Action.BLUEPRINT_CREATE, version.id, "acme-member"),
         (Action.BLUEPRINT_COMPILE, version.id, "acme-admin"),
-        (Action.BLUEPRINT_ACTIVATE, version.id, "acme-owner"),
+        (Action.LABEL_MOVE, agent.id, "acme-owner"),
         (Action.AGENT_UPDATE, agent.id, "acme-admin"),
         (Action.AGENT_DEACTIVATE, agent.id, "acme-owner"),
         (Action.AGENT_ACTIVATE, agent.id, "acme-admin"),
@@ -141,12 +141,9 @@ async def test_the_trail_of_one_target_holds_only_its_events(deps: Deps) -> None
     of_agent = await list_audit_events(deps, acme.admin, ListAuditEvents(target_id=agent.id))
     of_version = await list_audit_events(deps, acme.admin, ListAuditEvents(target_id=version.id))
 
-    assert [e.action for e in of_agent] == [Action.AGENT_CREATE, Action.AGENT_DEACTIVATE]
-    assert [e.action for e in of_version] == [
-        Action.BLUEPRINT_CREATE,
-        Action.BLUEPRINT_COMPILE,
-        Action.BLUEPRINT_ACTIVATE,
-    ]
+    # A label is the agent's: its moves (activation is production's) are in the agent's trail.
+    assert [e.action for e in of_agent] == [Action.AGENT_CREATE, Action.LABEL_MOVE, Action.AGENT_DEACTIVATE]
+    assert [e.action for e in of_version] == [Action.BLUEPRINT_CREATE, Action.BLUEPRINT_COMPILE]
 
 
 async def test_creating_with_a_blueprint_writes_two_events(deps: Deps) -> None:
@@ -173,10 +170,10 @@ async def test_a_failed_compile_is_recorded_with_its_event_although_it_raises(de
         await compile_version(deps, acme.admin, CompileVersion(agent_id=agent.id, version_id=version.id, activate=True))
 
     assert (await trail(deps, acme.owner))[-1] == (Action.BLUEPRINT_COMPILE_FAILED, version.id, "acme-admin")
-    assert Action.BLUEPRINT_ACTIVATE not in [action for action, _, _ in await trail(deps, acme.owner)]
+    assert Action.LABEL_MOVE not in [action for action, _, _ in await trail(deps, acme.owner)]
 
 
-async def test_compile_with_activate_writes_a_compile_and_an_activate_event(deps: Deps) -> None:
+async def test_compile_with_activate_writes_a_compile_and_a_move_of_production(deps: Deps) -> None:
     acme = await team(deps, "acme")
     agent = await create_agent(deps, acme.member, CreateAgent(name="Shop Buddy"))
     version = await add_version(deps, acme.member, AddVersion(agent_id=agent.id, agent_blueprint=shop_buddy()))
@@ -185,8 +182,12 @@ async def test_compile_with_activate_writes_a_compile_and_an_activate_event(deps
 
     assert (await trail(deps, acme.owner))[-2:] == [
         (Action.BLUEPRINT_COMPILE, version.id, "acme-admin"),
-        (Action.BLUEPRINT_ACTIVATE, version.id, "acme-admin"),
+        (Action.LABEL_MOVE, agent.id, "acme-admin"),
     ]
+    assert (await list_audit_events(deps, acme.owner, ListAuditEvents()))[-1].details == {
+        "label": "production", "blueprint_id": str(version.id), "version": 1, "previous_blueprint_id": None,
+        "previous_version": None,
+    }  # fmt: skip
 
 
 async def test_what_changes_nothing_writes_no_event(deps: Deps) -> None:

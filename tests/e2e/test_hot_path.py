@@ -124,7 +124,7 @@ def test_rendered_answers_are_bounded_by_their_bytes_oldest_out_first() -> None:
     def live(n: int) -> LivePrompt:
         return LivePrompt(
             agent_id=UUID(int=n), blueprint_id=UUID(int=1000 + n), version=1,
-            compiled_system_prompt="x" * 1000, compiled_at=datetime(2026, 1, 1, tzinfo=UTC),
+            compiled_system_prompt="x" * 1000, compiled_at=datetime(2026, 1, 1, tzinfo=UTC), label="production",
         )  # fmt: skip
 
     size = RenderedAnswers().of(live(0)).size  # its body and its prompt
@@ -193,7 +193,7 @@ def test_a_rendered_answer_serves_only_the_prompt_it_was_rendered_from() -> None
     def live(prompt: str) -> LivePrompt:
         return LivePrompt(
             agent_id=UUID(int=1), blueprint_id=UUID(int=2), version=1, compiled_system_prompt=prompt,
-            compiled_at=datetime(2026, 1, 1, tzinfo=UTC),
+            compiled_at=datetime(2026, 1, 1, tzinfo=UTC), label="production",
         )  # fmt: skip
 
     answers = RenderedAnswers()

@@ -107,13 +107,11 @@ async def test_concurrent_activations_leave_the_agent_on_one_compiled_version_wi
 
     async with deps.uow() as uow:
         final = (await uow.agents.get(owner.org_id, agent.id)).current_blueprint_id
-    activations = [
-        e for e in await list_audit_events(deps, owner, ListAuditEvents()) if e.action is Action.BLUEPRINT_ACTIVATE
-    ]
+    activations = [e for e in await list_audit_events(deps, owner, ListAuditEvents()) if e.action is Action.LABEL_MOVE]
     assert final in {v.id for v in versions}
-    assert activations[-1].target_id == final
+    assert activations[-1].details["blueprint_id"] == str(final)
     # Each event is a real change, and records the version it replaced: the chain has no gap and no repeat.
-    previous = [None, *(str(e.target_id) for e in activations)]
+    previous = [None, *(e.details["blueprint_id"] for e in activations)]
     assert [e.details["previous_blueprint_id"] for e in activations] == previous[:-1]
     assert all(a != b for a, b in itertools.pairwise(previous))
 

@@ -23,7 +23,7 @@ T = datetime(2026, 1, 1, tzinfo=UTC)
 def live(agent_id: UUID = AGENT, version: int = 1, prompt: str = "You are helpful.") -> LivePrompt:
     return LivePrompt(
         agent_id=agent_id, blueprint_id=UUID(int=1000 + version), version=version,
-        compiled_system_prompt=prompt, compiled_at=T,
+        compiled_system_prompt=prompt, compiled_at=T, label="production",
     )  # fmt: skip
 
 

@@ -270,7 +270,7 @@ class Versioning(RuleBasedStateMachine):
     def _activated(self, agent: ModelAgent, version: ModelVersion) -> None:
         if agent.active != version.id:
             agent.active = version.id
-            self.audited(agent.ref.org, Action.BLUEPRINT_ACTIVATE)
+            self.audited(agent.ref.org, Action.LABEL_MOVE)
 
     @rule(ref=agents, role=st.sampled_from(MANAGERS), status=st.sampled_from(AgentStatus))
     def set_the_status(self, ref: AgentRef, role: Role, status: AgentStatus) -> None:

@@ -1,0 +1,148 @@
+"""Release labels over HTTP: list, read, move (promote, roll back), protect, delete, history. The rules are in
+domain/labels.py; production is the agent's active version."""
+
+from typing import Annotated, Final
+from uuid import UUID
+
+from litestar import Controller, Response, delete, get, patch, put
+from litestar.datastructures import ResponseHeader
+from litestar.di import NamedDependency
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, HeaderParameter, Parameter
+
+from application.deps import Deps
+from application.labels import (
+    DeleteLabel,
+    GetLabel,
+    LabelHistory,
+    ListLabels,
+    MoveLabel,
+    ProtectLabel,
+    delete_label,
+    get_label,
+    label_history,
+    list_labels,
+    move_label_to,
+    protect_label,
+)
+from domain.labels import MAX_NAME, Label
+from domain.roles import Principal
+from entrypoints.http.errors import PROBLEMS
+from entrypoints.http.live_prompt import etag_of
+from entrypoints.http.params import Cursor, Limit, if_match_tags
+from entrypoints.http.schemas import (
+    LabelHistoryPage,
+    LabelMoveIn,
+    LabelOut,
+    LabelProtectIn,
+    LabelsOut,
+    to_out,
+)
+
+LabelName = Annotated[
+    str,
+    Parameter(max_length=MAX_NAME + 64, description="production, staging, canary, …: a-z, 0-9, '.', '_', '-'"),
+]  # checked by the domain (422 for a bad or reserved name); the bound only keeps absurd paths out
+LabelIfMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-Match",
+        description='the label\'s ETag as you read it (its version id, quoted): 412 if it moved since; "*": it exists',
+    ),
+]
+MOVE_EXAMPLE: Final = {"blueprint_id": "0b9e3b8e-7a57-4c1f-9a0e-5d1f2f6c9a11"}
+LABEL_ETAG: Final = [ResponseHeader(name="ETag", documentation_only=True, description="the version the label names")]
+
+
+def label_response(label: Label) -> Response[LabelOut]:
+    return Response(to_out(label, LabelOut), headers={"ETag": etag_of(label.blueprint_id)})
+
+
+class LabelController(Controller):
+    path = "/org-agents/{agent_id:uuid}/labels"
+    tags = ("labels",)
+
+    @get("/", operation_id="listLabels", responses=PROBLEMS)
+    async def list_labels(
+        self, agent_id: FromPath[UUID], deps: NamedDependency[Deps], principal: NamedDependency[Principal]
+    ) -> LabelsOut:
+        """Where the agent's versions are deployed: production (the active version), `latest` (the newest compiled
+        version, read-only), then the others by name."""
+        labels = await list_labels(deps, principal, ListLabels(agent_id=agent_id))
+        return LabelsOut(items=[to_out(label, LabelOut) for label in labels])
+
+    @get("/{name:str}", operation_id="getLabel", responses=PROBLEMS, response_headers=LABEL_ETAG)
+    async def get_label(
+        self,
+        agent_id: FromPath[UUID],
+        name: FromPath[LabelName],
+        deps: NamedDependency[Deps],
+        principal: NamedDependency[Principal],
+    ) -> Response[LabelOut]:
+        """One label, with its ETag (the version it names) for a later If-Match."""
+        return label_response(await get_label(deps, principal, GetLabel(agent_id=agent_id, name=name)))
+
+    @put("/{name:str}", operation_id="moveLabel", responses=PROBLEMS, response_headers=LABEL_ETAG)
+    async def move_label(
+        self,
+        agent_id: FromPath[UUID],
+        name: FromPath[LabelName],
+        data: Annotated[LabelMoveIn, Body(examples=[Example(summary="promote", value=MOVE_EXAMPLE)])],
+        deps: NamedDependency[Deps],
+        principal: NamedDependency[Principal],
+        if_match: LabelIfMatch = None,
+    ) -> Response[LabelOut]:
+        """Point the label at a compiled version (409 for a draft or failed one, or a deleted agent), creating it on
+        its first move; moving it back is the rollback. Protected labels (production always) need owner or admin,
+        others any role. Moving production activates the version. `latest` is read-only (422)."""
+        label = await move_label_to(
+            deps, principal,
+            MoveLabel(agent_id=agent_id, name=name, blueprint_id=data.blueprint_id, if_match=if_match_tags(if_match)),
+        )  # fmt: skip
+        return label_response(label)
+
+    @patch("/{name:str}", operation_id="protectLabel", responses=PROBLEMS, response_headers=LABEL_ETAG)
+    async def protect_label(
+        self,
+        agent_id: FromPath[UUID],
+        name: FromPath[LabelName],
+        data: Annotated[LabelProtectIn, Body(examples=[Example(summary="protect", value={"protected": True})])],
+        deps: NamedDependency[Deps],
+        principal: NamedDependency[Principal],
+    ) -> Response[LabelOut]:
+        """Mark the label protected (only owners and admins move or delete it then) or not. Owner or admin;
+        production is always protected (409 to unprotect it)."""
+        label = await protect_label(
+            deps, principal, ProtectLabel(agent_id=agent_id, name=name, protected=data.protected)
+        )
+        return label_response(label)
+
+    @delete("/{name:str}", operation_id="deleteLabel", responses=PROBLEMS, status_code=204)
+    async def delete_label(
+        self,
+        agent_id: FromPath[UUID],
+        name: FromPath[LabelName],
+        deps: NamedDependency[Deps],
+        principal: NamedDependency[Principal],
+        if_match: LabelIfMatch = None,
+    ) -> None:
+        """Remove the label; its history stays. By protection, like a move; production cannot be deleted (409):
+        deactivate the agent to stop serving it."""
+        await delete_label(deps, principal, DeleteLabel(agent_id=agent_id, name=name, if_match=if_match_tags(if_match)))
+
+    @get("/{name:str}/history", operation_id="getLabelHistory", responses=PROBLEMS)
+    async def label_history(
+        self,
+        agent_id: FromPath[UUID],
+        name: FromPath[LabelName],
+        deps: NamedDependency[Deps],
+        principal: NamedDependency[Principal],
+        limit: Limit = None,
+        cursor: Cursor = None,
+    ) -> LabelHistoryPage:
+        """Every move of the label, newest first: who moved it, when, from which version to which (a deletion
+        points nowhere)."""
+        page = await label_history(
+            deps, principal, LabelHistory(agent_id=agent_id, name=name, limit=limit, cursor=cursor)
+        )
+        return to_out(page, LabelHistoryPage)
