@@ -66,7 +66,7 @@ def migration_status(conninfo: str) -> migrations.Status:
     return migrations.status(conninfo, migrations.load_migrations())
 
 
-def _live_cache(settings: Settings) -> LiveCache:
+def live_cache_of(settings: Settings) -> LiveCache:
     return LiveCache(
         max_prompt_bytes=settings.live_cache_mb * 1024 * 1024, principal_ttl_s=settings.token_cache_s,
         max_watchers=settings.max_watchers,
@@ -84,7 +84,7 @@ async def postgres_deps(
 ) -> AsyncIterator[Deps]:
     """With `follow_changes` (and a cache size above 0), live prompts and principals are served from memory, kept
     true by the database's change notices (adapters/postgres/changes.py, the only adapter that calls the cache)."""
-    live = _live_cache(settings)
+    live = live_cache_of(settings)
     async with open_pool(
         conninfo,
         min_size=settings.pool_min_size,

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from entrypoints.bootstrap import live_cache_of
 from entrypoints.settings import Settings, SettingsError, default_data_dir
 
 
@@ -59,6 +60,8 @@ def test_a_large_minimum_pool_raises_the_default_maximum() -> None:
         ({"ORG_AGENTS_TOKEN_CACHE_S": "-1"}, "ORG_AGENTS_TOKEN_CACHE_S must be at least 0"),
         ({"ORG_AGENTS_TOKEN_CACHE_S": "soon"}, "ORG_AGENTS_TOKEN_CACHE_S must be a number"),
         ({"ORG_AGENTS_HOT_PATH": "maybe"}, "ORG_AGENTS_HOT_PATH must be 1 or 0"),
+        ({"ORG_AGENTS_MAX_WATCHERS": "-1"}, "ORG_AGENTS_MAX_WATCHERS must be at least 0"),
+        ({"ORG_AGENTS_MAX_WATCHERS": "lots"}, "ORG_AGENTS_MAX_WATCHERS must be a number"),
     ],
 )
 def test_an_unusable_value_is_refused_with_its_name(env: dict[str, str], named: str) -> None:
@@ -75,3 +78,11 @@ def test_the_live_caches_settings_are_read_and_default_to_a_bounded_token_lifeti
     assert (chosen.token_cache_s, chosen.hot_path) == (2.5, False)
     assert Settings.from_env({"ORG_AGENTS_HOT_PATH": "TRUE"}).hot_path is True
     assert Settings.from_env({"ORG_AGENTS_HOT_PATH": "0"}).hot_path is False
+
+
+def test_the_watchers_bound_is_read_and_reaches_the_live_cache(tmp_path: Path) -> None:
+    assert Settings.from_env({}).max_watchers == 10_000
+    chosen = Settings.from_env({"ORG_AGENTS_MAX_WATCHERS": "250", "ORG_AGENTS_DATA_DIR": str(tmp_path)})
+    assert chosen.max_watchers == 250
+    assert live_cache_of(chosen).max_watchers == 250
+    assert Settings.from_env({"ORG_AGENTS_MAX_WATCHERS": "0"}).max_watchers == 0  # every watch answered at once
