@@ -36,6 +36,7 @@ class CreateAgentWithBlueprint(msgspec.Struct, frozen=True, kw_only=True):
     agent_blueprint: object
     description: str | None = None
     conversation_id: str | None = None
+    message: str | None = None  # version 1's change note
     idempotency_key: str | None = None
 
 
@@ -110,7 +111,7 @@ async def create_agent_with_blueprint(deps: Deps, who: Principal, cmd: CreateAge
     )  # fmt: skip
     version = new_version(
         id=deps.ids.new_id(), agent=agent, number=1, document=cmd.agent_blueprint, created_by=who.user_id,
-        conversation_id=cmd.conversation_id, now=now,
+        conversation_id=cmd.conversation_id, now=now, message=cmd.message,
     )  # fmt: skip
     async with deps.uow() as uow:
         if (first := await replay(uow, who, key, asked, now, AgentWithBlueprint)) is not None:
@@ -118,7 +119,8 @@ async def create_agent_with_blueprint(deps: Deps, who: Principal, cmd: CreateAge
         agent = await uow.agents.add(agent)
         await uow.versions.add(version)
         await record(uow, deps, who, Action.AGENT_CREATE, agent.id, name=agent.name)
-        await record(uow, deps, who, Action.BLUEPRINT_CREATE, version.id, agent_id=str(agent.id), version=1)
+        noted = {} if version.message is None else {"message": version.message}
+        await record(uow, deps, who, Action.BLUEPRINT_CREATE, version.id, agent_id=str(agent.id), version=1, **noted)
         made = AgentWithBlueprint(agent=agent, blueprint=version)
         await remember(uow, who, key, asked, now, made)
         await uow.commit()

@@ -17,6 +17,7 @@ from domain import blueprints as rules
 from domain.agents import Agent, ensure_unchanged
 from domain.audit import Action
 from domain.blueprints import BlueprintVersion, CompilationStats, CompilationStatus, LivePrompt
+from domain.compiler import CompilerOutput
 from domain.errors import InvalidBlueprint, Malformed, NoLivePrompt, Violation
 from domain.idempotency import checked_key, fingerprint
 from domain.labels import PRODUCTION, checked_name
@@ -27,6 +28,7 @@ class AddVersion(msgspec.Struct, frozen=True, kw_only=True):
     agent_id: UUID
     agent_blueprint: object
     conversation_id: str | None = None
+    message: str | None = None  # the change note
     idempotency_key: str | None = None  # a retry with the same key gets the first answer and creates nothing
 
 
@@ -51,6 +53,10 @@ class WatchLivePrompt(msgspec.Struct, frozen=True, kw_only=True):
 
 class GetCompilationStats(msgspec.Struct, frozen=True, kw_only=True):
     """Of the caller's organization."""
+
+
+class PreviewBlueprint(msgspec.Struct, frozen=True, kw_only=True):
+    agent_blueprint: object
 
 
 class ListVersions(msgspec.Struct, frozen=True, kw_only=True):
@@ -103,15 +109,30 @@ async def add_version(deps: Deps, who: Principal, cmd: AddVersion) -> BlueprintV
             return first
         version = rules.new_version(
             id=deps.ids.new_id(), agent=agent, number=number, document=cmd.agent_blueprint, created_by=who.user_id,
-            conversation_id=cmd.conversation_id, now=now,
+            conversation_id=cmd.conversation_id, now=now, message=cmd.message,
         )  # fmt: skip
         await uow.versions.add(version)
+        noted = {} if version.message is None else {"message": version.message}
         await record(
-            uow, deps, who, Action.BLUEPRINT_CREATE, version.id, agent_id=str(agent.id), version=version.version
+            uow,
+            deps,
+            who,
+            Action.BLUEPRINT_CREATE,
+            version.id,
+            agent_id=str(agent.id),
+            version=version.version,
+            **noted,
         )
         await remember(uow, who, key, asked, now, version)
         await uow.commit()
     return version
+
+
+async def preview_blueprint(deps: Deps, who: Principal, cmd: PreviewBlueprint) -> CompilerOutput:
+    """A dry run, for any role: exactly what compiling the document as a new version would record (its prompt, or
+    every violation; its warnings), and nothing is written. A document that could not even be saved is refused as a
+    save refuses it (InvalidBlueprint)."""
+    return rules.preview(cmd.agent_blueprint)
 
 
 async def list_versions(deps: Deps, who: Principal, cmd: ListVersions) -> Page[BlueprintVersion]:

@@ -15,6 +15,7 @@ from domain.document import shape_violations
 from domain.errors import InvalidBlueprint, VersionNotCompiled, Violation
 
 MAX_CONVERSATION_ID: Final = 255
+MAX_MESSAGE: Final = 1_000  # a change note: what the author says changed, and why
 CENT: Final = Decimal("0.01")
 MAX_DEPTH: Final = 64  # containers inside containers; the known sections need 3
 MAX_ITEMS: Final = 1_000  # items in any one array of a blueprint (capabilities, tools, examples, …)
@@ -40,6 +41,8 @@ class BlueprintVersion(msgspec.Struct, frozen=True, kw_only=True):
     compiled_by: str | None = None
     compile_errors: list[Violation] | None = None
     compiler_version: str | None = None
+    message: str | None = None  # the change note written with it; part of the version, never changed
+    compile_warnings: list[Violation] | None = None  # kept with the outcome; None before it was compiled (or stored)
 
 
 class CompileOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,12 +62,16 @@ def new_version(
     created_by: str,
     conversation_id: str | None,
     now: datetime,
+    message: str | None = None,
 ) -> BlueprintVersion:
     """A draft numbered `number` (the agent's next); the document is kept verbatim, its present sections must have
-    the right types, and a deleted agent takes no new version."""
+    the right types, and a deleted agent takes no new version. `message` is its change note."""
     ensure_live(agent)
-    violations = shape_violations(document)
-    violations += storage_violations(document)
+    violations = saving_violations(document)
+    if message is not None and len(message) > MAX_MESSAGE:
+        violations.append(Violation(field="message", message=f"at most {MAX_MESSAGE} characters"))
+    elif message is not None and NUL in message:
+        violations.append(Violation(field="message", message=NO_NUL))
     if conversation_id is not None and not 0 < len(conversation_id) <= MAX_CONVERSATION_ID:
         violations.append(Violation(field="conversation_id", message=f"1 to {MAX_CONVERSATION_ID} characters"))
     elif conversation_id is not None and NUL in conversation_id:
@@ -79,7 +86,14 @@ def new_version(
         created_by=created_by,
         created_at=now,
         conversation_id=conversation_id,
+        message=message,
     )
+
+
+def saving_violations(document: object) -> list[Violation]:
+    """Why a document cannot be saved as a version at all: a present section of the wrong type, or what storage
+    cannot keep. A document without them may still fail to compile."""
+    return shape_violations(document) + storage_violations(document)
 
 
 def storage_violations(document: object) -> list[Violation]:
@@ -106,13 +120,24 @@ def storage_violations(document: object) -> list[Violation]:
     return violations
 
 
+def preview(document: object) -> CompilerOutput:
+    """What compiling `document` as a new version would give, for a document that can be saved (InvalidBlueprint,
+    as on a save, otherwise)."""
+    violations = saving_violations(document)
+    if violations or not isinstance(document, dict):
+        raise InvalidBlueprint(violations)
+    return compile_blueprint(document)
+
+
 def compile_version(agent: Agent, version: BlueprintVersion, *, by: str, now: datetime) -> CompileOutcome:
     """Compiled -> the stored result unchanged; otherwise `compiled` with the prompt, or `failed` with every
     violation. A deleted agent compiles nothing."""
     ensure_live(agent)
     compilation: CompilerOutput = compile_blueprint(version.agent_blueprint)
     if version.compilation_status is CompilationStatus.COMPILED:
-        return CompileOutcome(version=version, warnings=compilation.warnings, changed=False)
+        stored = version.compile_warnings  # None: compiled before warnings were stored; the compiler says again
+        return CompileOutcome(version=version, warnings=compilation.warnings if stored is None else stored,
+                              changed=False)  # fmt: skip
     if compilation.prompt is not None:
         compiled = msgspec.structs.replace(
             version,
@@ -122,6 +147,7 @@ def compile_version(agent: Agent, version: BlueprintVersion, *, by: str, now: da
             compiled_by=by,
             compile_errors=None,
             compiler_version=compilation.compiler_version,
+            compile_warnings=compilation.warnings,
         )
     else:
         compiled = msgspec.structs.replace(
@@ -132,6 +158,7 @@ def compile_version(agent: Agent, version: BlueprintVersion, *, by: str, now: da
             compiled_by=by,
             compile_errors=compilation.violations,
             compiler_version=compilation.compiler_version,
+            compile_warnings=compilation.warnings,
         )
     return CompileOutcome(version=compiled, warnings=compilation.warnings, changed=True)
 

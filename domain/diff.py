@@ -16,6 +16,8 @@ from typing import Any, Final
 
 import msgspec
 
+from domain.document import SECTION_ORDER, SECTIONS
+
 # The key each list of named items is matched by; top-level sections only, as the compiler reads them.
 NAMED_BY: Final[Mapping[str, str]] = {
     "capabilities": "task",
@@ -24,6 +26,7 @@ NAMED_BY: Final[Mapping[str, str]] = {
     "knowledge_sources": "source",
 }
 PROMPT_CONTEXT_LINES: Final = 3
+FIELD_ORDER: Final[Mapping[str, tuple[str, ...]]] = {s.name: tuple(name for name, _ in s.fields) for s in SECTIONS}
 
 
 class Op(StrEnum):
@@ -43,10 +46,12 @@ class Change(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
 
 def document_diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Change]:
-    """What changed from `before` to `after`, in document order (`before`'s keys first, then keys new in `after`).
-    A document against itself is empty; swapping the two swaps additions with removals and before with after."""
+    """What changed from `before` to `after`, in the blueprint's order: sections as the prompt has them, fields as
+    their section lists them, then any other key by name (storage need not keep a document's key order: jsonb does
+    not). A document against itself is empty; swapping the two swaps additions with removals and before with
+    after."""
     changes: list[Change] = []
-    _diff_mapping(before, after, "", changes, top=True)
+    _diff_mapping(before, after, "", changes, known=SECTION_ORDER, top=True)
     return changes
 
 
@@ -78,30 +83,35 @@ def _child(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _diff(before: object, after: object, path: str, out: list[Change]) -> None:
+def _diff(before: object, after: object, path: str, out: list[Change], fields: tuple[str, ...] = ()) -> None:
+    """`fields`: the keys of this object in the order they are shown, when it is a section or a section's item."""
     if _same(before, after):
         return
     if isinstance(before, Mapping) and isinstance(after, Mapping):
-        _diff_mapping(before, after, path, out, top=False)
+        _diff_mapping(before, after, path, out, known=fields, top=False)
     elif isinstance(before, list) and isinstance(after, list):
-        _diff_positional(before, after, path, out)
+        _diff_positional(before, after, path, out, fields)
     else:
         out.append(Change(path=path, op=Op.CHANGED, before=before, after=after))
 
 
+def _ordered(keys: set[str], known: tuple[str, ...]) -> list[str]:
+    return [key for key in known if key in keys] + sorted(keys.difference(known))
+
+
 def _diff_mapping(before: Mapping[str, Any], after: Mapping[str, Any], path: str, out: list[Change], *,
-                  top: bool) -> None:  # fmt: skip
-    for key, old in before.items():
+                  known: tuple[str, ...], top: bool) -> None:  # fmt: skip
+    for key in _ordered(set(before) | set(after), known):
         where = _child(path, key)
+        fields = FIELD_ORDER.get(key, ()) if top else ()
         if key not in after:
-            out.append(Change(path=where, op=Op.REMOVED, before=old))
-        elif top and key in NAMED_BY and _named(old, NAMED_BY[key]) and _named(after[key], NAMED_BY[key]):
-            _diff_named(old, after[key], NAMED_BY[key], where, out)
+            out.append(Change(path=where, op=Op.REMOVED, before=before[key]))
+        elif key not in before:
+            out.append(Change(path=where, op=Op.ADDED, after=after[key]))
+        elif top and key in NAMED_BY and _named(before[key], NAMED_BY[key]) and _named(after[key], NAMED_BY[key]):
+            _diff_named(before[key], after[key], NAMED_BY[key], where, out, fields)
         else:
-            _diff(old, after[key], where, out)
-    out.extend(
-        Change(path=_child(path, key), op=Op.ADDED, after=new) for key, new in after.items() if key not in before
-    )
+            _diff(before[key], after[key], where, out, fields)
 
 
 def _named(items: object, key: str) -> bool:
@@ -113,20 +123,21 @@ def _named(items: object, key: str) -> bool:
 
 
 def _diff_named(before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]], key: str, path: str,
-                out: list[Change]) -> None:  # fmt: skip
+                out: list[Change], fields: tuple[str, ...]) -> None:  # fmt: skip
     new_by_name = {item[key]: item for item in after}
     old_names = {item[key] for item in before}
     for old in before:
         where = f"{path}[{key}={old[key]}]"
         if old[key] in new_by_name:
-            _diff(old, new_by_name[old[key]], where, out)
+            _diff(old, new_by_name[old[key]], where, out, fields)
         else:
             out.append(Change(path=where, op=Op.REMOVED, before=old))
     out.extend(Change(path=f"{path}[{key}={new[key]}]", op=Op.ADDED, after=new) for new in after
                if new[key] not in old_names)  # fmt: skip
 
 
-def _diff_positional(before: list[Any], after: list[Any], path: str, out: list[Change]) -> None:
+def _diff_positional(before: list[Any], after: list[Any], path: str, out: list[Change],
+                     fields: tuple[str, ...]) -> None:  # fmt: skip
     """Aligned by content: runs of equal items are skipped; a run replaced by as many items is compared pairwise
     (at the item's position in `after`), what is left over is added or removed (at its position in its own list)."""
     encode = msgspec.json.Encoder(order="sorted").encode
@@ -136,6 +147,6 @@ def _diff_positional(before: list[Any], after: list[Any], path: str, out: list[C
             continue
         paired = min(i2 - i1, j2 - j1) if tag == "replace" else 0
         for k in range(paired):
-            _diff(before[i1 + k], after[j1 + k], f"{path}[{j1 + k}]", out)
+            _diff(before[i1 + k], after[j1 + k], f"{path}[{j1 + k}]", out, fields)
         out.extend(Change(path=f"{path}[{i}]", op=Op.REMOVED, before=before[i]) for i in range(i1 + paired, i2))
         out.extend(Change(path=f"{path}[{j}]", op=Op.ADDED, after=after[j]) for j in range(j1 + paired, j2))

@@ -59,6 +59,7 @@ class InMemoryBlueprintRepository:
             compiled_by=version.compiled_by,
             compile_errors=version.compile_errors,
             compiler_version=version.compiler_version,
+            compile_warnings=version.compile_warnings,
         )
 
     async def latest(self, agent_id: UUID) -> BlueprintVersion | None:

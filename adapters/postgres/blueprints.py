@@ -16,7 +16,7 @@ from domain.blueprints import (
     LivePrompt,
     compilation_stats,
 )
-from domain.errors import AgentNotFound, BlueprintNotFound
+from domain.errors import AgentNotFound, BlueprintNotFound, Violation
 from domain.labels import LATEST, PRODUCTION
 
 # Run once the agent's row lock is held (lock_for_new_version), so this number cannot be handed out twice.
@@ -25,13 +25,13 @@ SELECT_NEXT_NUMBER: Final = """
 """
 INSERT_VERSION: Final = """
     INSERT INTO agent_blueprints (id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id,
-                                  compilation_status)
+                                  compilation_status, message)
     VALUES (%(id)s, %(agent_id)s, %(version)s, %(agent_blueprint)s, %(created_by)s, %(created_at)s,
-            %(conversation_id)s, %(compilation_status)s)
+            %(conversation_id)s, %(compilation_status)s, %(message)s)
 """
 SELECT_VERSION: Final = """
     SELECT id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id, compilation_status,
-           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version
+           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version, message, compile_warnings
     FROM agent_blueprints
     WHERE agent_id = %(agent_id)s AND id = %(id)s
 """
@@ -39,12 +39,12 @@ RECORD_COMPILATION: Final = """
     UPDATE agent_blueprints
     SET compilation_status = %(compilation_status)s, compiled_system_prompt = %(compiled_system_prompt)s,
         compiled_at = %(compiled_at)s, compiled_by = %(compiled_by)s, compile_errors = %(compile_errors)s,
-        compiler_version = %(compiler_version)s
+        compiler_version = %(compiler_version)s, compile_warnings = %(compile_warnings)s
     WHERE agent_id = %(agent_id)s AND id = %(id)s
 """
 SELECT_LATEST_VERSION: Final = """
     SELECT id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id, compilation_status,
-           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version
+           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version, message, compile_warnings
     FROM agent_blueprints
     WHERE agent_id = %(agent_id)s
     ORDER BY version DESC
@@ -55,7 +55,7 @@ SELECT_LATEST_VERSION: Final = """
 # version) in a conversation, (agent_id, compilation_status, version) by status.
 SELECT_VERSIONS: Final = """
     SELECT id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id, compilation_status,
-           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version
+           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version, message, compile_warnings
     FROM agent_blueprints
     WHERE agent_id = %(agent_id)s AND version < %(before)s
     ORDER BY version DESC
@@ -63,7 +63,7 @@ SELECT_VERSIONS: Final = """
 """
 SELECT_VERSIONS_OF_CONVERSATION: Final = """
     SELECT id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id, compilation_status,
-           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version
+           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version, message, compile_warnings
     FROM agent_blueprints
     WHERE agent_id = %(agent_id)s AND conversation_id = %(conversation_id)s AND version < %(before)s
     ORDER BY version DESC
@@ -71,7 +71,7 @@ SELECT_VERSIONS_OF_CONVERSATION: Final = """
 """
 SELECT_VERSIONS_WITH_STATUS: Final = """
     SELECT id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id, compilation_status,
-           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version
+           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version, message, compile_warnings
     FROM agent_blueprints
     WHERE agent_id = %(agent_id)s AND compilation_status = %(status)s AND version < %(before)s
     ORDER BY version DESC
@@ -79,7 +79,7 @@ SELECT_VERSIONS_WITH_STATUS: Final = """
 """
 SELECT_VERSIONS_OF_CONVERSATION_WITH_STATUS: Final = """
     SELECT id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id, compilation_status,
-           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version
+           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version, message, compile_warnings
     FROM agent_blueprints
     WHERE agent_id = %(agent_id)s AND conversation_id = %(conversation_id)s AND compilation_status = %(status)s
       AND version < %(before)s
@@ -126,10 +126,8 @@ def _version(row: dict[str, Any]) -> BlueprintVersion:
     return row_as(row, BlueprintVersion)
 
 
-def _compile_errors(version: BlueprintVersion) -> Jsonb | None:
-    if version.compile_errors is None:
-        return None
-    return Jsonb([msgspec.structs.asdict(v) for v in version.compile_errors])
+def _violations(violations: list[Violation] | None) -> Jsonb | None:
+    return None if violations is None else Jsonb([msgspec.structs.asdict(v) for v in violations])
 
 
 class PostgresBlueprintRepository:
@@ -158,6 +156,7 @@ class PostgresBlueprintRepository:
                 "created_at": version.created_at,
                 "conversation_id": version.conversation_id,
                 "compilation_status": version.compilation_status.value,
+                "message": version.message,
             },
         )
 
@@ -177,8 +176,9 @@ class PostgresBlueprintRepository:
                 "compiled_system_prompt": version.compiled_system_prompt,
                 "compiled_at": version.compiled_at,
                 "compiled_by": version.compiled_by,
-                "compile_errors": _compile_errors(version),
+                "compile_errors": _violations(version.compile_errors),
                 "compiler_version": version.compiler_version,
+                "compile_warnings": _violations(version.compile_warnings),
             },
         )
 
