@@ -11,13 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Locator, Page, Route, expect
+from playwright.sync_api import Page, Route, expect
 
 from domain.compiler import REQUIRED_FIELDS
 from domain.document import SECTIONS, FieldType, SectionShape
 from entrypoints.http.examples import shop_buddy
 from entrypoints.http.schemas import MAX_BLUEPRINT_BYTES, MAX_SMALL_BODY_BYTES
 from tests.browser.conftest import UiServer
+from tests.browser.pages import agent_id_of, fits_width, messages, shoot, sign_in, versions_table
 
 pytestmark = pytest.mark.browser
 
@@ -27,33 +28,6 @@ STATIC = Path(__file__).parents[2] / "entrypoints" / "http" / "ui" / "static"
 TYPES = {".js": "text/javascript", ".css": "text/css"}
 DOMAIN_MODULE = "**/ui/domain.js"  # made by the server from the domain's constants, not a file in STATIC
 EMBEDDED = re.compile(r"^const DOMAIN = (\{$.*?^\});$", re.MULTILINE | re.DOTALL)  # the JSON it states
-
-
-def sign_in(page: Page, token: str) -> None:
-    page.goto("/")
-    page.get_by_label("API token").fill(token)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Agents", level=1)).to_be_visible()
-
-
-def messages(page: Page) -> Locator:
-    return page.locator("#messages")
-
-
-def shoot(page: Page, shots: Path, name: str, *, full_page: bool = True) -> None:
-    page.screenshot(path=shots / f"{name}.png", full_page=full_page)
-
-
-def fits_width(page: Page) -> bool:
-    """No horizontal scrolling: the document is no wider than the viewport."""
-    width: Any = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    return int(width) <= 0
-
-
-def agent_id_of(page: Page) -> str:
-    found = re.search(r"#/agents/([0-9a-f-]{36})", page.url)
-    assert found, page.url
-    return found.group(1)
 
 
 def live_agent(server: UiServer, token: str, name: str, versions: int = 1) -> str:
@@ -139,7 +113,7 @@ def test_a_person_takes_an_agent_from_nothing_to_a_live_prompt_and_rolls_back(
     page.get_by_role("button", name="Save as a new version").click()
     expect(messages(page)).to_contain_text("Version 2 saved as a draft")
     expect(page.get_by_role("heading", name="Version 2", level=2, exact=True)).to_be_visible()
-    history = page.get_by_role("table")
+    history = versions_table(page)
     expect(history.get_by_role("row")).to_have_count(3)
     expect(history.get_by_role("row", name=re.compile("Version 2"))).to_contain_text("conv-ui-1")
     expect(history.get_by_role("row", name=re.compile("Version 1"))).to_contain_text("Failed")
@@ -175,7 +149,7 @@ def test_a_person_takes_an_agent_from_nothing_to_a_live_prompt_and_rolls_back(
     expect(page.locator("#live-version")).to_have_text("Version 3")
 
     # roll back to the first compiled version, after thinking twice
-    page.get_by_role("table").get_by_role("link", name="Version 2").click()
+    versions_table(page).get_by_role("link", name="Version 2").click()
     expect(page.get_by_role("heading", name="Version 2", level=2, exact=True)).to_be_visible()
     page.get_by_role("button", name="Roll back to version 2").click()
     dialog = page.get_by_role("dialog", name="Roll back to version 2?")
@@ -188,7 +162,7 @@ def test_a_person_takes_an_agent_from_nothing_to_a_live_prompt_and_rolls_back(
     dialog.get_by_role("button", name="Roll back to version 2").click()
     expect(messages(page)).to_contain_text("Rolled back: version 2 is live again.")
     expect(page.locator("#live-version")).to_have_text("Version 2")
-    expect(page.get_by_role("table").get_by_role("row", name=re.compile("Version 2"))).to_contain_text("Live")
+    expect(versions_table(page).get_by_role("row", name=re.compile("Version 2"))).to_contain_text("Live")
 
     with ui_server.api(owner) as http:
         live = http.get(f"/org-agents/{agent}/prompt")
@@ -237,7 +211,7 @@ def test_a_member_sees_the_admin_actions_disabled_but_can_save_a_version(
     expect(page.get_by_role("button", name="Deactivate agent")).to_have_accessible_description(
         re.compile("Your role \\(member\\)")
     )
-    page.get_by_role("table").get_by_role("link", name="Version 1").click()
+    versions_table(page).get_by_role("link", name="Version 1").click()
     expect(page.get_by_label("Compiled system prompt")).to_contain_text("You are Shop Buddy.")
     expect(page.get_by_role("button", name="Copy prompt")).to_be_enabled()
     shoot(page, shots, "07-member-view")
@@ -451,7 +425,7 @@ def test_the_page_fits_a_phone_screen(phone: Page, ui_server: UiServer, shots: P
     shoot(phone, shots, "08-phone-agents")
 
     phone.get_by_role("link", name=re.compile("A rather long agent name")).click()
-    phone.get_by_role("table").get_by_role("link", name="Version 1").click()
+    versions_table(phone).get_by_role("link", name="Version 1").click()
     expect(phone.get_by_label("Compiled system prompt")).to_contain_text("You are Shop Buddy.")
     assert fits_width(phone)
     shoot(phone, shots, "09-phone-agent")

@@ -2,8 +2,8 @@
 
 The page is one more client of the JSON API (`fetch` with the bearer token a person pastes); nothing here reads or
 writes data. None of these routes is part of the API, so none is in the OpenAPI document. One script is not a file:
-`/ui/domain.js` states the blueprint's sections, their required fields and the body limits, made from the constants
-the compiler and the API use, so the page's form cannot drift from them.
+`/ui/domain.js` states the blueprint's sections, their required fields, the body limits and the release labels' rules,
+made from the constants the compiler, the API and domain/labels.py use, so the page cannot drift from them.
 """
 
 from pathlib import Path
@@ -20,6 +20,8 @@ from domain.agents import MAX_NAME
 from domain.blueprints import MAX_CONVERSATION_ID
 from domain.compiler import REQUIRED_FIELDS
 from domain.document import SECTIONS, FieldType, SectionShape
+from domain.labels import LATEST, NAME_PATTERN, PRODUCTION
+from domain.labels import MAX_NAME as MAX_LABEL_NAME
 from entrypoints.http.schemas import MAX_BLUEPRINT_BYTES, MAX_SMALL_BODY_BYTES
 
 STATIC: Final = Path(__file__).parent / "static"
@@ -56,7 +58,8 @@ def index() -> Response[bytes]:
 
 def domain_facts() -> dict[str, Any]:
     """What the page must agree with the server on: the sections in prompt order with their fields (type, required),
-    the words the domain uses for shapes and types, and the largest request bodies the API accepts."""
+    the words the domain uses for shapes and types, the largest request bodies the API accepts, and the names of
+    the release labels the domain treats apart (production is the active version, latest is read-only)."""
     return {
         "shapes": {shape.name: shape.value for shape in SectionShape},
         "types": {kind.name: kind.value for kind in FieldType},
@@ -79,6 +82,12 @@ def domain_facts() -> dict[str, Any]:
             "page_size": DEFAULT_LIMIT,
             "max_page_size": MAX_LIMIT,
         },
+        "labels": {
+            "production": PRODUCTION,
+            "latest": LATEST,
+            "name_pattern": NAME_PATTERN,
+            "name_chars": MAX_LABEL_NAME,
+        },
     }
 
 
@@ -87,8 +96,9 @@ def domain_module(facts: dict[str, Any]) -> bytes:
     data = msgspec.json.format(msgspec.json.encode(facts), indent=2).decode()
     return "\n".join(
         [
-            "// Made by the server from domain/document.py (SECTIONS), domain/compiler.py (REQUIRED_FIELDS) and",
-            "// the constants of the limits (entrypoints/http/ui/__init__.py names them): change those, not this.",
+            "// Made by the server from domain/document.py (SECTIONS), domain/compiler.py (REQUIRED_FIELDS),",
+            "// domain/labels.py and the constants of the limits (entrypoints/http/ui/__init__.py names them):",
+            "// change those, not this.",
             "",
             f"const DOMAIN = {data};",
             "",
@@ -104,6 +114,8 @@ def domain_module(facts: dict[str, Any]) -> bytes:
             "export const { sections: SECTIONS } = DOMAIN;",
             "/** The largest request bodies the API accepts, in bytes: {blueprint_bytes, small_body_bytes}. */",
             "export const { limits: LIMITS } = DOMAIN;",
+            "/** Release labels: {production, latest} (their names) and a name's rule: {name_pattern, name_chars}. */",
+            "export const { labels: LABELS } = DOMAIN;",
             "",
         ]
     ).encode()

@@ -1,10 +1,11 @@
-// One agent: its summary and switches, its version history, and the opened version: compile it, make it live
-// (or roll back to it), or start a new version from it.
+// One agent: its summary and switches, its release labels (labels.js), its version history, and the opened version:
+// compile it, make it live (or roll back to it), label it, or start a new version from it.
 
 import { LIMITS } from "./domain.js";
 import { api, ApiError } from "./api.js";
 import { BlueprintEditor } from "./blueprint-form.js";
 import { compilationBadge, focusOn, h, replace, statusBadge, time } from "./dom.js";
+import { labelBadge, LabelsSection } from "./labels.js";
 
 const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 
@@ -17,6 +18,8 @@ export class AgentPage {
     this.wantedVersionId = versionId;
     this.detail = null; // {agent, blueprint (live), latest_blueprint}
     this.versions = [];
+    this.labels = []; // [{name, blueprint_id, version, protected, moved_at, moved_by, read_only}], as read
+    this.labelsSection = new LabelsSection(this);
     this.cursor = null;
     this.selected = null; // the opened version (BlueprintOut)
     this.editing = null; // {base: BlueprintOut | null, editor, conversation}
@@ -77,12 +80,14 @@ export class AgentPage {
   }
 
   async fetch() {
-    const [detail, page] = await Promise.all([
+    const [detail, page, labels] = await Promise.all([
       api("GET", this.base),
       api("GET", `${this.base}/blueprints`, { query: { limit: LIMITS.page_size } }),
+      api("GET", `${this.base}/labels`),
     ]);
     this.detail = detail;
     this.versions = page.items;
+    this.labels = labels.items;
     this.cursor = page.next_cursor;
   }
 
@@ -105,6 +110,7 @@ export class AgentPage {
       this.versions = [...this.versions, ...page.items];
       this.cursor = page.next_cursor;
       this.renderHistory();
+      this.renderLabels(); // the move form offers the versions now shown
       focusOn(this.historyBody.children[this.versions.length - page.items.length]?.querySelector("a"));
     } catch (error) {
       this.ctx.fail(error);
@@ -118,6 +124,11 @@ export class AgentPage {
     return this.agent.status === "active"
       ? h("span", { class: "badge live" }, "Live")
       : h("span", { class: "badge active-off" }, "Active, not served");
+  }
+
+  /** The labels that name this version: production, latest, staging … */
+  labelsAt(version) {
+    return this.labels.filter((label) => label.blueprint_id === version.id);
   }
 
   get canWrite() {
@@ -134,6 +145,7 @@ export class AgentPage {
     const agent = this.agent;
     document.title = `${agent.name} — org-agents`;
     this.summaryEl = h("section", { class: "card summary", "aria-labelledby": "summary-heading" });
+    this.labelsEl = h("section", { class: "card labels-card", "aria-labelledby": "labels-heading" });
     this.historyEl = h("section", { class: "history", "aria-labelledby": "history-heading" });
     this.panelEl = h("section", { class: "card version-panel", "aria-labelledby": "version-heading" });
     replace(this.main,
@@ -141,8 +153,9 @@ export class AgentPage {
         h("ol", {}, h("li", {}, h("a", { href: "#/" }, "Agents")), h("li", { "aria-current": "page" }, agent.name))),
       h("div", { class: "title-row" }, h("h1", {}, agent.name), statusBadge(agent.status)),
       agent.description ? h("p", { class: "lead" }, agent.description) : null,
-      this.summaryEl, this.historyEl, this.panelEl);
+      this.summaryEl, this.labelsEl, this.historyEl, this.panelEl);
     this.renderSummary();
+    this.renderLabels();
     this.renderHistory();
     this.renderPanel();
   }
@@ -184,9 +197,18 @@ export class AgentPage {
           this.detail.latest_blueprint ? `Version ${this.detail.latest_blueprint.version}` : "None")),
         h("div", {}, h("dt", {}, "Created"), h("dd", {}, time(agent.created_at), ` by ${agent.created_by}`)),
         h("div", {}, h("dt", {}, "Updated"), h("dd", {}, time(agent.updated_at)))),
+      this.labels.length ? h("dl", { class: "facts" }, h("div", {}, h("dt", {}, "Labels"), h("dd", {},
+        h("ul", { class: "label-summary", id: "label-summary" }, this.labels.map((label) => h("li", {},
+          h("a", { href: `#/agents/${agent.id}/versions/${label.blueprint_id}` },
+            labelBadge(label), ` Version ${label.version}`))))))) : null,
       h("div", { class: "actions" }, actions),
-      managerOnly ? h("p", { class: "note", id: roleNote }, `Your role (${this.ctx.me.role}) can read and save new `
-        + "versions; compiling, activating, deactivating and deleting need an owner or admin.") : null);
+      managerOnly ? h("p", { class: "note", id: roleNote }, `Your role (${this.ctx.me.role}) can read, save new `
+        + "versions and move unprotected labels; compiling, activating, moving production or a protected label, "
+        + "deactivating and deleting need an owner or admin.") : null);
+  }
+
+  renderLabels() {
+    this.labelsSection.render(this.labelsEl);
   }
 
   renderHistory() {
@@ -199,6 +221,7 @@ export class AgentPage {
           h("a", { href: `#/agents/${this.agentId}/versions/${version.id}`, "aria-current": isOpen ? "true" : null },
             `Version ${version.version}`),
           isLive ? this.liveBadge() : null),
+        h("td", { "data-label": "Labels" }, h("span", { class: "badges" }, this.labelsAt(version).map(labelBadge))),
         h("td", { "data-label": "Status" }, compilationBadge(version.compilation_status)),
         h("td", { "data-label": "Saved by" }, version.created_by),
         h("td", { "data-label": "Saved" }, time(version.created_at)),
@@ -214,9 +237,10 @@ export class AgentPage {
       this.versions.length
         ? h("table", { class: "versions responsive" },
           h("caption", {},
-            `Versions of ${this.agent.name}, newest first. Open one to read it, compile it or make it live.`),
+            `Versions of ${this.agent.name}, newest first. Open one to read it, compile it, label it or make it live.`),
           h("thead", {}, h("tr", {},
             h("th", { scope: "col" }, "Version"),
+            h("th", { scope: "col" }, "Labels"),
             h("th", { scope: "col" }, "Status"),
             h("th", { scope: "col" }, "Saved by"),
             h("th", { scope: "col" }, "Saved"),
@@ -256,6 +280,14 @@ export class AgentPage {
     const edit = h("button", {
       type: "button", disabled: !this.canWrite, onclick: () => this.startEditing(version, true),
     }, "Edit as a new version");
+    let notLabelled = null;
+    if (this.frozen) notLabelled = "The agent is deleted: its labels cannot change.";
+    else if (status === "draft") notLabelled = "A draft cannot carry a label: compile it first.";
+    else if (status === "failed") notLabelled = "A version that failed to compile cannot carry a label.";
+    const label = h("button", {
+      type: "button", disabled: Boolean(notLabelled), title: notLabelled,
+      onclick: () => this.labelsSection.prefill({ versionId: version.id }),
+    }, `Move a label to version ${version.version}…`);
 
     let note;
     if (this.frozen) note = "The agent is deleted: nothing can change.";
@@ -281,13 +313,13 @@ export class AgentPage {
       h("div", { class: "title-row" },
         h("h2", { id: "version-heading" }, `Version ${version.version}`),
         h("span", { class: "badges" },
-          compilationBadge(status), isLive ? this.liveBadge() : null)),
+          compilationBadge(status), isLive ? this.liveBadge() : null, this.labelsAt(version).map(labelBadge))),
       h("dl", { class: "facts" },
         h("div", {}, h("dt", {}, "Saved"), h("dd", {}, time(version.created_at), ` by ${version.created_by}`)),
         h("div", {}, h("dt", {}, "Conversation"), h("dd", {}, version.conversation_id || "—")),
         version.compiled_at ? h("div", {}, h("dt", {}, status === "failed" ? "Compile tried" : "Compiled"),
           h("dd", {}, time(version.compiled_at), version.compiled_by ? ` by ${version.compiled_by}` : "")) : null),
-      h("div", { class: "actions" }, compile, activate, edit),
+      h("div", { class: "actions" }, compile, activate, edit, label),
       h("p", { class: "note", id: noteId }, note),
       result,
       h("h3", { class: "blueprint-heading" }, "Blueprint"),

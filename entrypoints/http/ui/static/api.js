@@ -37,13 +37,14 @@ export class ApiError extends Error {
   }
 }
 
-/** Call the API; resolves to the decoded JSON (null for 204), rejects with an ApiError. */
-export async function api(method, path, { body, query, token = session.token } = {}) {
+/** Call the API; resolves to the decoded JSON (null for 204), rejects with an ApiError. `headers` adds request
+ * headers such as If-Match. */
+export async function api(method, path, { body, query, headers: extra, token = session.token } = {}) {
   const url = new URL(path, window.location.origin);
   for (const [key, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, String(value));
   }
-  const headers = { Accept: "application/json, application/problem+json" };
+  const headers = { Accept: "application/json, application/problem+json", ...extra };
   if (token) headers.Authorization = `Bearer ${token}`;
   const init = { method, headers, cache: "no-store", credentials: "omit" };
   if (body !== undefined) {
@@ -72,7 +73,9 @@ export async function api(method, path, { body, query, token = session.token } =
 
 const CONFLICTS = {
   AgentDeleted: "This agent is deleted: it stays readable but accepts no changes.",
-  VersionNotCompiled: "Only a compiled version can be activated. Compile it first.",
+  VersionNotCompiled: "Only a compiled version can be activated or labelled. Compile it first.",
+  ProductionUndeletable: "The production label cannot be deleted: deactivate the agent to stop serving it.",
+  ProductionAlwaysProtected: "The production label is always protected.",
   ConcurrentUpdate: "Someone changed this at the same moment. Reload and try again.",
 };
 
@@ -97,6 +100,10 @@ export function describe(error) {
       return "Not found: it does not exist in your organization, or it was removed.";
     case 409:
       return CONFLICTS[error.code] || `Not possible in the current state${detail}.`;
+    case 412:
+      return error.code === "LabelChanged"
+        ? "Someone moved this label meanwhile, so nothing was changed. Reload to see where it points now."
+        : "Someone changed this meanwhile, so nothing was changed. Reload and try again.";
     case 413:
       return `Too large: a blueprint may be at most ${size(LIMITS.blueprint_bytes)}, `
         + `other requests ${size(LIMITS.small_body_bytes)}.`;
