@@ -9,11 +9,13 @@ import msgspec
 from adapters.postgres.session import Session, row_as
 from domain.labels import Label, LabelMove
 
+# By code point, as the memory adapter sorts: the database's collation must not decide the order (ICU's en-US sorts
+# 'a_b' before 'a-c', 'a.b' and 'a0'; glibc's ignores the punctuation).
 SELECT_LABELS: Final = """
     SELECT l.agent_id, l.name, l.blueprint_id, b.version, l.protected, l.moved_at, l.moved_by
     FROM agent_labels l JOIN agent_blueprints b ON b.id = l.blueprint_id
     WHERE l.agent_id = %(agent_id)s
-    ORDER BY l.name
+    ORDER BY l.name COLLATE "C"
 """
 SELECT_LABEL: Final = """
     SELECT l.agent_id, l.name, l.blueprint_id, b.version, l.protected, l.moved_at, l.moved_by
@@ -34,14 +36,28 @@ INSERT_MOVE: Final = """
     VALUES (%(agent_id)s, %(name)s, %(seq)s, %(blueprint_id)s, %(version)s, %(previous_blueprint_id)s,
             %(previous_version)s, %(moved_by)s, %(moved_at)s)
 """
-# Both on the primary key (agent_id, name, seq).
+# The newest entry of each label: a skip scan of the primary key (agent_id, name, seq), one probe for the next name
+# and one for its last entry per label, however long the histories. (DISTINCT ON read every move of the agent, and
+# with long histories PostgreSQL chose to read the whole table for it: every move of a label ran this.)
 SELECT_LAST_MOVES: Final = """
-    SELECT DISTINCT ON (name)
-           agent_id, name, seq, blueprint_id, version, previous_blueprint_id, previous_version, moved_by, moved_at
-    FROM agent_label_moves
-    WHERE agent_id = %(agent_id)s
-    ORDER BY name, seq DESC
+    WITH RECURSIVE named AS (
+        (SELECT name FROM agent_label_moves WHERE agent_id = %(agent_id)s ORDER BY name LIMIT 1)
+        UNION ALL
+        SELECT (SELECT m.name FROM agent_label_moves m
+                WHERE m.agent_id = %(agent_id)s AND m.name > named.name ORDER BY m.name LIMIT 1)
+        FROM named WHERE named.name IS NOT NULL
+    )
+    SELECT last.agent_id, last.name, last.seq, last.blueprint_id, last.version, last.previous_blueprint_id,
+           last.previous_version, last.moved_by, last.moved_at
+    FROM named CROSS JOIN LATERAL (
+        SELECT agent_id, name, seq, blueprint_id, version, previous_blueprint_id, previous_version, moved_by, moved_at
+        FROM agent_label_moves
+        WHERE agent_id = %(agent_id)s AND name = named.name
+        ORDER BY seq DESC
+        LIMIT 1
+    ) last
 """
+# On the primary key.
 SELECT_HISTORY: Final = """
     SELECT agent_id, name, seq, blueprint_id, version, previous_blueprint_id, previous_version, moved_by, moved_at
     FROM agent_label_moves

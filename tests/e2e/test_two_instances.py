@@ -1,5 +1,6 @@
 """Two `serve` instances on one database, as behind a load balancer: what one changes (or the CLI, a third process)
-reaches every worker of the other, although each answers live prompts and tokens from its own memory.
+reaches every worker of the other, although each answers live prompts and tokens from its own memory; a watch held
+by one is answered when the other moves the label.
 
 Instance B runs two workers; every change is checked on many requests after it is first seen, so both workers
 have it. Waiting polls (no sleeping for timing); the times are printed, and measured properly in bench/.
@@ -8,6 +9,7 @@ have it. Waiting polls (no sleeping for timing); the times are printed, and meas
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -105,3 +107,51 @@ def test_a_rollback_a_switch_off_and_a_revoked_token_reach_every_worker_of_anoth
         )
         assert revoked.returncode == 0, revoked.stderr
         settles(on_b, prompt, lambda answer: answer.status_code == 401, "revocation by the CLI reached B")
+
+
+def test_a_label_moved_on_one_instance_is_served_by_the_other_and_answers_a_watch_held_there(
+    instances: tuple[Serving, Serving, dict[str, str]],
+) -> None:
+    a, b, env = instances
+    owner, _ = token(env, "ana", "owner")
+    reader, _ = token(env, "runtime", "member")
+    with (
+        httpx.Client(base_url=a.url, headers={"Authorization": f"Bearer {owner}"}, timeout=30) as on_a,
+        httpx.Client(base_url=b.url, headers={"Authorization": f"Bearer {reader}"}, timeout=90) as on_b,
+    ):
+        made = on_a.post("/org-agents/with-blueprint", json={"name": "Shop Buddy", "agent_blueprint": shop_buddy()})
+        agent, v1 = made.json()["agent"]["id"], made.json()["blueprint"]["id"]
+        v2 = on_a.post(f"/org-agents/{agent}/blueprints", json={"agent_blueprint": shop_buddy()}).json()["id"]
+        for version in (v1, v2):
+            assert on_a.post(f"/org-agents/{agent}/blueprints/{version}/compile").status_code == 200
+        labels = f"/org-agents/{agent}/labels/staging"
+        staging = f"/org-agents/{agent}/prompt?label=staging"
+
+        def live(version: str) -> Callable[[httpx.Response], bool]:
+            return lambda answer: answer.status_code == 200 and answer.headers["etag"] == f'"{version}"'
+
+        assert on_a.put(labels, json={"blueprint_id": v1}).status_code == 200
+        settles(on_b, staging, live(v1), "staging made on A is served by B")  # and now held in B's workers' memory
+        assert on_a.put(labels, json={"blueprint_id": v2}).status_code == 200
+        settles(on_b, staging, live(v2), "staging moved on A is served by B")
+
+        # B holds a watch while the label stays put (its feed is up): answered 304 at the timeout, not at once.
+        started = time.monotonic()
+        unchanged = on_b.get(f"{staging}&wait=1", headers={"If-None-Match": f'"{v2}"'})
+        assert (unchanged.status_code, unchanged.headers["etag"]) == (304, f'"{v2}"')
+        assert time.monotonic() - started >= 0.9
+
+        # A runtime on B waits on v2; the rollback on A answers it. Had B not heard of the move, its memory would
+        # still say v2 and the watch would end in a 304 after 60 s instead.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            watching = pool.submit(on_b.get, f"{staging}&wait=60", headers={"If-None-Match": f'"{v2}"'})
+            assert on_a.put(labels, json={"blueprint_id": v1}).status_code == 200
+            moved_at = time.monotonic()
+            answered = watching.result(timeout=DEADLINE_S + 5)
+        assert live(v1)(answered), (answered.status_code, answered.text[:200])
+        assert answered.json()["label"] == "staging"
+        print(f"watch on B answered {(time.monotonic() - moved_at) * 1000:.1f} ms after the move on A")
+        assert time.monotonic() - moved_at < DEADLINE_S
+
+        assert on_a.delete(labels).status_code == 204
+        settles(on_b, staging, lambda answer: answer.status_code == 404, "staging deleted on A is gone on B")

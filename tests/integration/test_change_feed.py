@@ -1,6 +1,6 @@
 """The change feed on a real PostgreSQL: changes made by anyone (here: plain SQL on another connection, as psql or
-another service would) reach this process's live cache through migration 0007's triggers and LISTEN/NOTIFY; a
-dropped listening connection turns the cache off until it listens again."""
+another service would) reach this process's live cache through migration 0007's (and 0009's, for labels) triggers and
+LISTEN/NOTIFY; a dropped listening connection turns the cache off until it listens again."""
 
 import asyncio
 import time
@@ -20,11 +20,14 @@ from application.blueprints import (
     AddVersion,
     CompileVersion,
     GetLivePrompt,
+    WatchLivePrompt,
     add_version,
     compile_version,
     get_live_prompt,
+    watch_live_prompt,
 )
 from application.deps import Deps
+from application.labels import MoveLabel, move_label_to
 from application.live_cache import LiveCache
 from application.tokens import CreateToken, RevokeToken, authenticate, create_token, revoke_token
 from domain.errors import NoLivePrompt
@@ -84,15 +87,17 @@ async def live_agent(deps: Deps) -> tuple[Principal, Any]:
     return owner, agent
 
 
-def serves(deps: Deps, who: Principal, agent_id: UUID, *, live: bool) -> Callable[[], Awaitable[bool]]:
-    """A check: the agent's prompt is served (live) or refused as not live."""
+def serves(
+    deps: Deps, who: Principal, agent_id: UUID, *, live: bool, label: str = "production", version: UUID | None = None
+) -> Callable[[], Awaitable[bool]]:
+    """A check: the label's prompt is served (live; of `version`, when given) or refused as not live."""
 
     async def check() -> bool:
         try:
-            await get_live_prompt(deps, who, GetLivePrompt(agent_id=agent_id))
+            served = await get_live_prompt(deps, who, GetLivePrompt(agent_id=agent_id, label=label))
         except NoLivePrompt:
             return not live
-        return live
+        return live and version in {None, served.blueprint_id}
 
     return check
 
@@ -148,6 +153,87 @@ async def test_without_the_change_triggers_nothing_is_ever_cached(migrated_datab
         pass  # undo the migrations after 0007, then 0007 itself
     assert undone is not None
     assert undone.name == "0007_notify_live_changes"
+    cache = LiveCache()
+    await asyncio.wait_for(follow_changes(migrated_database, cache), DEADLINE_S)  # gives up at once
+    assert not cache.attached
+
+
+async def labelled_agent(deps: Deps) -> tuple[Principal, Any, UUID, UUID]:
+    """A live agent whose label `staging` names v1 and is held in memory; v2 compiled beside it."""
+    owner, agent = await live_agent(deps)
+    v1 = (await get_live_prompt(deps, owner, GetLivePrompt(agent_id=agent.id))).blueprint_id
+    v2 = await add_version(deps, owner, AddVersion(agent_id=agent.id, agent_blueprint=shop_buddy()))
+    await compile_version(deps, owner, CompileVersion(agent_id=agent.id, version_id=v2.id))
+    await move_label_to(deps, owner, MoveLabel(agent_id=agent.id, name="staging", blueprint_id=v1))
+
+    async def held() -> bool:
+        await get_live_prompt(deps, owner, GetLivePrompt(agent_id=agent.id, label="staging"))
+        return deps.live.prompt(owner.org_id, agent.id, "staging") is not None
+
+    await eventually(held, "the staging prompt is held in memory")
+    return owner, agent, v1, v2.id
+
+
+async def test_a_label_moved_from_psql_is_served_once_its_notice_arrives(deps: Deps, migrated_database: str) -> None:
+    owner, agent, v1, v2 = await labelled_agent(deps)
+    where = {"agent": agent.id, "v1": v1, "v2": v2}
+
+    sql(migrated_database, "UPDATE agent_labels SET blueprint_id = %(v2)s WHERE agent_id = %(agent)s", where)
+    await eventually(serves(deps, owner, agent.id, live=True, label="staging", version=v2), "the UPDATE is served")
+
+    with psycopg.connect(migrated_database) as conn:  # one transaction: the label deleted and made again
+        conn.execute("DELETE FROM agent_labels WHERE agent_id = %(agent)s AND name = 'staging'", where)
+        conn.execute(
+            "INSERT INTO agent_labels (agent_id, name, blueprint_id, moved_by) VALUES (%(agent)s, 'staging', %(v1)s,"
+            " 'psql')",
+            where,
+        )
+    await eventually(serves(deps, owner, agent.id, live=True, label="staging", version=v1), "the INSERT is served")
+
+    sql(migrated_database, "DELETE FROM agent_labels WHERE agent_id = %(agent)s", where)
+    await eventually(serves(deps, owner, agent.id, live=False, label="staging"), "the DELETE is served")
+    assert await serves(deps, owner, agent.id, live=True, version=v1)()  # production is no row of agent_labels
+
+
+async def test_truncating_the_labels_forgets_everything_held(deps: Deps, migrated_database: str) -> None:
+    owner, agent, v1, _ = await labelled_agent(deps)
+
+    sql(migrated_database, "TRUNCATE agent_labels")
+
+    await eventually(serves(deps, owner, agent.id, live=False, label="staging"), "the TRUNCATE is served")
+    assert deps.live.attached
+    assert await serves(deps, owner, agent.id, live=True, version=v1)()
+
+
+async def test_a_label_moved_from_psql_answers_a_watch_held_here(deps: Deps, migrated_database: str) -> None:
+    owner, agent, v1, v2 = await labelled_agent(deps)
+    cmd = WatchLivePrompt(agent_id=agent.id, label="staging", wait_s=30)
+    waiting = asyncio.create_task(watch_live_prompt(deps, owner, cmd, lambda live: live.blueprint_id == v1))
+
+    async def held() -> bool:
+        return deps.live.watching == 1
+
+    await eventually(held, "the watch is held")
+    sql(
+        migrated_database,
+        "UPDATE agent_labels SET blueprint_id = %(v2)s WHERE agent_id = %(agent)s",
+        {"agent": agent.id, "v2": v2},
+    )
+
+    assert (await asyncio.wait_for(waiting, DEADLINE_S)).blueprint_id == v2
+    assert deps.live.watching == 0
+
+
+@pytest.mark.parametrize("how", ["0009 undone", "its trigger dropped"])
+async def test_without_the_label_trigger_nothing_is_ever_cached(migrated_database: str, how: str) -> None:
+    if how == "0009 undone":
+        migrations = load_migrations()
+        while (undone := migrate_down(migrated_database, migrations)) is not None and undone.version > 9:
+            pass  # undo the migrations after 0009, then 0009 itself
+        assert undone is not None
+        assert undone.name == "0009_add_release_labels"
+    else:
+        sql(migrated_database, "DROP TRIGGER agent_labels_notify_change ON agent_labels")
     cache = LiveCache()
     await asyncio.wait_for(follow_changes(migrated_database, cache), DEADLINE_S)  # gives up at once
     assert not cache.attached

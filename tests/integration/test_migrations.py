@@ -4,6 +4,7 @@ import dataclasses
 import subprocess
 import sys
 from pathlib import Path
+from typing import Final
 
 import psycopg
 import pytest
@@ -240,3 +241,112 @@ def test_concurrent_deployers_apply_each_file_exactly_once(database: str) -> Non
     assert sorted(line.split()[1] for line in applied_lines) == [m.name for m in MIGRATIONS]
     recorded = _fetch(database, "SELECT version FROM agent_schema_migrations ORDER BY version")
     assert [row["version"] for row in recorded] == list(range(1, len(MIGRATIONS) + 1))
+
+
+# -- 0009: release labels ------------------------------------------------------------------------------------------
+
+LABELS_MIGRATION = next(m for m in MIGRATIONS if m.name == "0009_add_release_labels")
+
+AN_AGENT_WITH_TWO_VERSIONS = """
+    INSERT INTO agent_organizations (id, name) VALUES ('00000000-0000-0000-0000-00000000000a', 'acme');
+    INSERT INTO org_agents (id, org_id, name, created_by) VALUES
+        ('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000000a', 'one', 'ana'),
+        ('00000000-0000-0000-0000-000000000002', '00000000-0000-0000-0000-00000000000a', 'two', 'ana');
+    INSERT INTO agent_blueprints (id, agent_id, version, agent_blueprint, created_by, compilation_status,
+                                  compiled_system_prompt, compiled_at) VALUES
+        ('00000000-0000-0000-0000-000000000101', '00000000-0000-0000-0000-000000000001', 1, '{}', 'ana', 'compiled',
+         'p1', now()),
+        ('00000000-0000-0000-0000-000000000102', '00000000-0000-0000-0000-000000000001', 2, '{}', 'ana', 'compiled',
+         'p2', now()),
+        ('00000000-0000-0000-0000-000000000201', '00000000-0000-0000-0000-000000000002', 1, '{}', 'ana', 'draft',
+         NULL, NULL);
+    UPDATE org_agents SET current_blueprint_id = '00000000-0000-0000-0000-000000000101'
+    WHERE id = '00000000-0000-0000-0000-000000000001';
+"""
+ONE: Final = "00000000-0000-0000-0000-000000000001"
+ONE_V1: Final = "00000000-0000-0000-0000-000000000101"
+ONE_V2: Final = "00000000-0000-0000-0000-000000000102"
+TWO_V1: Final = "00000000-0000-0000-0000-000000000201"
+
+
+def _label(conninfo: str, name: str, agent: str = ONE, blueprint: str = ONE_V2) -> None:
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(
+            "INSERT INTO agent_labels (agent_id, name, blueprint_id, moved_by) VALUES (%s, %s, %s, 'psql')",
+            (agent, name, blueprint),
+        )
+
+
+@pytest.mark.parametrize(
+    "name", ["production", "latest", "", "Staging", "-x", ".x", "_x", "a b", "stagé", "a" * 37, "a\nb", "staging\n"]
+)
+def test_the_labels_table_refuses_reserved_and_malformed_names(migrated_database: str, name: str) -> None:
+    _run_sql(migrated_database, AN_AGENT_WITH_TWO_VERSIONS)
+
+    with pytest.raises((psycopg.errors.CheckViolation, psycopg.errors.StringDataRightTruncation)):
+        _label(migrated_database, name)
+
+    assert _fetch(migrated_database, "SELECT count(*) AS n FROM agent_labels") == [{"n": 0}]
+
+
+@pytest.mark.parametrize("name", ["staging", "a", "0", "a" * 36, "v1.2_rc-3"])
+def test_the_labels_table_takes_the_names_the_domain_takes(migrated_database: str, name: str) -> None:
+    _run_sql(migrated_database, AN_AGENT_WITH_TWO_VERSIONS)
+
+    _label(migrated_database, name)
+
+    assert _fetch(migrated_database, "SELECT name FROM agent_labels") == [{"name": name}]
+
+
+def test_a_label_may_only_name_a_version_of_its_own_agent(migrated_database: str) -> None:
+    _run_sql(migrated_database, AN_AGENT_WITH_TWO_VERSIONS)
+
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        _label(migrated_database, "staging", blueprint=TWO_V1)
+    with psycopg.connect(migrated_database) as conn, pytest.raises(psycopg.errors.ForeignKeyViolation):
+        conn.execute(
+            "INSERT INTO agent_label_moves (agent_id, name, seq, blueprint_id, previous_blueprint_id, moved_by)"
+            " VALUES (%s, 'staging', 1, %s, %s, 'psql')",
+            (ONE, ONE_V1, TWO_V1),
+        )
+    with psycopg.connect(migrated_database) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute(
+            "INSERT INTO agent_label_moves (agent_id, name, seq, blueprint_id, moved_by) VALUES (%s, 'x', 0, %s, 'p')",
+            (ONE, ONE_V1),
+        )
+
+
+def test_deleting_an_agent_from_psql_takes_its_labels_and_their_history_with_it(migrated_database: str) -> None:
+    _run_sql(migrated_database, AN_AGENT_WITH_TWO_VERSIONS)
+    _label(migrated_database, "staging")
+    with psycopg.connect(migrated_database) as conn:
+        conn.execute(
+            "INSERT INTO agent_label_moves (agent_id, name, seq, blueprint_id, moved_by)"
+            " VALUES (%s, 'staging', 1, %s, 'psql')",
+            (ONE, ONE_V2),
+        )
+
+    with psycopg.connect(migrated_database) as conn:
+        conn.execute("DELETE FROM org_agents WHERE id = %s", (ONE,))
+
+    assert _fetch(migrated_database, "SELECT count(*) AS n FROM agent_labels") == [{"n": 0}]
+    assert _fetch(migrated_database, "SELECT count(*) AS n FROM agent_label_moves") == [{"n": 0}]
+
+
+def test_undoing_0009_keeps_production_and_drops_the_other_labels_and_redoing_starts_with_none(database: str) -> None:
+    upto = MIGRATIONS[: MIGRATIONS.index(LABELS_MIGRATION) + 1]
+    migrate_up(database, upto)
+    _run_sql(database, AN_AGENT_WITH_TWO_VERSIONS)
+    _label(database, "staging")
+
+    assert migrate_down(database, upto) == LABELS_MIGRATION
+    assert {"agent_labels", "agent_label_moves"}.isdisjoint(_tables(database))
+    production = "SELECT current_blueprint_id::text AS live FROM org_agents WHERE name = 'one'"
+    assert _fetch(database, production) == [{"live": ONE_V1}]
+
+    migrate_up(database, upto)
+    assert _fetch(database, "SELECT count(*) AS n FROM agent_labels") == [{"n": 0}]
+    assert _fetch(database, production) == [{"live": ONE_V1}]
+    _label(database, "staging")  # the table works again, constraints and all
+    with pytest.raises(psycopg.errors.CheckViolation):
+        _label(database, "latest")

@@ -11,11 +11,14 @@ from psycopg.rows import dict_row
 from adapters.postgres.agents import SELECT_AGENTS_AFTER, SELECT_FIRST_AGENTS
 from adapters.postgres.blueprints import (
     ABOVE_ANY_VERSION,
+    SELECT_LABELLED_PROMPT,
+    SELECT_LATEST_PROMPT,
     SELECT_LIVE_PROMPT,
     SELECT_VERSIONS,
     SELECT_VERSIONS_OF_CONVERSATION,
     SELECT_VERSIONS_WITH_STATUS,
 )
+from adapters.postgres.labels import ABOVE_ANY_SEQ, SELECT_HISTORY, SELECT_LABEL, SELECT_LABELS, SELECT_LAST_MOVES
 
 AGENTS = 20_000
 VERSIONS = 10_000
@@ -36,8 +39,21 @@ SEED: LiteralString = """
     UPDATE org_agents SET current_blueprint_id = (
         SELECT id FROM agent_blueprints WHERE agent_id = %(agent)s AND version = %(versions)s
     ) WHERE id = %(agent)s;
+    INSERT INTO agent_blueprints (agent_id, version, agent_blueprint, created_by, compilation_status,
+                                  compiled_system_prompt, compiled_at)
+    SELECT id, 1, '{}', 'seed', 'compiled', 'prompt', now() FROM org_agents WHERE id <> %(agent)s;
+    INSERT INTO agent_labels (agent_id, name, blueprint_id, moved_by)
+    SELECT agent_id, label, id, 'seed' FROM agent_blueprints, unnest(ARRAY['canary', 'staging']) AS label
+    WHERE agent_id <> %(agent)s OR version = 1000;
+    INSERT INTO agent_label_moves (agent_id, name, seq, blueprint_id, moved_by)
+    SELECT agent_id, name, 1, blueprint_id, 'seed' FROM agent_labels WHERE agent_id <> %(agent)s;
+    INSERT INTO agent_label_moves (agent_id, name, seq, blueprint_id, moved_by)
+    SELECT %(agent)s, label, n, (SELECT id FROM agent_blueprints WHERE agent_id = %(agent)s AND version = 10), 'seed'
+    FROM generate_series(1, %(versions)s) AS n, unnest(ARRAY['canary', 'staging']) AS label;
     ANALYZE org_agents;
     ANALYZE agent_blueprints;
+    ANALYZE agent_labels;
+    ANALYZE agent_label_moves;
 """
 
 
@@ -87,6 +103,22 @@ CASES: dict[str, tuple[LiteralString, Callable[[dict[str, uuid.UUID]], dict[str,
     "compiled versions": (
         SELECT_VERSIONS_WITH_STATUS,
         lambda ids: {"agent_id": ids["agent"], "status": "compiled", "before": ABOVE_ANY_VERSION, "limit": 21},
+    ),
+    "prompt of a label": (
+        SELECT_LABELLED_PROMPT,
+        lambda ids: {"org_id": ids["org"], "agent_id": ids["agent"], "label": "staging"},
+    ),
+    "prompt of latest": (SELECT_LATEST_PROMPT, lambda ids: {"org_id": ids["org"], "agent_id": ids["agent"]}),
+    "a label": (SELECT_LABEL, lambda ids: {"agent_id": ids["agent"], "name": "staging"}),
+    "labels of an agent": (SELECT_LABELS, lambda ids: {"agent_id": ids["agent"]}),
+    "last move of each label": (SELECT_LAST_MOVES, lambda ids: {"agent_id": ids["agent"]}),
+    "label history, first page": (
+        SELECT_HISTORY,
+        lambda ids: {"agent_id": ids["agent"], "name": "staging", "before": ABOVE_ANY_SEQ, "limit": 21},
+    ),
+    "label history, deep page": (
+        SELECT_HISTORY,
+        lambda ids: {"agent_id": ids["agent"], "name": "staging", "before": 42, "limit": 21},
     ),
     "agents of an org, first page": (
         SELECT_FIRST_AGENTS,

@@ -1,5 +1,5 @@
-"""Histories of agents and their versions, driven through the use cases by two organizations and three roles, and
-checked after every step against a model of what each organization should see."""
+"""Histories of agents, their versions and their release labels, driven through the use cases by two organizations and
+three roles, and checked after every step against a model of what each organization should see."""
 
 import asyncio
 import copy
@@ -47,6 +47,18 @@ from application.blueprints import (
     list_versions,
 )
 from application.deps import Deps
+from application.labels import (
+    DeleteLabel,
+    LabelHistory,
+    ListLabels,
+    MoveLabel,
+    ProtectLabel,
+    delete_label,
+    label_history,
+    list_labels,
+    move_label_to,
+    protect_label,
+)
 from domain.agents import AgentStatus
 from domain.audit import Action
 from domain.blueprints import BlueprintVersion, CompilationStatus, compilation_stats
@@ -55,10 +67,14 @@ from domain.errors import (
     AgentNotFound,
     DomainError,
     InvalidBlueprint,
+    LabelNotFound,
     NoLivePrompt,
+    ProductionAlwaysProtected,
+    ProductionUndeletable,
     RoleTooLow,
     VersionNotCompiled,
 )
+from domain.labels import PRODUCTION, LabelMove
 from domain.roles import Principal, Role
 from entrypoints.bootstrap import memory_deps
 from tests.doubles import FixedClock, SequentialIds
@@ -70,6 +86,7 @@ ORGS: Final = ("acme", "globex")
 MANAGERS: Final = (Role.OWNER, Role.ADMIN)
 NAMES: Final = st.text(alphabet="abAB xy", min_size=1, max_size=8).filter(str.strip)
 DOC_KINDS: Final = ("compiles", "fails to compile", "wrongly typed")
+LABELS: Final = (PRODUCTION, "staging", "canary")
 
 
 @dataclass(frozen=True)
@@ -82,6 +99,12 @@ class AgentRef:
 class VersionRef:
     agent: AgentRef
     id: UUID
+
+
+@dataclass(frozen=True)
+class LabelRef:
+    agent: AgentRef
+    name: str
 
 
 @dataclass
@@ -100,10 +123,19 @@ class ModelAgent:
     name: str
     status: AgentStatus = AgentStatus.ACTIVE
     versions: list[ModelVersion] = field(default_factory=list)
-    active: UUID | None = None
+    active: UUID | None = None  # production
+    labels: dict[str, UUID] = field(default_factory=dict)  # the others
+    protected: set[str] = field(default_factory=set)  # of the others
+    moves: dict[str, list[UUID | None]] = field(default_factory=dict)  # every label's history, oldest first
 
     def version(self, version_id: UUID) -> ModelVersion:
         return next(v for v in self.versions if v.id == version_id)
+
+    def pointer(self, name: str) -> UUID | None:
+        return self.active if name == PRODUCTION else self.labels.get(name)
+
+    def is_protected(self, name: str) -> bool:
+        return name == PRODUCTION or name in self.protected
 
 
 def other(org: str) -> str:
@@ -113,6 +145,7 @@ def other(org: str) -> str:
 class Versioning(RuleBasedStateMachine):
     agents = Bundle("agents")
     versions = Bundle("versions")
+    labelled = Bundle("labelled")  # labels moved once (deleted since, maybe)
 
     def __init__(self) -> None:
         super().__init__()
@@ -164,6 +197,19 @@ class Versioning(RuleBasedStateMachine):
         refs = [self.create_an_agent(org, Role.MEMBER, f"drafted by {org}") for org in ORGS]
         return multiple(*(self.add_a_version(ref, Role.MEMBER, "compiles", None) for ref in refs))
 
+    @initialize(target=labelled)
+    def a_label_in_each_organization(self) -> object:
+        """Labels need a compiled version first, which random steps make rarely: start with one each."""
+        made = []
+        for org in ORGS:
+            agent = self.create_an_agent(org, Role.MEMBER, f"labelled by {org}")
+            assert isinstance(agent, AgentRef)
+            version = self.add_a_version(agent, Role.MEMBER, "compiles", None)
+            assert isinstance(version, VersionRef)
+            self.compile_a_version(version, Role.ADMIN, activate=False, label="staging", later=False)
+            made.append(LabelRef(agent=agent, name="staging"))
+        return multiple(*made)
+
     @rule(target=agents, org=st.sampled_from(ORGS), role=st.sampled_from(Role), name=NAMES)
     def create_an_agent(self, org: str, role: Role, name: str) -> AgentRef:
         made = self.run(create_agent(self.deps, self.who(org, role), CreateAgent(name=name)))
@@ -208,13 +254,20 @@ class Versioning(RuleBasedStateMachine):
         self.audited(ref.org, Action.BLUEPRINT_CREATE)
         return VersionRef(agent=ref, id=made.id)
 
-    @rule(ref=versions, role=st.sampled_from(MANAGERS), activate=st.booleans(), later=st.booleans())
-    def compile_a_version(self, ref: VersionRef, role: Role, activate: bool, later: bool) -> None:
+    @rule(
+        ref=versions,
+        role=st.sampled_from(MANAGERS),
+        activate=st.booleans(),
+        label=st.none() | st.sampled_from(LABELS[1:]),
+        later=st.booleans(),
+    )
+    def compile_a_version(self, ref: VersionRef, role: Role, activate: bool, label: str | None, later: bool) -> None:
         if later:
             self.clock.advance()
         agent = self.agent(ref.agent)
         version = agent.version(ref.id)
-        cmd = CompileVersion(agent_id=ref.agent.id, version_id=ref.id, activate=activate)
+        label = None if activate else label  # activate=true is label=production: one label per compile
+        cmd = CompileVersion(agent_id=ref.agent.id, version_id=ref.id, activate=activate, label=label)
         step = compile_version(self.deps, self.who(ref.agent.org, role), cmd)
         if agent.status is AgentStatus.DELETE:
             self.refused(AgentDeleted, step)
@@ -235,6 +288,8 @@ class Versioning(RuleBasedStateMachine):
             assert result.blueprint == version.compiled  # the stored result, whatever the clock says now
         if activate:
             self._activated(agent, version)
+        if label is not None:
+            self._moved(agent, label, version.id)
         assert result.agent.current_blueprint_id == agent.active
 
     @rule(ref=versions, role=st.sampled_from(MANAGERS))
@@ -268,9 +323,85 @@ class Versioning(RuleBasedStateMachine):
         self._activated(agent, target)
 
     def _activated(self, agent: ModelAgent, version: ModelVersion) -> None:
-        if agent.active != version.id:
-            agent.active = version.id
-            self.audited(agent.ref.org, Action.LABEL_MOVE)
+        self._moved(agent, PRODUCTION, version.id)
+
+    def _moved(self, agent: ModelAgent, name: str, to: UUID | None) -> None:
+        """A label moved (or, to None, was deleted): recorded and audited only when it changed."""
+        if agent.pointer(name) == to:
+            return
+        if name == PRODUCTION:
+            agent.active = to
+        elif to is None:
+            del agent.labels[name]
+            agent.protected.discard(name)
+        else:
+            agent.labels[name] = to
+        agent.moves.setdefault(name, []).append(to)
+        self.audited(agent.ref.org, Action.LABEL_MOVE if to else Action.LABEL_DELETE)
+
+    @rule(target=labelled, ref=versions, name=st.sampled_from(LABELS), role=st.sampled_from(Role))
+    def move_a_label(self, ref: VersionRef, name: str, role: Role) -> object:
+        """As PUT …/labels/{name}: production too, by any role."""
+        agent = self.agent(ref.agent)
+        version = agent.version(ref.id)
+        step = move_label_to(
+            self.deps, self.who(ref.agent.org, role), MoveLabel(agent_id=ref.agent.id, name=name, blueprint_id=ref.id)
+        )
+        if agent.is_protected(name) and role is Role.MEMBER:
+            self.refused(RoleTooLow, step)
+        elif agent.status is AgentStatus.DELETE:
+            self.refused(AgentDeleted, step)
+        elif version.status is not CompilationStatus.COMPILED:
+            self.refused(VersionNotCompiled, step)
+        else:
+            moved = self.run(step)
+            assert (moved.name, moved.blueprint_id, moved.protected) == (name, ref.id, agent.is_protected(name))
+            self._moved(agent, name, ref.id)
+            return LabelRef(agent=ref.agent, name=name)
+        return multiple()
+
+    @rule(label=labelled, role=st.sampled_from(Role), pick=st.integers(min_value=0, max_value=20))
+    def move_a_label_again(self, label: LabelRef, role: Role, pick: int) -> None:
+        """A label that exists (or did), perhaps protected since, moved to any version of its agent."""
+        versions = self.agent(label.agent).versions
+        self.move_a_label(VersionRef(agent=label.agent, id=versions[pick % len(versions)].id), label.name, role)
+
+    @rule(label=labelled, role=st.sampled_from(Role))
+    def delete_a_label(self, label: LabelRef, role: Role) -> None:
+        ref, name = label.agent, label.name
+        agent = self.agent(ref)
+        step = delete_label(self.deps, self.who(ref.org, role), DeleteLabel(agent_id=ref.id, name=name))
+        if agent.status is AgentStatus.DELETE:
+            self.refused(AgentDeleted, step)
+        elif name == PRODUCTION:
+            self.refused(ProductionUndeletable, step)
+        elif agent.pointer(name) is None:
+            self.refused(LabelNotFound, step)
+        elif agent.is_protected(name) and role is Role.MEMBER:
+            self.refused(RoleTooLow, step)
+        else:
+            self.run(step)
+            self._moved(agent, name, None)
+
+    @rule(label=labelled, role=st.sampled_from(Role), protected=st.booleans())
+    def protect_a_label(self, label: LabelRef, role: Role, protected: bool) -> None:
+        ref, name = label.agent, label.name
+        agent = self.agent(ref)
+        cmd = ProtectLabel(agent_id=ref.id, name=name, protected=protected)
+        step = protect_label(self.deps, self.who(ref.org, role), cmd)
+        if role is Role.MEMBER:
+            self.refused(RoleTooLow, step)
+        elif agent.pointer(name) is None:
+            self.refused(LabelNotFound, step)
+        elif agent.status is AgentStatus.DELETE:
+            self.refused(AgentDeleted, step)
+        elif name == PRODUCTION and not protected:
+            self.refused(ProductionAlwaysProtected, step)
+        else:
+            assert self.run(step).protected is protected
+            if name != PRODUCTION and (name in agent.protected) is not protected:
+                (agent.protected.add if protected else agent.protected.discard)(name)
+                self.audited(ref.org, Action.LABEL_PROTECT)
 
     @rule(ref=agents, role=st.sampled_from(MANAGERS), status=st.sampled_from(AgentStatus))
     def set_the_status(self, ref: AgentRef, role: Role, status: AgentStatus) -> None:
@@ -312,10 +443,13 @@ class Versioning(RuleBasedStateMachine):
     @rule(
         ref=versions,
         role=st.sampled_from(Role),
-        change=st.sampled_from(["compile", "activate", "update", "deactivate", "delete", "add", "read", "prompt"]),
-    )
+        change=st.sampled_from(
+            ["compile", "activate", "update", "deactivate", "delete", "add", "read", "prompt", "label", "protect",
+             "unlabel", "label history", "labelled prompt"]
+        ),
+    )  # fmt: skip
     def the_other_organization_tries(self, ref: VersionRef, role: Role, change: str) -> None:
-        managing = change in {"compile", "activate", "update", "deactivate", "delete"}
+        managing = change in {"compile", "activate", "update", "deactivate", "delete", "protect"}
         expected = RoleTooLow if managing and role is Role.MEMBER else AgentNotFound
         self.refused(expected, self._change(ref, self.who(other(ref.agent.org), role), change))
 
@@ -332,6 +466,17 @@ class Versioning(RuleBasedStateMachine):
             "add": lambda: add_version(self.deps, who, AddVersion(agent_id=agent_id, agent_blueprint=shop_buddy())),
             "read": lambda: get_version(self.deps, who, GetVersion(agent_id=agent_id, version_id=ref.id)),
             "prompt": lambda: get_live_prompt(self.deps, who, GetLivePrompt(agent_id=agent_id)),
+            "label": lambda: move_label_to(
+                self.deps, who, MoveLabel(agent_id=agent_id, name="staging", blueprint_id=ref.id)
+            ),
+            "protect": lambda: protect_label(
+                self.deps, who, ProtectLabel(agent_id=agent_id, name="staging", protected=True)
+            ),
+            "unlabel": lambda: delete_label(self.deps, who, DeleteLabel(agent_id=agent_id, name="staging")),
+            "label history": lambda: label_history(self.deps, who, LabelHistory(agent_id=agent_id, name=PRODUCTION)),
+            "labelled prompt": lambda: get_live_prompt(
+                self.deps, who, GetLivePrompt(agent_id=agent_id, label="staging")
+            ),
         }
         return steps[change]()
 
@@ -399,6 +544,49 @@ class Versioning(RuleBasedStateMachine):
                 self.refused(NoLivePrompt, step)
 
     @invariant()
+    def labels_name_compiled_versions_of_their_agent_and_their_histories_replay_to_them(self) -> None:
+        for agent in self.model.values():
+            who = self.who(agent.ref.org, Role.MEMBER)
+            listed = self.run(list_labels(self.deps, who, ListLabels(agent_id=agent.ref.id)))
+            compiled = {
+                v.id: n for n, v in enumerate(agent.versions, start=1) if v.status is CompilationStatus.COMPILED
+            }
+            newest = max(compiled, key=compiled.__getitem__, default=None)
+            expected = [(PRODUCTION, agent.active, True)] if agent.active else []
+            expected += [("latest", newest, True)] if newest else []
+            expected += [(name, agent.labels[name], name in agent.protected) for name in sorted(agent.labels)]
+            assert [(x.name, x.blueprint_id, x.protected) for x in listed] == expected
+            for label in listed:
+                assert compiled.get(label.blueprint_id) == label.version  # a compiled version of this agent
+            for name, moves in agent.moves.items():
+                entries = self._history(who, agent, name)
+                assert [e.seq for e in entries] == list(range(1, len(moves) + 1))
+                assert [e.blueprint_id for e in entries] == moves
+                replayed: UUID | None = None
+                for entry in entries:
+                    assert entry.previous_blueprint_id == replayed
+                    replayed = entry.blueprint_id
+                assert replayed == agent.pointer(name)
+            staging = agent.labels.get("staging")
+            step = get_live_prompt(self.deps, who, GetLivePrompt(agent_id=agent.ref.id, label="staging"))
+            if agent.status is AgentStatus.ACTIVE and staging is not None:
+                assert self.run(step).blueprint_id == staging
+            else:
+                self.refused(NoLivePrompt, step)
+
+    def _history(self, who: Principal, agent: ModelAgent, name: str) -> list[LabelMove]:
+        """Oldest first, read in pages of 3 (newest first)."""
+        entries: list[LabelMove] = []
+        cursor: str | None = None
+        while True:
+            page = self.run(
+                label_history(self.deps, who, LabelHistory(agent_id=agent.ref.id, name=name, limit=3, cursor=cursor))
+            )
+            entries += page.items
+            if (cursor := page.next_cursor) is None:
+                return entries[::-1]
+
+    @invariant()
     def each_organization_sees_exactly_its_own_agents_and_counts(self) -> None:
         for org in ORGS:
             who = self.who(org, Role.MEMBER)
@@ -435,7 +623,9 @@ class Versioning(RuleBasedStateMachine):
 # Why these settings suffice: a step is one use case, and the invariants re-read every agent's whole history
 # through paged lists, so each example costs a few hundred use-case calls. 60 examples of up to 40 steps reach
 # histories of several agents per organization with failed, compiled, activated, rolled-back and deleted
-# versions (each rule is ~1/10 of the steps once agents and versions exist), in a few seconds on memory. The
+# versions (each rule is ~1/13 of the steps once agents and versions exist), in a few seconds on memory. Every
+# example starts with a labelled version per organization, so moves, protections and deletions of labels (and their
+# refusals) happen in most examples; replaying the label histories costs about a fifth of the run time. The
 # interesting interleavings are short (create, add, compile, activate, delete: five steps), so depth beyond 40
 # adds little that more examples would not, and the shrinker brings any failure back to a handful of steps.
 Versioning.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
