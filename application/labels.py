@@ -36,6 +36,7 @@ class MoveLabel(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     blueprint_id: UUID
     if_match: frozenset[str] | None = None  # the version ids the caller saw the label at; "*": it exists
+    only_new: bool = False  # If-None-Match: *: refused (LabelChanged) when the label exists already
 
 
 class ProtectLabel(msgspec.Struct, frozen=True, kw_only=True):
@@ -90,7 +91,7 @@ async def move_label_to(deps: Deps, who: Principal, cmd: MoveLabel) -> Label:
     async with deps.uow() as uow:
         agent = await uow.agents.get_for_update(who.org_id, cmd.agent_id)
         version = await uow.versions.get(agent.id, cmd.blueprint_id)
-        agent, label = await move_label(uow, deps, who, agent, name, version, cmd.if_match)
+        agent, label = await move_label(uow, deps, who, agent, name, version, cmd.if_match, only_new=cmd.only_new)
         await uow.commit()
     deps.live.agent_changed(agent.id)  # this process reads its own write; the others hear migration 0009's notice
     return label
@@ -104,13 +105,15 @@ async def move_label(
     name: str,
     version: BlueprintVersion,
     if_match: frozenset[str] | None = None,
+    *,
+    only_new: bool = False,
 ) -> tuple[Agent, Label]:
     """The move itself, in the caller's unit of work, the agent held: the agent (production moved: its active version
     changed) and the label as it now stands. Nothing is recorded when the label already points at `version`."""
     last = await uow.labels.last_moves(agent.id)
     stored = await _production(uow, agent, last) if name == PRODUCTION else await uow.labels.get(agent.id, name)
     rules.ensure_may_change(who, name, stored)
-    rules.ensure_current(name, stored, if_match)
+    rules.ensure_current(name, stored, if_match, only_new=only_new)
     now = deps.clock.now()
     moved = rules.move(agent, name, stored, version, by=who.user_id, now=now)
     if moved is stored:

@@ -15,7 +15,12 @@ per request (see BENCHMARKS.md). So each process keeps what it read, and is told
   (a restore, replica mode, `DISABLE TRIGGER`) still takes effect within that bound.
 
 A watch (`watch`) is a future that is done at the next change of its agent, or when the cache detaches or resets:
-a runtime's `?wait=` request holds one while the label it follows stays put (application/blueprints.py).
+a runtime's `?wait=` request holds one while the label it follows stays put (application/blueprints.py). When a
+label moves, every watch of it wakes at once and wants the new prompt, which the move dropped from the cache: the
+first to miss reads it (`start_read`), the others await that read (`read_in_flight`) instead of each asking the
+database. A change drops the agent's reads in flight from that table, so a request that starts after the notice
+never joins a read that began before it. `close_watches` ends every watch and admits no new one: a worker that is
+stopping answers its watches at once rather than holding its stop for them.
 
 Everything here runs on one event loop and never awaits, so no lock is needed.
 """
@@ -42,6 +47,7 @@ ENTRY_OVERHEAD: Final = 200  # bytes, about what the record around a cached prom
 DEFAULT_MAX_WATCHERS: Final = 10_000  # watches held at once per process; past this a watch is answered at once
 
 PromptKey = tuple[UUID, str]  # (agent, label)
+ReadKey = tuple[UUID, UUID, str]  # (organization, agent, label)
 
 
 class LiveCache:
@@ -71,6 +77,8 @@ class LiveCache:
         self._prompt_bytes = 0
         self._watches: dict[UUID, set[asyncio.Future[None]]] = {}
         self._watch_count = 0
+        self._watches_closed = False
+        self._reads: dict[ReadKey, asyncio.Future[LivePrompt]] = {}
         self._principals: dict[bytes, tuple[Principal, float]] = {}  # secret hash -> (principal, kept until)
         self._agent_changed_at: dict[UUID, int] = {}
         self._tokens_changed_at = 0
@@ -100,6 +108,8 @@ class LiveCache:
         self._agent_changed_at[agent_id] = self._clock
         for label in self._labels_held.pop(agent_id, ()):
             self._prompt_bytes -= self._prompts.pop((agent_id, label))[2]
+        for key in [key for key in self._reads if key[1] == agent_id]:
+            del self._reads[key]  # those awaiting it keep it; later requests read afresh
         self._wake(self._watches.pop(agent_id, ()))
 
     def tokens_changed(self) -> None:
@@ -155,7 +165,7 @@ class LiveCache:
     def watch(self, agent_id: UUID) -> "asyncio.Future[None] | None":
         """A future done at the agent's next change (or when the cache detaches or resets); None when changes are
         not followed now, or `max_watchers` are held: the caller answers at once. Give it back with `unwatch`."""
-        if not self._attached or self._watch_count >= self.max_watchers:
+        if not self._attached or self._watches_closed or self._watch_count >= self.max_watchers:
             return None
         future = asyncio.get_running_loop().create_future()
         self._watches.setdefault(agent_id, set()).add(future)
@@ -175,6 +185,27 @@ class LiveCache:
     @property
     def watching(self) -> int:
         return self._watch_count
+
+    def close_watches(self) -> None:
+        """The process is stopping: every watch is answered now, and none is held from now on."""
+        self._watches_closed = True
+        watches, self._watches = self._watches, {}
+        for waiting in watches.values():
+            self._wake(waiting)
+
+    def read_in_flight(self, key: ReadKey) -> "asyncio.Future[LivePrompt] | None":
+        """The read of this prompt another request began since the agent last changed, if it is still running."""
+        return self._reads.get(key)
+
+    def start_read(self, key: ReadKey) -> "asyncio.Future[LivePrompt]":
+        """Announce a read of this prompt; settle the future with what it found (or its error), then `end_read`."""
+        future: asyncio.Future[LivePrompt] = asyncio.get_running_loop().create_future()
+        self._reads[key] = future
+        return future
+
+    def end_read(self, key: ReadKey, future: "asyncio.Future[LivePrompt]") -> None:
+        if self._reads.get(key) is future:
+            del self._reads[key]
 
     def principal(self, secret_hash: bytes) -> Principal | None:
         entry = self._principals.get(secret_hash)
@@ -211,6 +242,7 @@ class LiveCache:
         self._prompt_bytes = 0
         self._principals.clear()
         self._agent_changed_at.clear()
+        self._reads.clear()
         watches, self._watches = self._watches, {}
         for waiting in watches.values():
             self._wake(waiting)

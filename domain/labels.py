@@ -80,11 +80,14 @@ def ensure_may_change(who: Principal, name: str, stored: Label | None) -> None:
         raise RoleTooLow(who.role.value, f"owner or admin: label {name!r} is protected")
 
 
-def ensure_current(name: str, stored: Label | None, if_match: frozenset[str] | None) -> None:
-    """No lost moves: an If-Match names the version the caller saw the label at ("*": it exists at all)."""
+def ensure_current(name: str, stored: Label | None, if_match: frozenset[str] | None, *, only_new: bool = False) -> None:
+    """No lost moves: an If-Match names the version the caller saw the label at ("*": it exists at all); `only_new`
+    (If-None-Match: *) asks that it not exist yet, so two people creating one label cannot both win."""
+    current = None if stored is None else str(stored.blueprint_id)
+    if only_new and current is not None:
+        raise LabelChanged(name, current)
     if if_match is None:
         return
-    current = None if stored is None else str(stored.blueprint_id)
     if current is None or ("*" not in if_match and current not in if_match):
         raise LabelChanged(name, current)
 

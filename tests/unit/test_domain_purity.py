@@ -22,6 +22,7 @@ PURE: Final = frozenset(
         "dataclasses",
         "datetime",
         "decimal",
+        "difflib",  # sequence alignment and unified diffs, on values in memory
         "enum",
         "functools",
         "hashlib",
