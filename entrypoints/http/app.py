@@ -64,7 +64,10 @@ def app_from_env() -> Litestar:
 
 
 def create_app(
-    settings: Settings, deps: Deps | None = None, *, on_started: Callable[[], None] | None = None
+    settings: Settings,
+    deps: Deps | None = None,
+    *,
+    on_started: Callable[[Callable[[], None]], None] | None = None,
 ) -> Litestar:
     """The app; with no `deps`, the lifespan opens the PostgreSQL pool at `settings.database_url`."""
 
@@ -78,7 +81,7 @@ def create_app(
                     raise RuntimeError("create_app needs settings.database_url or deps")
                 app.state.deps = await stack.enter_async_context(postgres_deps(settings, settings.database_url))
             if on_started is not None:
-                on_started()
+                on_started(app.state.deps.live.close_watches)  # what to do first when asked to stop
             yield
 
     api = Router(

@@ -133,3 +133,52 @@ def test_sigterm_as_soon_as_serve_answers_stops_every_worker_gracefully_and_prom
         assert time.monotonic() - signalled_at < PROMPT_STOP_S, log.read_text()  # no worker waited for the kill
         assert not [worker for worker in workers if worker.is_running()], log.read_text()
     assert postmaster_pid(data_dir) is None
+
+
+WATCHES = 20
+
+
+def established(server: Server, port: int) -> int:
+    """Connections the server's workers hold open with clients now."""
+    workers = psutil.Process(server.proc.pid).children()
+    return sum(
+        1
+        for worker in workers
+        for conn in worker.net_connections(kind="tcp")
+        if conn.status == psutil.CONN_ESTABLISHED and conn.laddr.port == port
+    )
+
+
+async def test_sigterm_answers_the_held_watches_at_once_and_stops_promptly(data_dir: Path, tmp_path: Path) -> None:
+    server = await asyncio.to_thread(Server, data_dir, tmp_path / "serve.log")
+    auth = {"Authorization": f"Bearer {await asyncio.to_thread(server.token)}"}
+    port = int(server.url.rsplit(":", 1)[1])
+    limits = httpx.Limits(max_connections=WATCHES + 5)
+    async with httpx.AsyncClient(base_url=server.url, headers=auth, timeout=90, limits=limits) as client:
+        made = await client.post(
+            "/org-agents/with-blueprint", json={"name": "Shop Buddy", "agent_blueprint": shop_buddy()}
+        )
+        agent, version = made.json()["agent"]["id"], made.json()["blueprint"]["id"]
+        compiled = await client.post(f"/org-agents/{agent}/blueprints/{version}/compile?activate=true")
+        assert compiled.status_code == 200, compiled.text
+        held = {"If-None-Match": f'"{version}"'}
+        watches = [
+            asyncio.create_task(client.get(f"/org-agents/{agent}/prompt", params={"wait": 60}, headers=held))
+            for _ in range(WATCHES)
+        ]
+        deadline = time.monotonic() + STARTUP_S
+        while await asyncio.to_thread(established, server, port) < WATCHES:
+            assert time.monotonic() < deadline, "the watches never reached the server"
+            assert not any(watch.done() for watch in watches), [w.result() for w in watches if w.done()]
+            await asyncio.sleep(0.05)  # polling a condition, bounded by the deadline
+        server.proc.send_signal(signal.SIGTERM)
+        signalled_at = time.monotonic()
+        answers = await asyncio.gather(*watches)
+        answered_in = time.monotonic() - signalled_at
+
+    assert await asyncio.to_thread(server.stop) == 0, server.log.name
+    stopped_in = time.monotonic() - signalled_at
+    assert [a.status_code for a in answers] == [304] * WATCHES  # answered, not dropped by a killed worker
+    assert answered_in < PROMPT_STOP_S
+    assert stopped_in < PROMPT_STOP_S  # granian's kill timeout (30 s) was never waited for
+    assert postmaster_pid(data_dir) is None
