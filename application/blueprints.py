@@ -243,25 +243,7 @@ async def get_live_prompt(deps: Deps, who: Principal, cmd: GetLivePrompt) -> Liv
     if cached is not None:
         return cached
     key = (who.org_id, cmd.agent_id, label)
-    if (shared := deps.live.read_in_flight(key)) is not None:
-        await asyncio.wait({shared})  # one read answers every request that missed meanwhile
-        if not shared.cancelled():  # its reader was cancelled (a stop): read for this request instead
-            return shared.result()
-    reading = deps.live.start_read(key)
-    try:
-        live = await _read_live_prompt(deps, who, cmd.agent_id, label)
-    except asyncio.CancelledError:
-        reading.cancel()
-        raise
-    except Exception as exc:
-        reading.set_exception(exc)
-        reading.exception()  # retrieved: nobody may be waiting for it
-        raise
-    else:
-        reading.set_result(live)
-        return live
-    finally:
-        deps.live.end_read(key, reading)
+    return await deps.live.prompt_reads.share(key, lambda: _read_live_prompt(deps, who, cmd.agent_id, label))
 
 
 async def _read_live_prompt(deps: Deps, who: Principal, agent_id: UUID, label: str) -> LivePrompt:

@@ -17,19 +17,21 @@ per request (see BENCHMARKS.md). So each process keeps what it read, and is told
 A watch (`watch`) is a future that is done at the next change of its agent, or when the cache detaches or resets:
 a runtime's `?wait=` request holds one while the label it follows stays put (application/blueprints.py). When a
 label moves, every watch of it wakes at once and wants the new prompt, which the move dropped from the cache: the
-first to miss reads it (`start_read`), the others await that read (`read_in_flight`) instead of each asking the
-database. A change drops the agent's reads in flight from that table, so a request that starts after the notice
-never joins a read that began before it. `close_watches` ends every watch and admits no new one: a worker that is
-stopping answers its watches at once rather than holding its stop for them.
+first to miss reads it, the others await that read instead of each asking the database (`ReadsInFlight`; a
+principal whose lifetime ended is read once too). A change drops the agent's reads in flight (a token change, every
+principal read), so a request that starts after the notice never joins a read that began before it. `close_watches`
+ends every watch and admits no new one: a worker that is stopping answers its watches at once rather than holding
+its stop for them.
 
-Everything here runs on one event loop and never awaits, so no lock is needed.
+Everything here runs on one event loop, and only `ReadsInFlight.share` awaits (the read it shares), so no lock is
+needed.
 """
 
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Awaitable, Callable
+from typing import Final, Generic, TypeVar
 from uuid import UUID
 
 from domain.blueprints import LivePrompt
@@ -48,6 +50,44 @@ DEFAULT_MAX_WATCHERS: Final = 10_000  # watches held at once per process; past t
 
 PromptKey = tuple[UUID, str]  # (agent, label)
 ReadKey = tuple[UUID, UUID, str]  # (organization, agent, label)
+K = TypeVar("K")
+T = TypeVar("T")
+
+
+class ReadsInFlight(Generic[K, T]):
+    """Reads of the database by what they read: a request that needs what another is reading now awaits that read."""
+
+    def __init__(self) -> None:
+        self._reads: dict[K, asyncio.Future[T]] = {}
+
+    async def share(self, key: K, read: Callable[[], Awaitable[T]]) -> T:
+        """`read()`'s answer (or error), read once for every caller that asks for `key` while it runs."""
+        if (shared := self._reads.get(key)) is not None:
+            await asyncio.wait({shared})
+            if not shared.cancelled():  # its reader was cancelled (a stop): read for this caller instead
+                return shared.result()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._reads[key] = future
+        try:
+            found = await read()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: nobody may be waiting for it
+            raise
+        else:
+            future.set_result(found)
+            return found
+        finally:
+            if self._reads.get(key) is future:
+                del self._reads[key]
+
+    def forget(self, which: Callable[[K], bool] | None = None) -> None:
+        """Later callers read afresh (those awaiting a forgotten read still get it); `which`: only those keys."""
+        for key in [key for key in self._reads if which is None or which(key)]:
+            del self._reads[key]
 
 
 class LiveCache:
@@ -78,7 +118,8 @@ class LiveCache:
         self._watches: dict[UUID, set[asyncio.Future[None]]] = {}
         self._watch_count = 0
         self._watches_closed = False
-        self._reads: dict[ReadKey, asyncio.Future[LivePrompt]] = {}
+        self.prompt_reads: ReadsInFlight[ReadKey, LivePrompt] = ReadsInFlight()
+        self.principal_reads: ReadsInFlight[bytes, Principal | None] = ReadsInFlight()
         self._principals: dict[bytes, tuple[Principal, float]] = {}  # secret hash -> (principal, kept until)
         self._agent_changed_at: dict[UUID, int] = {}
         self._tokens_changed_at = 0
@@ -108,8 +149,7 @@ class LiveCache:
         self._agent_changed_at[agent_id] = self._clock
         for label in self._labels_held.pop(agent_id, ()):
             self._prompt_bytes -= self._prompts.pop((agent_id, label))[2]
-        for key in [key for key in self._reads if key[1] == agent_id]:
-            del self._reads[key]  # those awaiting it keep it; later requests read afresh
+        self.prompt_reads.forget(lambda key: key[1] == agent_id)
         self._wake(self._watches.pop(agent_id, ()))
 
     def tokens_changed(self) -> None:
@@ -117,6 +157,7 @@ class LiveCache:
         self._clock += 1
         self._tokens_changed_at = self._clock
         self._principals.clear()
+        self.principal_reads.forget()
 
     def reset(self) -> None:
         """Something changed that cannot be pinned to one agent or token."""
@@ -193,20 +234,6 @@ class LiveCache:
         for waiting in watches.values():
             self._wake(waiting)
 
-    def read_in_flight(self, key: ReadKey) -> "asyncio.Future[LivePrompt] | None":
-        """The read of this prompt another request began since the agent last changed, if it is still running."""
-        return self._reads.get(key)
-
-    def start_read(self, key: ReadKey) -> "asyncio.Future[LivePrompt]":
-        """Announce a read of this prompt; settle the future with what it found (or its error), then `end_read`."""
-        future: asyncio.Future[LivePrompt] = asyncio.get_running_loop().create_future()
-        self._reads[key] = future
-        return future
-
-    def end_read(self, key: ReadKey, future: "asyncio.Future[LivePrompt]") -> None:
-        if self._reads.get(key) is future:
-            del self._reads[key]
-
     def principal(self, secret_hash: bytes) -> Principal | None:
         entry = self._principals.get(secret_hash)
         if entry is None:
@@ -242,7 +269,8 @@ class LiveCache:
         self._prompt_bytes = 0
         self._principals.clear()
         self._agent_changed_at.clear()
-        self._reads.clear()
+        self.prompt_reads.forget()
+        self.principal_reads.forget()
         watches, self._watches = self._watches, {}
         for waiting in watches.values():
             self._wake(waiting)

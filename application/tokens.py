@@ -83,6 +83,10 @@ async def authenticate(deps: Deps, secret: str) -> Principal | None:
     cached = deps.live.principal(hashed)
     if cached is not None:
         return cached
+    return await deps.live.principal_reads.share(hashed, lambda: _resolve(deps, hashed))
+
+
+async def _resolve(deps: Deps, hashed: bytes) -> Principal | None:
     ticket, read_at = deps.live.ticket(), deps.live.now()
     principal = await deps.tokens.resolve(hashed)
     if principal is not None:

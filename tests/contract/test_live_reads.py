@@ -3,8 +3,10 @@ wake together when it moves), and a read never outlives a change it started befo
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Self
+from uuid import UUID
 
 import pytest
 
@@ -12,9 +14,10 @@ from application.agents import CreateAgent, create_agent
 from application.blueprints import AddVersion, CompileVersion, GetLivePrompt, add_version, compile_version
 from application.blueprints import get_live_prompt as fetch
 from application.deps import Deps
-from application.ports import UnitOfWork
+from application.ports import TokenInfo, TokenStore, UnitOfWork
+from application.tokens import CreateToken, authenticate, create_token
 from domain.errors import NoLivePrompt
-from domain.roles import Principal
+from domain.roles import Principal, Role
 from tests.samples import shop_buddy, team
 
 pytestmark = pytest.mark.anyio
@@ -105,3 +108,42 @@ async def test_a_read_that_fails_fails_every_request_that_shared_it(deps: Deps) 
 
     assert counter.opened == 1
     assert all(isinstance(outcome, NoLivePrompt) for outcome in outcomes)
+
+
+async def test_requests_whose_token_is_not_cached_share_one_lookup(deps: Deps) -> None:
+    issued = await create_token(deps, CreateToken(org_name="acme", user_id="ana", role=Role.OWNER))
+    lookups = 0
+    resolve = deps.tokens.resolve
+
+    async def counted(secret_hash: bytes) -> Principal | None:
+        nonlocal lookups
+        lookups += 1
+        await asyncio.sleep(0)  # the lookup takes a turn of the loop, as a database round trip does
+        return await resolve(secret_hash)
+
+    deps.live.tokens_changed()  # nothing cached
+    counted_deps = dataclasses.replace(deps, tokens=CountedTokens(deps.tokens, counted))
+    answers = await asyncio.gather(*(authenticate(counted_deps, issued.secret) for _ in range(30)))
+
+    assert lookups == 1
+    assert {answer.user_id if answer else None for answer in answers} == {"ana"}
+
+
+class CountedTokens:
+    """The adapter's token store, with `resolve` replaced by a counting one."""
+
+    def __init__(self, inner: TokenStore, resolve: Callable[[bytes], Awaitable[Principal | None]]) -> None:
+        self._inner = inner
+        self._resolve = resolve
+
+    async def resolve(self, secret_hash: bytes) -> Principal | None:
+        return await self._resolve(secret_hash)
+
+    async def issue(self, info: TokenInfo, secret_hash: bytes) -> TokenInfo:
+        return await self._inner.issue(info, secret_hash)
+
+    async def list(self, org_name: str) -> list[TokenInfo]:
+        return await self._inner.list(org_name)
+
+    async def revoke(self, token_id: UUID, now: datetime) -> TokenInfo:
+        return await self._inner.revoke(token_id, now)
