@@ -42,6 +42,7 @@ from entrypoints.http.params import (
     IfMatch,
     Limit,
     agent_response,
+    ensure_single,
     etag_header,
     if_match_tags,
 )
@@ -66,10 +67,16 @@ LabelQuery = Annotated[
     Parameter(pattern=NAME_PATTERN, max_length=MAX_NAME, description="production (the active version), latest, or "
               "any label of the agent", examples=[Example(value="staging")]),
 ]  # fmt: skip
+LabelToMove = Annotated[
+    str | None,
+    Parameter(pattern=NAME_PATTERN, max_length=MAX_NAME, description="move this label to the version once compiled "
+              "(by its protection, as PUT …/labels/{name}; not `latest`)", examples=[Example(value="staging")]),
+]  # fmt: skip
 Wait = Annotated[
     int | None,
     Parameter(ge=1, le=MAX_WAIT_S, description="with If-None-Match: hold the request up to this many seconds while "
-              "the label still names that version; answered 200 the moment it moves, 304 at the timeout"),
+              "the label still names that version; answered 200 the moment it moves, 304 at the timeout",
+              examples=[Example(value=30)]),
 ]  # fmt: skip
 
 
@@ -140,18 +147,18 @@ class BlueprintController(Controller):
         self,
         agent_id: FromPath[UUID],
         version_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
         deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         activate: FromQuery[bool] = False,
-        label: Annotated[
-            str | None, Parameter(max_length=MAX_NAME + 64, description="move this label to the version once compiled")
-        ] = None,
+        label: LabelToMove = None,
         if_match: IfMatch = None,
     ) -> Response[CompileOut]:
         """Compile the version into its system prompt. Owner or admin. An invalid blueprint is recorded `failed` and
         answered 422 with every violation; a compiled one returns its stored result. `?activate=true` also makes a
         successful compile the active version, production (If-Match, when sent, must then hold for the agent);
         `?label=NAME` moves that label instead (If-Match: the label's ETag). The ETag is the agent's."""
+        ensure_single(request, "label")
         done = await compile_version(
             deps, principal,
             CompileVersion(agent_id=agent_id, version_id=version_id, activate=activate, label=label,
@@ -246,6 +253,7 @@ class BlueprintController(Controller):
         With `wait` and `If-None-Match`, a watch: held while the label still names the version you have, answered
         the moment it moves (from any instance) or the agent stops serving, and 304 at the timeout. Answered at
         once when the instance's change feed is down or it holds its maximum of watches (ORG_AGENTS_MAX_WATCHERS)."""
+        ensure_single(request, "label")
         if_none_match = request.headers.get("if-none-match")
         if wait is not None and if_none_match:
             live = await watch_live_prompt(

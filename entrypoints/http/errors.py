@@ -43,9 +43,12 @@ PROBLEMS: Final = {
         400: "Malformed request: not JSON, or a bad query or path parameter (`errors` names them)",
         401: "Missing, unknown or revoked bearer token",
         403: "The token's role may not do this",
-        404: "No such agent or version in the caller's organization",
-        409: "The agent's or version's state forbids this (deleted agent, version not compiled)",
-        412: "If-Match names an ETag the agent no longer has: read it again (the current ETag is in `etag`)",
+        404: "No such agent, version or label in the caller's organization; for the live prompt, nothing is live "
+        "under that label (the agent is switched off, or the label does not exist)",
+        409: "The agent's, version's or label's state forbids this (deleted agent; version not compiled; production "
+        "cannot be deleted nor unprotected)",
+        412: "If-Match names an ETag the agent or label no longer has: read it again (the current ETag is in `etag`; "
+        "for a label, its version id, null when it does not exist)",
         413: "Request body too large",
         422: "Well-formed but invalid content: every violation is listed in `errors`",
         503: "The database is unavailable; retry after `Retry-After` seconds",

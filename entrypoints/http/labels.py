@@ -1,12 +1,15 @@
 """Release labels over HTTP: list, read, move (promote, roll back), protect, delete, history. The rules are in
 domain/labels.py; production is the agent's active version."""
 
-from typing import Annotated, Final
+import re
+from typing import Annotated, Any, Final, TypeVar
 from uuid import UUID
 
-from litestar import Controller, Response, delete, get, patch, put
+import msgspec
+from litestar import Controller, Request, Response, delete, get, patch, put
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
+from litestar.exceptions import ValidationException
 from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath, HeaderParameter, Parameter
 
@@ -25,7 +28,7 @@ from application.labels import (
     move_label_to,
     protect_label,
 )
-from domain.labels import MAX_NAME, Label
+from domain.labels import MAX_NAME, NAME_PATTERN, Label
 from domain.roles import Principal
 from entrypoints.http.errors import PROBLEMS
 from entrypoints.http.live_prompt import etag_of
@@ -41,7 +44,12 @@ from entrypoints.http.schemas import (
 
 LabelName = Annotated[
     str,
-    Parameter(max_length=MAX_NAME + 64, description="production, staging, canary, …: a-z, 0-9, '.', '_', '-'"),
+    Parameter(
+        max_length=MAX_NAME + 64,
+        description=f"production, staging, canary, …: {NAME_PATTERN}; `latest` (the newest compiled version) is "
+        "read-only",
+        examples=[Example(value="staging")],
+    ),
 ]  # checked by the domain (422 for a bad or reserved name); the bound only keeps absurd paths out
 LabelIfMatch = Annotated[
     str | None,
@@ -54,8 +62,25 @@ MOVE_EXAMPLE: Final = {"blueprint_id": "0b9e3b8e-7a57-4c1f-9a0e-5d1f2f6c9a11"}
 LABEL_ETAG: Final = [ResponseHeader(name="ETag", documentation_only=True, description="the version the label names")]
 
 
+T = TypeVar("T")
+AT_FIELD: Final = re.compile(r"at `\$\.([^`]*)`")
+
+
 def label_response(label: Label) -> Response[LabelOut]:
     return Response(to_out(label, LabelOut), headers={"ETag": etag_of(label.blueprint_id)})
+
+
+async def strictly(request: Request[Any, Any, Any], kind: type[T]) -> T:
+    """The body as `kind`, its JSON types taken at their word. Litestar converts bodies leniently (`0` or `"true"`
+    for a boolean: `{"protected": 0}` would unprotect a label), so the decoded body is converted again, strictly;
+    a mismatch is the 422 any wrong type gets, naming the field."""
+    try:
+        return msgspec.convert(await request.json(), kind, strict=True)
+    except msgspec.ValidationError as exc:
+        field = found[1] if (found := AT_FIELD.search(str(exc))) else ""
+        raise ValidationException(
+            "the request does not match the schema", extra=[{"key": field, "message": str(exc), "source": "body"}]
+        ) from None
 
 
 class LabelController(Controller):
@@ -88,6 +113,7 @@ class LabelController(Controller):
         agent_id: FromPath[UUID],
         name: FromPath[LabelName],
         data: Annotated[LabelMoveIn, Body(examples=[Example(summary="promote", value=MOVE_EXAMPLE)])],
+        request: Request[Any, Any, Any],
         deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         if_match: LabelIfMatch = None,
@@ -95,6 +121,7 @@ class LabelController(Controller):
         """Point the label at a compiled version (409 for a draft or failed one, or a deleted agent), creating it on
         its first move; moving it back is the rollback. Protected labels (production always) need owner or admin,
         others any role. Moving production activates the version. `latest` is read-only (422)."""
+        data = await strictly(request, LabelMoveIn)
         label = await move_label_to(
             deps, principal,
             MoveLabel(agent_id=agent_id, name=name, blueprint_id=data.blueprint_id, if_match=if_match_tags(if_match)),
@@ -107,11 +134,13 @@ class LabelController(Controller):
         agent_id: FromPath[UUID],
         name: FromPath[LabelName],
         data: Annotated[LabelProtectIn, Body(examples=[Example(summary="protect", value={"protected": True})])],
+        request: Request[Any, Any, Any],
         deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
     ) -> Response[LabelOut]:
         """Mark the label protected (only owners and admins move or delete it then) or not. Owner or admin;
         production is always protected (409 to unprotect it)."""
+        data = await strictly(request, LabelProtectIn)
         label = await protect_label(
             deps, principal, ProtectLabel(agent_id=agent_id, name=name, protected=data.protected)
         )

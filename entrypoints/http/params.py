@@ -1,8 +1,9 @@
 """What several controllers share: query and header parameters, the agent's ETag, and the request examples."""
 
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
-from litestar import Response
+from litestar import Request, Response
+from litestar.exceptions import ValidationException
 from litestar.params import HeaderParameter, Parameter
 
 from application.pagination import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT
@@ -35,6 +36,16 @@ IdempotencyKey = Annotated[
         "creates nothing; the same key with another body is 422; keys are forgotten after 24 hours",
     ),
 ]
+
+
+def ensure_single(request: Request[Any, Any, Any], name: str) -> None:
+    """A query parameter that names one thing (a label) is refused when repeated: Litestar would take the last value
+    and quietly answer for a label the caller may not have meant."""
+    if len(request.query_params.getall(name, [])) > 1:
+        raise ValidationException(
+            "the request does not match the schema",
+            extra=[{"key": name, "message": "give it once", "source": "query"}],
+        )
 
 
 def if_match_tags(header: str | None) -> frozenset[str] | None:

@@ -80,21 +80,46 @@ def fields_of(problem: dict[str, Any]) -> set[str]:
 
 
 class Endpoint(msgspec.Struct, frozen=True, kw_only=True):
-    """One row of DESIGN.md's API table; `{agent}` and `{version}` stand for ids, `body` is a valid request."""
+    """One row of DESIGN.md's API table; `{agent}` and `{version}` stand for ids (in the path, or as a value of the
+    body), `{label}` for `label`; `body` is a valid request. `managers_only`: a member is refused (403)."""
 
     method: str
     path: str
     body: dict[str, Any] | None = None
     managers_only: bool = False
     ok: int = 200
+    label: str | None = None
+    query: str | None = None
 
     def url(self, agent: str, version: str) -> str:
-        return self.path.format(agent=agent, version=version)
+        url = self.path.format(agent=agent, version=version, label=self.label)
+        return f"{url}?{self.query}" if self.query else url
+
+    def json(self, agent: str, version: str) -> dict[str, Any] | None:
+        """The body, with the ids it names filled in."""
+        if self.body is None:
+            return None
+        ids = {"{agent}": agent, "{version}": version}
+        return {key: ids.get(value, value) if isinstance(value, str) else value for key, value in self.body.items()}
+
+    @property
+    def names_a_version(self) -> bool:
+        return "{version}" in self.path or "{version}" in (self.body or {}).values()
+
+    @property
+    def route(self) -> tuple[str, str]:
+        """The operation as the OpenAPI document names it."""
+        documented = {"{agent}": "{agent_id}", "{version}": "{version_id}", "{label}": "{name}"}
+        path = self.path
+        for ours, theirs in documented.items():
+            path = path.replace(ours, theirs)
+        return self.method, path
 
     def __str__(self) -> str:
-        return f"{self.method} {self.path}"
+        return f"{self.method} {self.url('{agent}', '{version}')}"
 
 
+LABEL: Final = "/org-agents/{agent}/labels/{label}"
 ENDPOINTS: Final = (
     Endpoint(method="POST", path="/org-agents", body={"name": "Probe"}, ok=201),
     Endpoint(
@@ -120,18 +145,39 @@ ENDPOINTS: Final = (
     Endpoint(method="POST", path="/org-agents/{agent}/blueprints/{version}/activate", managers_only=True),
     Endpoint(method="GET", path="/org-agents/{agent}/compiled-blueprints"),
     Endpoint(method="GET", path="/org-agents/{agent}/prompt"),
+    # Release labels. Moving or deleting a protected label (production always, canary in `world`) needs a manager;
+    # an unprotected one any role. Protecting is for managers; compiling too, whichever label it moves.
+    Endpoint(method="GET", path="/org-agents/{agent}/labels"),
+    Endpoint(method="GET", path=LABEL, label="staging"),
+    Endpoint(method="PUT", path=LABEL, label="beta", body={"blueprint_id": "{version}"}),  # new: made by its move
+    Endpoint(method="PUT", path=LABEL, label="canary", body={"blueprint_id": "{version}"}, managers_only=True),
+    Endpoint(method="PUT", path=LABEL, label="production", body={"blueprint_id": "{version}"}, managers_only=True),
+    Endpoint(method="PATCH", path=LABEL, label="staging", body={"protected": True}, managers_only=True),
+    Endpoint(method="DELETE", path=LABEL, label="staging", ok=204),
+    Endpoint(method="DELETE", path=LABEL, label="canary", managers_only=True, ok=204),
+    Endpoint(method="GET", path=LABEL + "/history", label="staging"),
+    Endpoint(method="GET", path="/org-agents/{agent}/prompt", query="label=staging"),
+    Endpoint(
+        method="POST",
+        path="/org-agents/{agent}/blueprints/{version}/compile",
+        query="label=staging",
+        managers_only=True,
+    ),
 )
 ON_AN_AGENT: Final = tuple(e for e in ENDPOINTS if "{agent}" in e.path)
 ON_A_VERSION: Final = tuple(e for e in ENDPOINTS if "{version}" in e.path)
+NAMING_A_VERSION: Final = tuple(e for e in ENDPOINTS if e.names_a_version)  # in the path or in the body
 
 
 async def call(client: Client, endpoint: Endpoint, headers: dict[str, str], agent: str, version: str) -> httpx.Response:
-    return await client.request(endpoint.method, endpoint.url(agent, version), json=endpoint.body, headers=headers)
+    return await client.request(
+        endpoint.method, endpoint.url(agent, version), json=endpoint.json(agent, version), headers=headers
+    )
 
 
 class World(msgspec.Struct, frozen=True, kw_only=True):
-    """Organization acme: agent `live` (version 1 compiled and live, version 2 a draft) and agent `other` (one
-    draft); organization globex, which has nothing."""
+    """Organization acme: agent `live` (version 1 compiled and live, version 2 a draft; labels `staging` and
+    `canary`, protected, both on version 1) and agent `other` (one draft); organization globex, which has nothing."""
 
     acme: Team
     globex: Team
@@ -155,6 +201,11 @@ async def world(client: Client, deps: Deps) -> World:
     live_v2 = (
         await client.post(f"/org-agents/{live}/blueprints", json={"agent_blueprint": shop_buddy()}, headers=owner)
     ).json()["id"]
+    for label in ("staging", "canary"):
+        moved = await client.put(f"/org-agents/{live}/labels/{label}", json={"blueprint_id": live_v1}, headers=owner)
+        assert moved.status_code == 200, moved.text
+    protected = await client.patch(f"/org-agents/{live}/labels/canary", json={"protected": True}, headers=owner)
+    assert protected.status_code == 200, protected.text
     other = await client.post(
         "/org-agents/with-blueprint", json={"name": "Other", "agent_blueprint": shop_buddy()}, headers=owner
     )
@@ -171,8 +222,16 @@ async def world(client: Client, deps: Deps) -> World:
 
 async def snapshot(client: Client, headers: dict[str, str], agent: str) -> dict[str, Any]:
     """What a reader of the organization sees: to show that a refused request changed nothing."""
+    labels = (await client.get(f"/org-agents/{agent}/labels", headers=headers)).json()
+    moves = {
+        label["name"]: (await client.get(f"/org-agents/{agent}/labels/{label['name']}/history", headers=headers)).json()
+        for label in labels.get("items", [])
+        if not label["read_only"]  # `latest` follows compilation: it has no moves
+    }
     return {
         "agent": (await client.get(f"/org-agents/{agent}", headers=headers)).json(),
+        "labels": labels,
+        "moves": moves,
         "versions": (await client.get(f"/org-agents/{agent}/blueprints", headers=headers)).json(),
         "agents": (await client.get("/org-agents", params={"limit": 100}, headers=headers)).json(),
         "deleted": (await client.get("/org-agents", params={"status": "delete"}, headers=headers)).json(),

@@ -19,11 +19,12 @@ from litestar.testing import AsyncTestClient
 from application.deps import Deps
 from application.tokens import RevokeToken, revoke_token
 from domain.blueprints import LivePrompt
+from domain.labels import PRODUCTION
 from domain.roles import Principal
 from domain.tokens import secret_hash
 from entrypoints.bootstrap import memory_deps
 from entrypoints.http.app import create_app
-from entrypoints.http.hot_path import answer_from_memory
+from entrypoints.http.hot_path import answer_from_memory, label_asked
 from entrypoints.http.live_prompt import RenderedAnswers
 from entrypoints.settings import Settings
 from tests.doubles import FixedClock, SequentialIds
@@ -37,24 +38,26 @@ pytestmark = [pytest.mark.anyio, pytest.mark.live_cache]
 SAME_ID = {"X-Request-ID": "compare-1"}
 
 
-async def held(client: Client, deps: Deps, world: World) -> Principal:
-    """Fetch until both the principal and the prompt are in memory (a read racing the notice of the compile that
-    made it live is not kept; a later one is). Polls; asserts no timing."""
+async def held(client: Client, deps: Deps, world: World, label: str = PRODUCTION) -> Principal:
+    """Fetch until both the principal and the label's prompt are in memory (a read racing the notice of the compile
+    that made it live is not kept; a later one is). Polls; asserts no timing."""
     secret = world.acme.member.headers["Authorization"].removeprefix("Bearer ")
     deadline = time.monotonic() + 5
     while True:
-        answer = await client.get(f"/org-agents/{world.live}/prompt", headers=world.acme.member.headers)
+        answer = await client.get(
+            f"/org-agents/{world.live}/prompt", params={"label": label}, headers=world.acme.member.headers
+        )
         assert answer.status_code == 200, answer.text
         who = deps.live.principal(secret_hash(secret))
-        if who is not None and deps.live.prompt(who.org_id, UUID(world.live)) is not None:
+        if who is not None and deps.live.prompt(who.org_id, UUID(world.live), label) is not None:
             return who
         assert time.monotonic() < deadline, "the live prompt was never held in memory"
         await asyncio.sleep(0.005)
 
 
-def scope_for(path: str, headers: dict[str, str]) -> Any:
+def scope_for(path: str, headers: dict[str, str], query: bytes = b"") -> Any:
     return {
-        "type": "http", "method": "GET", "path": path, "query_string": b"",
+        "type": "http", "method": "GET", "path": path, "query_string": query,
         "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
     }  # fmt: skip
 
@@ -291,3 +294,157 @@ async def test_with_the_hot_path_off_the_cached_route_gives_the_same_answer(
     who = deps.live.principal(secret_hash(owner["Authorization"].removeprefix("Bearer ")))
     assert who is not None
     assert deps.live.prompt(who.org_id, UUID(agent)) is not None  # the cache answered the route: no database
+
+
+# -- by label -----------------------------------------------------------------------------------------------------
+
+
+async def staging_on_v2(client: Client, world: World) -> None:
+    """Version 2 compiled and `staging` moved to it; production and canary stay on version 1."""
+    url = f"/org-agents/{world.live}/blueprints/{world.live_v2}/compile"
+    moved = await client.post(url, params={"label": "staging"}, headers=world.acme.owner.headers)
+    assert moved.status_code == 200, moved.text
+
+
+def access_lines(caplog: pytest.LogCaptureFixture) -> dict[str, dict[str, Any]]:
+    return {line["request_id"]: line for line in (json.loads(r.getMessage()) for r in caplog.records)}
+
+
+async def test_a_label_is_answered_from_memory_byte_for_byte_as_the_route_answers_it(
+    client: Client, deps: Deps, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    await staging_on_v2(client, world)
+    await held(client, deps, world, "staging")
+    path = f"/org-agents/{world.live}/prompt?label=staging"
+    headers = world.acme.member.headers | SAME_ID
+    with caplog.at_level(logging.INFO, logger="org_agents.access"):
+        fast = await client.get(path, headers=headers | {"X-Request-ID": "fast"})
+        fast_304 = await client.get(
+            path, headers=headers | {"X-Request-ID": "fast-304", "If-None-Match": fast.headers["etag"]}
+        )
+        deps.live.detach()  # from here on, every request goes through Litestar
+        routed = await client.get(path, headers=headers | {"X-Request-ID": "routed"})
+        routed_304 = await client.get(
+            path, headers=headers | {"X-Request-ID": "routed-304", "If-None-Match": fast.headers["etag"]}
+        )
+
+    def seen(response: httpx.Response) -> tuple[int, bytes, list[tuple[str, str]]]:
+        headers = [(k, v) for k, v in response.headers.multi_items() if k != "x-request-id"]
+        return response.status_code, response.content, sorted(headers)
+
+    assert seen(fast) == seen(routed)
+    assert seen(fast_304) == seen(routed_304)
+    assert (fast.status_code, fast.headers["etag"], fast.json()["label"]) == (200, f'"{world.live_v2}"', "staging")
+    assert fast_304.status_code == 304
+    lines = access_lines(caplog)
+    assert lines["fast"].get("from_memory") is lines["fast-304"].get("from_memory") is True
+    assert "from_memory" not in lines["routed"]
+    assert "from_memory" not in lines["routed-304"]
+
+
+FOR_THE_ROUTE = (  # query strings the hot path leaves to Litestar, even with staging's prompt in memory
+    b"label=staging&x=1",
+    b"x=1&label=staging",
+    b"label=staging&label=staging",
+    b"label=staging&wait=5",
+    b"wait=5&label=staging",
+    b"wait=5",
+    b"label=Staging",
+    b"label=stag%69ng",
+    b"label=staging%00",
+    b"label=",
+    b"label",
+    b"label=staging#x",
+    b"Label=staging",
+    b"label=" + b"s" * 37,
+)
+
+
+def test_the_hot_path_takes_no_query_or_exactly_one_well_formed_label() -> None:
+    assert label_asked(b"") == PRODUCTION
+    for name in ("production", "staging", "latest", "canary-2", "v1.2_rc", "s" * 36):
+        assert label_asked(f"label={name}".encode()) == name
+    for query in FOR_THE_ROUTE:
+        assert label_asked(query) is None, query
+
+
+async def test_a_label_with_other_parameters_a_watch_or_a_malformed_query_goes_to_the_route(
+    client: Client, deps: Deps, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    await staging_on_v2(client, world)
+    await held(client, deps, world, "staging")
+    path = f"/org-agents/{world.live}/prompt"
+    send_nothing: list[Any] = []
+
+    async def send(message: Any) -> None:
+        send_nothing.append(message)
+
+    for raw in FOR_THE_ROUTE:
+        scope = scope_for(path, world.acme.member.headers, raw)
+        assert not await answer_from_memory(deps, client.app.state.rendered, scope, send), raw
+    assert send_nothing == []
+
+    expected = {  # what the route answers them: the label asked for, or a 400 naming it
+        "label=staging&x=1": (200, "staging"),
+        "label=staging&wait=5": (200, "staging"),  # a watch without If-None-Match is answered at once
+        "label=stag%69ng": (200, "staging"),
+        "wait=5": (200, "production"),
+        "label=Staging": (400, "label"),
+        "label=staging&label=latest": (400, "label"),
+        "label=": (400, "label"),
+    }
+    ids = {query: f"query-{n}" for n, query in enumerate(expected)}
+    with caplog.at_level(logging.INFO, logger="org_agents.access"):
+        for query, (status, what) in expected.items():
+            answer = await client.get(
+                f"{path}?{query}", headers=world.acme.member.headers | {"X-Request-ID": ids[query]}
+            )
+            if status == 200:
+                assert (answer.status_code, answer.json()["label"]) == (status, what), query
+            else:
+                assert {e["field"] for e in assert_problem(answer, status)["errors"]} == {what}, query
+    lines = access_lines(caplog)
+    assert [lines[ids[query]].get("from_memory") for query in expected] == [None] * len(expected)
+
+
+async def test_a_request_for_one_label_is_never_answered_with_another_labels_prompt(
+    client: Client, deps: Deps, world: World
+) -> None:
+    await staging_on_v2(client, world)
+    for label in ("production", "canary", "staging"):  # production and canary share version 1
+        await held(client, deps, world, label)
+    path = f"/org-agents/{world.live}/prompt"
+    member = world.acme.member.headers
+
+    expected = [("canary", world.live_v1), ("production", world.live_v1), ("staging", world.live_v2),
+                ("latest", world.live_v2), ("canary", world.live_v1)]  # fmt: skip
+    for label, version in expected:
+        answer = await client.get(path, params={"label": label}, headers=member)
+        assert answer.status_code == 200, answer.text
+        assert (answer.json()["label"], answer.headers["etag"]) == (label, f'"{version}"'), label
+    for label in ("nightly", "beta", "production2"):
+        assert assert_problem(await client.get(path, params={"label": label}, headers=member), 404)["code"] == (
+            "NoLivePrompt"
+        )
+
+    deleted = await client.delete(f"/org-agents/{world.live}/labels/canary", headers=world.acme.owner.headers)
+    assert deleted.status_code == 204, deleted.text
+    for _ in range(3):  # the first read after the delete, and the ones a stale entry would answer
+        assert assert_problem(await client.get(path, params={"label": "canary"}, headers=member), 404)["code"] == (
+            "NoLivePrompt"
+        )
+    assert (await client.get(path, headers=member)).json()["label"] == "production"
+
+
+async def test_a_label_moved_here_is_served_at_once_from_memory_or_not(
+    client: Client, deps: Deps, world: World
+) -> None:
+    await staging_on_v2(client, world)
+    path = f"/org-agents/{world.live}/prompt"
+    for version in (world.live_v1, world.live_v2, world.live_v1):
+        await held(client, deps, world, "staging")
+        url = f"/org-agents/{world.live}/labels/staging"
+        moved = await client.put(url, json={"blueprint_id": version}, headers=world.acme.member.headers)
+        assert moved.status_code == 200, moved.text
+        answer = await client.get(path, params={"label": "staging"}, headers=world.acme.member.headers)
+        assert answer.headers["etag"] == f'"{version}"'

@@ -15,6 +15,8 @@ import pytest
 from entrypoints.http.examples import shop_buddy
 from tests.e2e.conftest import (
     ENDPOINTS,
+    LABEL,
+    NAMING_A_VERSION,
     ON_A_VERSION,
     ON_AN_AGENT,
     Client,
@@ -48,8 +50,11 @@ SEARCH: Final = row("POST", "/org-agents/search")
 PUT: Final = row("PUT", "/org-agents/{agent}")
 PATCH: Final = row("PATCH", "/org-agents/{agent}")
 ADD_VERSION: Final = row("POST", "/org-agents/{agent}/blueprints")
+MOVE_LABEL: Final = row("PUT", LABEL)
+PROTECT_LABEL: Final = row("PATCH", LABEL)
 NAMED: Final = (CREATE, WITH_BLUEPRINT, PUT, PATCH)
-LISTS: Final = ("/org-agents", "/org-agents/{agent}/blueprints", "/org-agents/{agent}/compiled-blueprints")
+HISTORY: Final = "/org-agents/{agent}/labels/staging/history"
+LISTS: Final = ("/org-agents", "/org-agents/{agent}/blueprints", "/org-agents/{agent}/compiled-blueprints", HISTORY)
 NOT_UUIDS: Final = ("not-a-uuid", "123", "00000000-0000-0000-0000-00000000000g", "ffffffff-ffff-4fff-8fff")
 
 MALFORMED_JSON: Final = (b'{"name": ', b"{bad", b"{'name': 'x'}", b'{"name": "x",}', b"\xff\xfe\x00", b"NaN", b"{}}")
@@ -124,7 +129,9 @@ async def test_an_unknown_field_is_refused_by_name_never_ignored(
 ) -> None:
     before = await snapshot(client, world.acme.owner.headers, world.live)
 
-    response = await send_json(client, world, endpoint, (endpoint.body or {}) | {"surprise": 1})
+    response = await send_json(
+        client, world, endpoint, (endpoint.json(world.live, world.live_v2) or {}) | {"surprise": 1}
+    )
 
     refused(response, 422, "surprise")
     assert await snapshot(client, world.acme.owner.headers, world.live) == before
@@ -161,6 +168,17 @@ WRONG_TYPES: Final = (
     (ADD_VERSION, {"agent_blueprint": {}, "conversation_id": ["c"]}, "conversation_id"),
     (ADD_VERSION, {"agent_blueprint": {"identity": "Shop Buddy"}}, "identity"),
     (ADD_VERSION, {"agent_blueprint": {"tools": {"name": "inventory_lookup"}}}, "tools"),
+    (MOVE_LABEL, {"blueprint_id": "not-a-uuid"}, "blueprint_id"),
+    (MOVE_LABEL, {"blueprint_id": 5}, "blueprint_id"),
+    (MOVE_LABEL, {"blueprint_id": None}, "blueprint_id"),
+    (MOVE_LABEL, {"blueprint_id": ["ffffffff-ffff-4fff-8fff-ffffffffffff"]}, "blueprint_id"),
+    (PROTECT_LABEL, {"protected": "yes"}, "protected"),
+    (PROTECT_LABEL, {"protected": 0}, "protected"),
+    (PROTECT_LABEL, {"protected": 1}, "protected"),
+    (PROTECT_LABEL, {"protected": "true"}, "protected"),
+    (PROTECT_LABEL, {"protected": "false"}, "protected"),
+    (PROTECT_LABEL, {"protected": [True]}, "protected"),
+    (PROTECT_LABEL, {"protected": None}, "protected"),
 )
 
 
@@ -190,6 +208,8 @@ async def test_a_field_of_the_wrong_type_or_size_is_invalid_content_naming_it(
         (SEARCH, {"limit": 5}, "query"),
         (ADD_VERSION, {}, "agent_blueprint"),
         (ADD_VERSION, {"conversation_id": "c"}, "agent_blueprint"),
+        (MOVE_LABEL, {}, "blueprint_id"),
+        (PROTECT_LABEL, {}, "protected"),
     ],
     ids=str,
 )
@@ -234,12 +254,13 @@ async def test_put_and_patch_with_no_fields_change_nothing(client: Client, world
 @ON_MEMORY
 @pytest.mark.parametrize("endpoint", SMALL_BODIES, ids=endpoint_id)
 async def test_a_small_body_over_64_kib_is_too_large(client: Client, world: World, endpoint: Endpoint) -> None:
-    assert endpoint.body is not None
-    at_limit = await send(client, world, endpoint, sized(endpoint.body, SMALL_LIMIT))
+    body = endpoint.json(world.live, world.live_v2)
+    assert body is not None
+    at_limit = await send(client, world, endpoint, sized(body, SMALL_LIMIT))
     assert at_limit.status_code != 413
     assert at_limit.status_code < 500
 
-    refused(await send(client, world, endpoint, sized(endpoint.body, SMALL_LIMIT + 1)), 413)
+    refused(await send(client, world, endpoint, sized(body, SMALL_LIMIT + 1)), 413)
 
 
 @ON_MEMORY
@@ -287,7 +308,7 @@ async def test_a_cursor_this_list_did_not_issue_is_a_bad_request_naming_cursor(
 ) -> None:
     url = path.format(agent=world.live)
     other_list = cursor_of({"created_at": "2026-01-01T12:00:00Z", "id": world.live})
-    if path == "/org-agents":
+    if path in ("/org-agents", HISTORY):
         other_list = cursor_of({"version": 1})
     cursors = [
         "zzz",
@@ -300,6 +321,8 @@ async def test_a_cursor_this_list_did_not_issue_is_a_bad_request_naming_cursor(
         other_list,
         cursor_of({"version": 1, "created_at": "2026-01-01T12:00:00Z", "id": world.live}),
         cursor_of({"created_at": "2026-01-01T12:00:00", "id": world.live}),
+        cursor_of({"seq": "1"}),
+        cursor_of({"seq": 1, "version": 1}),
     ]
 
     for cursor in cursors:
@@ -335,6 +358,36 @@ async def test_compile_with_an_activate_flag_that_is_not_a_boolean_is_a_bad_requ
     assert await snapshot(client, world.acme.owner.headers, world.live) == before
 
 
+BAD_LABEL_QUERIES: Final = ("", "Staging", "staging!", "-staging", "s" * 37, "stag ing", "\x00", "é")
+
+
+@ON_MEMORY
+async def test_a_malformed_label_query_is_a_bad_request_naming_label(client: Client, world: World) -> None:
+    before = await snapshot(client, world.acme.owner.headers, world.live)
+    prompt = f"/org-agents/{world.live}/prompt"
+    compile_v1 = f"/org-agents/{world.live}/blueprints/{world.live_v1}/compile"
+
+    for label in BAD_LABEL_QUERIES:
+        refused(await client.get(prompt, params={"label": label}, headers=world.acme.member.headers), 400, "label")
+        refused(await client.post(compile_v1, params={"label": label}, headers=world.acme.owner.headers), 400, "label")
+    for query in ("label", "label=staging&label=production", "label=production&label=staging"):  # none, or two
+        refused(await client.get(f"{prompt}?{query}", headers=world.acme.member.headers), 400, "label")
+        refused(await client.post(f"{compile_v1}?{query}", headers=world.acme.owner.headers), 400, "label")
+
+    assert await snapshot(client, world.acme.owner.headers, world.live) == before
+
+
+@ON_MEMORY
+async def test_a_wait_outside_1_to_60_seconds_is_a_bad_request_naming_wait(client: Client, world: World) -> None:
+    prompt = f"/org-agents/{world.live}/prompt"
+    etag = (await client.get(prompt, headers=world.acme.member.headers)).headers["etag"]
+
+    for wait in ("0", "61", "-1", "x", "", "1.5", "1e2", "99999999999999999999999"):
+        for headers in ({}, {"If-None-Match": etag}):
+            response = await client.get(prompt, params={"wait": wait}, headers=world.acme.member.headers | headers)
+            refused(response, 400, "wait")
+
+
 @ON_MEMORY
 @pytest.mark.parametrize("endpoint", ON_AN_AGENT, ids=endpoint_id)
 async def test_an_id_that_is_not_a_uuid_is_not_found(client: Client, world: World, endpoint: Endpoint) -> None:
@@ -342,6 +395,8 @@ async def test_an_id_that_is_not_a_uuid_is_not_found(client: Client, world: Worl
         refused(await call(client, endpoint, world.acme.owner.headers, bad, world.live_v1), 404)
         if endpoint in ON_A_VERSION:
             refused(await call(client, endpoint, world.acme.owner.headers, world.live, bad), 404)
+        elif endpoint in NAMING_A_VERSION:  # in the body, where it is content of the wrong type
+            refused(await call(client, endpoint, world.acme.owner.headers, world.live, bad), 422, "blueprint_id")
 
 
 @ON_MEMORY
@@ -354,7 +409,7 @@ async def test_an_unknown_uuid_is_not_found_naming_the_agent_or_version(
     assert refused(await call(client, endpoint, world.acme.owner.headers, unknown, world.live_v1), 404)["code"] == (
         "AgentNotFound"
     )
-    if endpoint in ON_A_VERSION:
+    if endpoint in NAMING_A_VERSION:
         problem = refused(await call(client, endpoint, world.acme.owner.headers, world.live, unknown), 404)
         assert problem["code"] == "BlueprintNotFound"
 
@@ -377,6 +432,9 @@ async def test_a_method_the_path_does_not_have_is_not_allowed(client: Client, wo
         ("POST", f"/org-agents/{world.live}"),
         ("GET", "/org-agents/search"),
         ("GET", f"/org-agents/{world.live}/blueprints/{world.live_v1}/compile"),
+        ("POST", f"/org-agents/{world.live}/labels"),
+        ("POST", f"/org-agents/{world.live}/labels/staging"),
+        ("PUT", f"/org-agents/{world.live}/labels/staging/history"),
     ]:
         refused(await client.request(method, path, headers=owner), 405)
 
@@ -473,6 +531,12 @@ async def test_a_forged_cursor_with_numbers_storage_cannot_hold_is_a_bad_request
             assert response.status_code in {200, 400}, response.text
             if response.status_code == 400:
                 refused(response, 400, "cursor")
+    for cursor in (cursor_of({"seq": 2**31}), cursor_of({"seq": 10**30}), cursor_of({"seq": -(2**63) - 1})):
+        response = await client.get(f"/org-agents/{world.live}/labels/staging/history", params={"cursor": cursor},
+                                    headers=headers)  # fmt: skip
+        assert response.status_code in {200, 400}, response.text
+        if response.status_code == 400:
+            refused(response, 400, "cursor")
     far_future = cursor_of({"created_at": "9999-12-31T23:59:59Z", "id": world.live})
     response = await client.get("/org-agents", params={"cursor": far_future}, headers=headers)
     assert response.status_code in {200, 400}, response.text

@@ -236,3 +236,48 @@ async def test_the_live_prompt_answers_304_to_every_form_of_a_matching_if_none_m
         fresh = await client.get(f"/org-agents/{agent}/prompt", headers=acme.member.headers | {"If-None-Match": header})
         assert fresh.status_code == 200, header
         assert fresh.json() == live.json()
+
+
+async def test_a_release_goes_through_staging_to_production_and_is_rolled_back_by_label(
+    client: Client, deps: Deps
+) -> None:
+    acme = await team(deps, "acme")
+    owner, member = acme.owner.headers, acme.member.headers
+    made = await client.post(
+        "/org-agents/with-blueprint", json={"name": "Shop Buddy", "agent_blueprint": shop_buddy()}, headers=member
+    )
+    base, v1 = made.headers["location"], made.json()["blueprint"]["id"]
+    assert (await client.post(f"{base}/blueprints/{v1}/compile?activate=true", headers=owner)).status_code == 200
+    v2 = (await client.post(f"{base}/blueprints", json={"agent_blueprint": with_launch_notes()}, headers=member)).json()
+
+    staged = await client.post(f"{base}/blueprints/{v2['id']}/compile", params={"label": "staging"}, headers=owner)
+    assert (staged.status_code, staged.json()["label"]) == (200, "staging")
+    protected = await client.patch(f"{base}/labels/staging", json={"protected": True}, headers=owner)
+    assert protected.status_code == 200, protected.text
+    tried = await client.put(f"{base}/labels/staging", json={"blueprint_id": v1}, headers=member)
+    assert assert_problem(tried, 403)["code"] == "RoleTooLow"
+    runtime = {label: await client.get(f"{base}/prompt", params={"label": label}, headers=member)
+               for label in ("production", "staging")}  # fmt: skip
+    assert {label: r.json()["version"] for label, r in runtime.items()} == {"production": 1, "staging": 2}
+
+    production = await client.get(f"{base}/labels/production", headers=member)
+    promoted = await client.put(
+        f"{base}/labels/production", json={"blueprint_id": v2["id"]},
+        headers=acme.admin.headers | {"If-Match": production.headers["etag"]},
+    )  # fmt: skip
+    assert (promoted.status_code, promoted.json()["version"]) == (200, 2)
+    live = await client.get(f"{base}/prompt", headers=member | {"If-None-Match": runtime["production"].headers["etag"]})
+    assert (live.status_code, live.json()["version"]) == (200, 2)
+    assert (await client.get(base, headers=member)).json()["agent"]["current_blueprint_id"] == v2["id"]
+
+    rolled_back = await client.put(f"{base}/labels/production", json={"blueprint_id": v1}, headers=owner)
+    assert (rolled_back.status_code, rolled_back.headers["etag"]) == (200, f'"{v1}"')
+    assert (await client.get(f"{base}/prompt", headers=member)).json()["version"] == 1
+    moves = (await client.get(f"{base}/labels/production/history", headers=member)).json()["items"]
+    assert [(m["version"], m["previous_version"], m["moved_by"]) for m in moves] == [
+        (1, 2, acme.owner.user_id), (2, 1, acme.admin.user_id), (1, None, acme.owner.user_id),
+    ]  # fmt: skip
+    listed = (await client.get(f"{base}/labels", headers=member)).json()["items"]
+    assert [(i["name"], i["version"], i["protected"]) for i in listed] == [
+        ("production", 1, True), ("latest", 2, True), ("staging", 2, True),
+    ]  # fmt: skip

@@ -1,4 +1,5 @@
-"""No lost updates: agents carry an ETag, and changes sent with If-Match are refused (412) once the agent moved on."""
+"""No lost updates: agents and labels carry an ETag, and changes sent with If-Match are refused (412) once the
+agent or label moved on."""
 
 import asyncio
 
@@ -88,3 +89,25 @@ async def test_of_two_concurrent_updates_from_the_same_read_exactly_one_wins(cli
     assert sorted(r.status_code for r in results) == [200, 412]
     [winner] = [r for r in results if r.status_code == 200]
     assert (await client.get(base, headers=owner)).json()["agent"]["name"] == winner.json()["name"]
+
+
+async def test_of_two_moves_of_a_label_from_the_same_read_exactly_one_wins(client: Client, deps: Deps) -> None:
+    acme = await team(deps, "acme")
+    owner = acme.owner.headers
+    base, _, v1 = await _agent(client, owner)
+    made = await client.post(f"{base}/blueprints", json={"agent_blueprint": shop_buddy()}, headers=owner)
+    v2 = made.json()["id"]
+    assert (await client.post(f"{base}/blueprints/{v2}/compile", headers=owner)).status_code == 200
+    assert (await client.put(f"{base}/labels/staging", json={"blueprint_id": v1}, headers=owner)).status_code == 200
+    seen = (await client.get(f"{base}/labels/staging", headers=owner)).headers["etag"]
+
+    results = await asyncio.gather(
+        *(client.put(f"{base}/labels/staging", json={"blueprint_id": version},
+                     headers=acme.member.headers | {"If-Match": seen}) for version in (v2, v1))
+    )  # fmt: skip
+
+    assert sorted(r.status_code for r in results) == [200, 412]
+    [winner] = [r for r in results if r.status_code == 200]
+    assert (await client.get(f"{base}/labels/staging", headers=owner)).headers["etag"] == winner.headers["etag"]
+    moves = (await client.get(f"{base}/labels/staging/history", headers=owner)).json()["items"]
+    assert len(moves) == 2  # the first move, and the winner's

@@ -11,7 +11,7 @@ from application.tokens import RevokeToken, revoke_token
 from entrypoints.http.examples import shop_buddy
 from tests.e2e.conftest import (
     ENDPOINTS,
-    ON_A_VERSION,
+    NAMING_A_VERSION,
     ON_AN_AGENT,
     Client,
     Endpoint,
@@ -50,7 +50,9 @@ async def test_every_endpoint_answers_its_success_to_an_owner(client: Client, wo
 
 
 @pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if not e.managers_only], ids=endpoint_id)
-async def test_a_member_may_read_and_draft_everywhere(client: Client, world: World, endpoint: Endpoint) -> None:
+async def test_a_member_may_read_draft_and_move_unprotected_labels_everywhere(
+    client: Client, world: World, endpoint: Endpoint
+) -> None:
     response = await call(client, endpoint, world.acme.member.headers, world.live, world.live_v1)
 
     assert response.status_code == endpoint.ok, response.text
@@ -87,7 +89,7 @@ async def test_another_organizations_agent_does_not_exist_for_the_caller(
     assert await snapshot(client, world.acme.owner.headers, world.live) == before
 
 
-@pytest.mark.parametrize("endpoint", ON_A_VERSION, ids=endpoint_id)
+@pytest.mark.parametrize("endpoint", NAMING_A_VERSION, ids=endpoint_id)
 async def test_a_version_of_one_agent_is_not_found_under_another_agent_of_the_same_organization(
     client: Client, world: World, endpoint: Endpoint
 ) -> None:

@@ -9,15 +9,15 @@ from application.agents import MAX_QUERY
 from application.pagination import MAX_CURSOR, MAX_LIMIT
 from domain.agents import MAX_DESCRIPTION, MAX_NAME
 from domain.blueprints import MAX_CONVERSATION_ID
+from domain.labels import MAX_NAME as MAX_LABEL
+from domain.labels import NAME_PATTERN
 from entrypoints.http.examples import shop_buddy
 from tests.e2e.conftest import ENDPOINTS, Client
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("deps", ["memory"], indirect=True)]
 
 PUBLIC: Final = {("GET", "/health"), ("GET", "/ready")}
-TABLE: Final = {
-    (e.method, e.path.replace("{agent}", "{agent_id}").replace("{version}", "{version_id}")) for e in ENDPOINTS
-}
+TABLE: Final = {e.route for e in ENDPOINTS}
 CREATES: Final = {
     ("POST", "/org-agents"): "AgentCreate",
     ("POST", "/org-agents/with-blueprint"): "AgentWithBlueprintCreate",
@@ -27,7 +27,11 @@ OTHER_BODIES: Final = {
     ("POST", "/org-agents/search"): "AgentSearch",
     ("PUT", "/org-agents/{agent_id}"): "AgentUpdate",
     ("PATCH", "/org-agents/{agent_id}"): "AgentUpdate",
+    ("PUT", "/org-agents/{agent_id}/labels/{name}"): "LabelMoveIn",
+    ("PATCH", "/org-agents/{agent_id}/labels/{name}"): "LabelProtectIn",
 }
+LABEL: Final = "/org-agents/{agent_id}/labels/{name}"
+PROMPT: Final = "/org-agents/{agent_id}/prompt"
 HTTP_METHODS: Final = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
@@ -122,6 +126,7 @@ async def test_list_parameters_are_documented_with_their_bounds(client: Client) 
         ("GET", "/org-agents"),
         ("GET", "/org-agents/{agent_id}/blueprints"),
         ("GET", "/org-agents/{agent_id}/compiled-blueprints"),
+        ("GET", LABEL + "/history"),
     ]:
         parameters = {p["name"]: p for p in documented[key]["parameters"]}
         assert (parameters["limit"]["schema"]["minimum"], parameters["limit"]["schema"]["maximum"]) == (1, 100)
@@ -174,3 +179,57 @@ async def test_the_live_prompt_documents_its_body_its_etag_and_its_304(client: C
     assert refs(responses["200"]) == {"LivePromptOut"}
     assert "ETag" in responses["200"]["headers"]
     assert "content" not in responses["304"]
+
+
+async def test_the_label_routes_document_their_bodies_etags_examples_and_preconditions(client: Client) -> None:
+    document = await openapi(client)
+    documented = operations(document)
+
+    assert refs(documented[("GET", "/org-agents/{agent_id}/labels")]["responses"]["200"]) == {"LabelsOut"}
+    assert refs(documented[("GET", LABEL + "/history")]["responses"]["200"]) == {"LabelHistoryPage"}
+    assert "content" not in documented[("DELETE", LABEL)]["responses"]["204"]
+    for method in ("GET", "PUT", "PATCH"):
+        ok = documented[(method, LABEL)]["responses"]["200"]
+        assert refs(ok) == {"LabelOut"}, method
+        assert "ETag" in ok["headers"], method
+    for method in ("PUT", "DELETE"):
+        parameters = {p["name"]: p for p in documented[(method, LABEL)]["parameters"]}
+        assert parameters["If-Match"]["in"] == "header", method
+        assert "412" in documented[(method, LABEL)]["responses"], method
+    for method, example in (("PUT", "blueprint_id"), ("PATCH", "protected")):
+        schema = documented[(method, LABEL)]["requestBody"]["content"]["application/json"]["schema"]
+        (body,) = schema["examples"]
+        assert set(body) == {example}, method
+    name = next(p for p in documented[("GET", LABEL)]["parameters"] if p["name"] == "name")
+    assert (name["in"], name["required"]) == ("path", True)
+    assert NAME_PATTERN in name["description"]
+    label_out = document["components"]["schemas"]["LabelOut"]["properties"]
+    assert set(label_out) >= {"name", "blueprint_id", "version", "protected", "moved_at", "moved_by", "read_only"}
+
+
+async def test_the_label_and_wait_query_parameters_are_documented_with_their_bounds(client: Client) -> None:
+    documented = operations(await openapi(client))
+
+    prompt = {p["name"]: p for p in documented[("GET", PROMPT)]["parameters"]}
+    label = prompt["label"]["schema"]
+    assert (prompt["label"]["in"], label["pattern"], label["maxLength"], label["default"]) == (
+        "query", NAME_PATTERN, MAX_LABEL, "production",
+    )  # fmt: skip
+    assert prompt["label"]["examples"]
+    wait = prompt["wait"]["schema"]
+    assert (prompt["wait"]["in"], wait["minimum"], wait["maximum"]) == ("query", 1, 60)
+    assert "If-None-Match" in prompt["wait"]["description"]
+    compile_label = next(
+        p for p in documented[("POST", "/org-agents/{agent_id}/blueprints/{version_id}/compile")]["parameters"]
+        if p["name"] == "label"
+    )  # fmt: skip
+    assert (compile_label["in"], compile_label["schema"]["pattern"]) == ("query", NAME_PATTERN)
+    assert refs(documented[("GET", PROMPT)]["responses"]["200"]) == {"LivePromptOut"}
+    assert "label" in (await openapi(client))["components"]["schemas"]["LivePromptOut"]["properties"]
+
+
+async def test_the_problems_say_what_labels_add_to_404_409_and_412(client: Client) -> None:
+    responses = operations(await openapi(client))[("PUT", LABEL)]["responses"]
+
+    for status in ("404", "409", "412"):
+        assert "label" in responses[status]["description"], status

@@ -4,8 +4,9 @@ owner's token. Whatever it sends, the answer is never a 5xx; its status code, co
 ones the document declares; and a request that violates the document is refused with a 4xx.
 
 The app runs in process on the memory adapter. Generated path ids are mostly unknown (404), so each operation also
-gets its own live agent (version 1 compiled and active, version 2 a draft) whose ids replace the generated ones in
-some cases: the success answers are checked too. Generation is derandomized, so a run is reproducible.
+gets its own live agent (version 1 compiled and active, version 2 a draft, label `staging` on version 1) whose ids,
+label names and version ids (in a label's move) replace the generated ones in some cases: the success answers are
+checked too. Generation is derandomized, so a run is reproducible.
 
 The schema is loaded when the module is imported, since its operations are the test's parameters; that costs a few
 milliseconds and starts nothing but the in-process app. Each operation runs what Schemathesis's own
@@ -72,10 +73,13 @@ REJECTION: Final = schema.config.checks.negative_data_rejection
 REJECTION.expected_statuses = [*REJECTION.expected_statuses, "413"]
 
 SEEDED: Final[dict[str, list[dict[str, str]]]] = {}
+LABELS: Final = ("staging", "production", "latest")  # what the seeded agent has
+MAX_LABEL_PATH: Final = 100  # the label path parameter's documented maxLength (entrypoints/http/labels.py)
 
 
 def seed() -> list[dict[str, str]]:
-    """A live agent, with its compiled and active version 1 and its draft version 2: their path ids."""
+    """A live agent, with its compiled and active version 1 (`staging` on it too) and its draft version 2: their
+    path ids."""
     with get_client(cast("Any", APP)) as client:  # Litestar's ASGI types are narrower than its own
         client.headers.update(AUTHORIZATION)
         made = client.post("/org-agents/with-blueprint", json={"name": "Shop Buddy", "agent_blueprint": shop_buddy()})
@@ -85,7 +89,17 @@ def seed() -> list[dict[str, str]]:
         assert compiled.status_code == 200, compiled.text
         v2 = client.post(f"/org-agents/{agent_id}/blueprints", json={"agent_blueprint": shop_buddy()})
         assert v2.status_code == 201, v2.text
+        staging = client.put(f"/org-agents/{agent_id}/labels/staging", json={"blueprint_id": v1})
+        assert staging.status_code == 200, staging.text
     return [{"agent_id": agent_id, "version_id": version} for version in (v1, v2.json()["id"])]
+
+
+def seeded(context: schemathesis.HookContext) -> list[dict[str, str]]:
+    """The operation's own live agent, made on first use."""
+    assert context.operation is not None
+    if context.operation.label not in SEEDED:
+        SEEDED[context.operation.label] = seed()
+    return SEEDED[context.operation.label]
 
 
 def is_uuid(value: object) -> bool:
@@ -98,15 +112,26 @@ def is_uuid(value: object) -> bool:
 
 @schema.hook("flatmap_path_parameters")
 def live_ids_too(context: schemathesis.HookContext, path_parameters: dict[str, Any] | None) -> st.SearchStrategy[Any]:
-    """Generated ids, or the ids of the operation's own live agent and its versions. Only valid ids are replaced,
-    so a request generated to be invalid stays invalid."""
-    if not path_parameters or not all(is_uuid(value) for value in path_parameters.values()):
+    """Generated ids, or the ids of the operation's own live agent and its versions (and its labels' names). Only
+    valid values are replaced, so a request generated to be invalid stays invalid."""
+    if not path_parameters:
         return st.just(path_parameters)
-    assert context.operation is not None
-    if context.operation.label not in SEEDED:
-        SEEDED[context.operation.label] = seed()
-    live = [{name: ids[name] for name in path_parameters if name in ids} for ids in SEEDED[context.operation.label]]
-    return st.sampled_from([*(path_parameters | ids for ids in live), path_parameters])
+    ids = {key: value for key, value in path_parameters.items() if key != "name"}
+    name = path_parameters.get("name")
+    if not all(is_uuid(value) for value in ids.values()) or (name is not None and len(str(name)) > MAX_LABEL_PATH):
+        return st.just(path_parameters)
+    live = [{key: made[key] for key in ids if key in made} for made in seeded(context)]
+    names = [{}] if name is None else [{"name": label} for label in LABELS]
+    return st.sampled_from([*(path_parameters | made | named for made in live for named in names), path_parameters])
+
+
+@schema.hook("flatmap_body")
+def live_versions_too(context: schemathesis.HookContext, body: Any) -> st.SearchStrategy[Any]:
+    """A label's move names a generated version, or a version of the operation's live agent (compiled or draft)."""
+    if not (isinstance(body, dict) and set(body) == {"blueprint_id"} and isinstance(body["blueprint_id"], str)
+            and is_uuid(body["blueprint_id"])):  # fmt: skip
+        return st.just(body)
+    return st.sampled_from([*({"blueprint_id": made["version_id"]} for made in seeded(context)), body])
 
 
 def labels() -> list[str]:
