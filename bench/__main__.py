@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import msgspec
@@ -18,14 +19,17 @@ import psycopg
 
 from adapters.embedded_postgres import EmbeddedPostgresError
 from adapters.postgres.migrations import MigrationError
+from application.live_cache import DEFAULT_MAX_WATCHERS
 from bench.measure import LIST_CONNECTIONS, RESULTS, Bench, BenchFailed, Load, Options
-from bench.report import Comparison, Results, machine, render
+from bench.report import Comparison, Results, WatchResults, machine, render
 from bench.seed import bench_database, large_blueprint, seed, time_compiles
 from bench.staleness import staleness
+from bench.watch import watching
 from bench.wrk import WRK, Env, WrkFailed
 from entrypoints.http.examples import shop_buddy
 from tests.serving import ServeFailed
 
+R = TypeVar("R", Results, WatchResults)
 FAILURES = (BenchFailed, WrkFailed, ServeFailed, EmbeddedPostgresError, MigrationError, psycopg.Error, httpx.HTTPError)
 
 
@@ -37,6 +41,9 @@ def options(argv: Sequence[str]) -> Options:
     parser.add_argument("--connections", type=int, default=64, help="for (a) and (b)…(b4) (default 64)")
     parser.add_argument("--servers", default="uvicorn,granian", help="serve --server values to compare")
     parser.add_argument("--workers", default="1,2", help="serve --workers values to compare")
+    parser.add_argument("--watchers", type=int, help="(i): watches over two instances (default 1,000)")
+    parser.add_argument("--idle-watchers", type=int, help="(j): idle watches per worker (default 10,000)")
+    parser.add_argument("--watch-only", action="store_true", help="seed, then (i) and (j) only")
     args = parser.parse_args(argv)
     quick: bool = args.quick
     return Options(
@@ -47,6 +54,9 @@ def options(argv: Sequence[str]) -> Options:
         changes=5 if quick else 50,
         servers=[] if quick else args.servers.split(","),
         workers=[] if quick else [int(n) for n in args.workers.split(",")],
+        watchers=args.watchers or (100 if quick else 1_000),
+        idle_watchers=args.idle_watchers or (1_000 if quick else DEFAULT_MAX_WATCHERS),
+        watch_only=args.watch_only,
     )
 
 
@@ -69,13 +79,14 @@ def main(argv: Sequence[str] = sys.argv[1:]) -> int:
                 shutil.copyfileobj(source, target, 1 << 20)
             log.unlink()
     print(render(results), flush=True)
-    if failures := results.writes.failures():
-        print(f"bench: (d) correctness violated ({len(failures)} finding(s)): {'; '.join(failures)}", file=sys.stderr)
+    failures = [*(results.writes.failures() if isinstance(results, Results) else []), *results.watching.failures()]
+    if failures:
+        print(f"bench: correctness violated ({len(failures)} finding(s)): {'; '.join(failures)}", file=sys.stderr)
         return 1
     return 0
 
 
-def run(o: Options, stamp: str, command: str) -> Results:
+def run(o: Options, stamp: str, command: str) -> Results | WatchResults:
     started_at = datetime.now(UTC)
     RESULTS.mkdir(exist_ok=True)
     with ExitStack() as stack:
@@ -86,13 +97,20 @@ def run(o: Options, stamp: str, command: str) -> Results:
             about = machine(str((conn.execute("SHOW server_version").fetchone() or ["?"])[0]), kind)
         bench.progress("seeding")
         s = seed(conninfo, tmp / "seed")
+        reader, prompt = {"Authorization": f"Bearer {s.reader_token}"}, f"/org-agents/{s.hot}/prompt"
+        if o.watch_only:
+            bench.progress(f"seeded {s.agents:,} agents in {s.seconds} s")
+            watched = watching(bench, s, prompt, reader)
+            return _written(stamp, bench, WatchResults(
+                started_at=started_at, seconds=_since(started_at), command=command, options=o, machine=about,
+                seed=s.info(), watching=watched,
+            ))  # fmt: skip
         bench.progress(f"seeded {s.agents:,} agents in {s.seconds} s; (f) compiling a large blueprint")
         compiled = time_compiles(large_blueprint())
         (body := tmp / "version.json").write_bytes(msgspec.json.encode({"agent_blueprint": shop_buddy()}))
         (paths := tmp / "live-prompts.txt").write_text(
             "".join(f"/org-agents/{a}/prompt {t}\n" for a, t in s.live_agents)
         )
-        reader, prompt = {"Authorization": f"Bearer {s.reader_token}"}, f"/org-agents/{s.hot}/prompt"
 
         with bench.serve("default") as a:
             health = bench.load(a, "(a)", "/health")
@@ -106,14 +124,22 @@ def run(o: Options, stamp: str, command: str) -> Results:
             stale = staleness(bench, a, s.hot, s.owner_token, s.reader_token)
         cache_off = _route_only(bench, "(b3)", "cache-off", {"ORG_AGENTS_LIVE_CACHE_MB": "0"}, prompt, reader)
         hot_path_off = _route_only(bench, "(b4)", "hot-path-off", {"ORG_AGENTS_HOT_PATH": "0"}, prompt, reader)
+        watched = watching(bench, s, prompt, reader)
         comparison = [_compare(bench, server, n, prompt, reader) for server in o.servers for n in o.workers]
 
-    results = Results(
-        started_at=started_at, seconds=round((datetime.now(UTC) - started_at).total_seconds(), 1), command=command,
-        options=o, machine=about, seed=s.info(), health=health, prompt=hot, many=many, cache_off=cache_off,
-        hot_path_off=hot_path_off, floor=floor, writes=writes, lists=lists, compile=compiled, memory=memory,
-        staleness=stale, comparison=comparison,
-    )  # fmt: skip
+    return _written(stamp, bench, Results(
+        started_at=started_at, seconds=_since(started_at), command=command, options=o, machine=about, seed=s.info(),
+        health=health, prompt=hot, many=many, cache_off=cache_off, hot_path_off=hot_path_off, floor=floor,
+        writes=writes, lists=lists, compile=compiled, memory=memory, staleness=stale, watching=watched,
+        comparison=comparison,
+    ))  # fmt: skip
+
+
+def _since(started_at: datetime) -> float:
+    return round((datetime.now(UTC) - started_at).total_seconds(), 1)
+
+
+def _written(stamp: str, bench: Bench, results: R) -> R:
     (path := RESULTS / f"{stamp}.json").write_bytes(msgspec.json.format(msgspec.json.encode(results)) + b"\n")
     bench.progress(f"results: {path}")
     return results

@@ -46,6 +46,9 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     changes: int  # (h), of each kind
     servers: list[str]
     workers: list[int]
+    watchers: int = 1_000  # (i), over two instances
+    idle_watchers: int = 10_000  # (j), per worker
+    watch_only: bool = False  # the seed, (i) and (j), nothing else
 
 
 def median(values: Sequence[float]) -> float:

@@ -1,6 +1,7 @@
 """What a run recorded (`Results`, written to bench/results/ as JSON) and its Markdown summary, for BENCHMARKS.md."""
 
 import importlib.metadata
+import math
 import os
 import platform
 import re
@@ -17,6 +18,7 @@ import psutil
 from bench.measure import Load, Memory, Options, Writes, median
 from bench.seed import Compile
 from bench.staleness import Staleness
+from bench.watch import FIRST_WAIT_S, Watching
 from bench.wrk import WRK
 from entrypoints.cli import DEFAULT_SERVER, DEFAULT_WORKERS
 
@@ -51,7 +53,20 @@ class Results(msgspec.Struct, frozen=True, kw_only=True):
     compile: Compile  # (f)
     memory: Memory  # (g)
     staleness: Staleness  # (h)
+    watching: Watching  # (i), (j)
     comparison: list[Comparison]
+
+
+class WatchResults(msgspec.Struct, frozen=True, kw_only=True):
+    """`--watch-only`: the seed, (i) and (j)."""
+
+    started_at: datetime
+    seconds: float
+    command: str
+    options: Options
+    machine: dict[str, str]
+    seed: dict[str, Any]
+    watching: Watching
 
 
 def machine(postgres: str, database: str) -> dict[str, str]:
@@ -164,6 +179,45 @@ def _rows(r: Results) -> list[list[str]]:
     return rows
 
 
+def _watch_rows(w: Watching) -> list[list[str]]:
+    f, j = w.fan_out, w.idle
+    lows, p50s, p99s, tops = (list(column) for column in zip(*(r.summary() for r in f.rounds), strict=True))
+    on = [[max(ms, default=math.nan) for ms in r.samples_ms] for r in f.rounds]  # per round, max per instance
+    got = [len(r.all_ms) for r in f.rounds]
+    complete = bool(f.rounds) and not f.failures()
+    instances = f"{len(f.workers)} instances of {' and '.join(map(str, sorted(set(f.workers))))} workers"
+    total = j.watchers * j.workers
+    without = median(j.per_s_without)
+    others = "".join(f", {n:,} {what}" for what, n in j.end.other.items())
+    all_held = j.armed.waiting == total and j.end.at_once == 0 and not j.end.other
+    return [
+        cells(f"(i) a move reaches {f.watchers:,} watches on {instances}: min / p50 / p99 / max ms",
+              " / ".join(ms(median(column)) for column in (lows, p50s, p99s, tops)),
+              ", ".join("/".join(map(ms, each)) for each in zip(lows, p50s, p99s, tops, strict=True)),
+              "max ≤ 100 ms", bool(tops) and max(tops) <= 100),
+        cells("(i) its slowest watch on A (the PUT's instance) / on B, ms",
+              f"{ms(median([a for a, _ in on]))} / {ms(median([b for _, b in on]))}",
+              ", ".join(f"{ms(a)}/{ms(b)}" for a, b in on)),
+        cells("(i) the move itself: `PUT …/labels/staging` on A, ms", ms(median([r.put_ms for r in f.rounds])),
+              " / ".join(ms(r.put_ms) for r in f.rounds)),
+        cells(f"(i) every watch got the new version (of {f.watchers:,}, per round)", "yes" if complete else "no",
+              " / ".join(f"{n:,}" for n in got), "yes", complete),
+        *loads("(j) hot path, no watches", j.before),
+        *loads(f"(j) hot path, {total:,} idle watches", j.held),
+        *loads("(j) hot path, no watches again", j.after),
+        cells(f"(j) req/s with {total:,} idle watches / without", f"{median(j.held.per_s) / without:.2f}",
+              " / ".join(f"{v / without:.2f}" for v in j.held.per_s), "≥ 0.9", j.ratio() >= 0.9),
+        cells(f"(j) idle watches held, of {total:,}", f"{j.armed.waiting:,}",
+              f"during the load {j.end.timed_out:,} answered 304 at their timeout and sent again, "
+              f"{j.end.at_once:,} answered at once{others}; connections per worker "
+              f"{' / '.join(f'{n:,}' for n in j.connections)}; the last closed by its client answered by serve "
+              f"{j.orphans_s:.0f} s later", f"{total:,}", all_held),
+        cells("(j) memory per worker, watches held", f"{max(j.worker_mb):.0f} MB",
+              f"workers {', '.join(f'{mb:.0f}' for mb in j.worker_mb)} MB; without watches "
+              f"{', '.join(f'{mb:.0f}' for mb in j.worker_mb_before)} MB"),
+    ]  # fmt: skip
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     lines = [header, ["---"] * len(header), *rows]
     return ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in lines]
@@ -177,8 +231,9 @@ def _compared(item: Comparison) -> list[str]:
     return [item.server, str(item.workers), rate(a), rate(b), ms(median(p99)), f"{b / a:.2f}", mb, NONE]
 
 
-def render(r: Results) -> str:
-    m, o, h, seed = r.machine, r.options, r.staleness, r.seed
+def render(r: Results | WatchResults) -> str:
+    m, o, seed, f = r.machine, r.options, r.seed, r.watching.fan_out
+    rows = [*_rows(r), *_watch_rows(r.watching)] if isinstance(r, Results) else _watch_rows(r.watching)
     lines = [
         f"## Benchmark, {r.started_at:%Y-%m-%d %H:%M} UTC",
         "",
@@ -190,13 +245,25 @@ def render(r: Results) -> str:
         f"- Load: `wrk -t2 -c<conn.> -d{o.duration_s}s -s bench/lua/bench.lua` after {o.warmup_s} s of warm-up; "
         f"median of {o.runs} run(s), raw runs in order",
         "",
-        *_table(["Measurement", "Median", "Raw runs", "Target", "Met?"], _rows(r)),
+        *_table(["Measurement", "Median", "Raw runs", "Target", "Met?"], rows),
         "",
-        f"(h): A {h.a_workers} worker(s), B {h.b_workers}, {h.listeners} change feeds. B's log: {h.b_before[1]} of "
-        f"{h.b_before[0]} answers just before a change came from its cache, {h.b_seen[0] - h.b_seen[1]} of "
-        f"{h.b_seen[0]} first answers with the change from the database.",
     ]
-    if r.comparison:
+    if isinstance(r, Results):
+        h = r.staleness
+        lines += [
+            f"(h): A {h.a_workers} worker(s), B {h.b_workers}, {h.listeners} change feeds. B's log: {h.b_before[1]} "
+            f"of {h.b_before[0]} answers just before a change came from its cache, {h.b_seen[0] - h.b_seen[1]} of "
+            f"{h.b_seen[0]} first answers with the change from the database.",
+            "",
+        ]
+    spread = "; ".join(" / ".join(f"{n:,}" for n in workers) for workers in f.connections)
+    lines.append(
+        f"(i): {len(f.rounds)} move(s), back and forth; the watches' connections per worker, A then B: {spread}. "
+        f"(j): the watches opened at {r.watching.idle.opened_per_s:,}/s, first waits spread over "
+        f"{FIRST_WAIT_S[0]} to {FIRST_WAIT_S[1]} s; "
+        f"RLIMIT_NOFILE {r.watching.idle.open_files:,} for the bench and serve."
+    )
+    if isinstance(r, Results) and r.comparison:
         header = ["Server", "Workers", "(a) req/s", "(b) req/s", "(b) p99 ms", "(b)/(a)", "MB/worker", "Note"]
         lines += ["", "### Server and workers", "", *_table(header, [_compared(item) for item in r.comparison])]
     return "\n".join([*lines, ""])

@@ -22,6 +22,7 @@ from adapters.postgres.migrations import load_migrations, migrate_up
 from application.agents import CreateAgent, create_agent
 from application.blueprints import AddVersion, CompileVersion, add_version, compile_version
 from application.deps import Deps
+from application.labels import MoveLabel, move_label_to
 from application.tokens import CreateToken, create_token
 from bench.measure import BenchFailed, percentile
 from domain.audit import Action
@@ -34,6 +35,7 @@ from entrypoints.settings import Settings
 
 ORGANIZATIONS: Final = 3
 LIVE_AGENTS: Final = 1_000  # the hot agent and 999 others, spread over the organizations: (b2)
+WATCH_LABEL: Final = "staging"  # (i) and (j) watch it
 SHALLOW_VERSIONS: Final = 10
 DEEP_VERSIONS: Final = 10_000
 CONCURRENCY: Final = 8  # use cases in flight while seeding; below the pool's 10 connections
@@ -86,6 +88,10 @@ class Seeded(msgspec.Struct, frozen=True, kw_only=True):
     writer: UUID
     shallow: UUID
     deep: UUID
+    watched: UUID  # (i): live, its staging label on the first of `watched_versions`, both compiled
+    watched_versions: list[UUID]
+    idle: UUID  # (j): live, its staging label on its live version
+    idle_version: UUID
     reader_token: str  # a member's (members read and add versions)
     owner_token: str
     live_agents: list[tuple[UUID, str]]  # (b2): the hot agent first, each with a member's token of its organization
@@ -105,6 +111,18 @@ async def _live_agent(deps: Deps, owner: Principal, name: str) -> UUID:
     return agent.id
 
 
+async def _labelled_agent(deps: Deps, owner: Principal, name: str) -> tuple[UUID, list[UUID]]:
+    """A live agent and two compiled versions, the first live and named by WATCH_LABEL."""
+    agent = await create_agent(deps, owner, CreateAgent(name=name))
+    versions = []
+    for activate in (True, False):
+        draft = await add_version(deps, owner, AddVersion(agent_id=agent.id, agent_blueprint=shop_buddy()))
+        await compile_version(deps, owner, CompileVersion(agent_id=agent.id, version_id=draft.id, activate=activate))
+        versions.append(draft.id)
+    await move_label_to(deps, owner, MoveLabel(agent_id=agent.id, name=WATCH_LABEL, blueprint_id=versions[0]))
+    return agent.id, versions
+
+
 async def _token(deps: Deps, org: str, user: str, role: Role) -> tuple[Principal, str]:
     made = await create_token(deps, CreateToken(org_name=org, user_id=user, role=role))
     return Principal(org_id=made.token.org_id, user_id=user, role=role), made.secret
@@ -117,6 +135,8 @@ async def _seed(conninfo: str, data_dir: Path) -> Seeded:
         members = [await _token(deps, org, f"{org}-member", Role.MEMBER) for org in orgs]
         (owner, owner_token), (member, member_token) = owners[0], members[0]
         hot = await _live_agent(deps, owner, "Shop Buddy (hot)")
+        watched, watched_versions = await _labelled_agent(deps, owner, "Shop Buddy (watched)")
+        idle, (idle_version, _) = await _labelled_agent(deps, owner, "Shop Buddy (idle watches)")
         writer = await create_agent(deps, member, CreateAgent(name="Shop Buddy (writers)"))
         shallow = await create_agent(deps, member, CreateAgent(name="Shop Buddy (10 versions)"))
         for _ in range(SHALLOW_VERSIONS):
@@ -142,9 +162,10 @@ async def _seed(conninfo: str, data_dir: Path) -> Seeded:
                 return await _live_agent(deps, owner_n, f"Agent {n:04d}"), token
 
         live = [(hot, member_token), *await asyncio.gather(*(filler(n) for n in range(1, LIVE_AGENTS)))]
-    return Seeded(organizations=ORGANIZATIONS, agents=LIVE_AGENTS + 3, seconds=0.0, org_id=owner.org_id, hot=hot,
-                  writer=writer.id, shallow=shallow.id, deep=deep.id, reader_token=member_token,
-                  owner_token=owner_token, live_agents=live)  # fmt: skip
+    return Seeded(organizations=ORGANIZATIONS, agents=LIVE_AGENTS + 5, seconds=0.0, org_id=owner.org_id, hot=hot,
+                  writer=writer.id, shallow=shallow.id, deep=deep.id, watched=watched,
+                  watched_versions=watched_versions, idle=idle, idle_version=idle_version,
+                  reader_token=member_token, owner_token=owner_token, live_agents=live)  # fmt: skip
 
 
 def seed(conninfo: str, data_dir: Path) -> Seeded:
