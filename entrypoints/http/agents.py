@@ -106,7 +106,7 @@ class AgentController(Controller):
             deps, principal,
             CreateAgentWithBlueprint(name=data.name, description=data.description,
                                      agent_blueprint=data.agent_blueprint, conversation_id=data.conversation_id,
-                                     idempotency_key=idempotency_key),
+                                     message=data.message, idempotency_key=idempotency_key),
         )  # fmt: skip
         return Response(
             to_out(made, AgentWithBlueprintOut),

@@ -19,6 +19,7 @@ from entrypoints.bootstrap import postgres_deps
 from entrypoints.http.agents import AgentController
 from entrypoints.http.auth import provide_principal, require_token, whoami
 from entrypoints.http.blueprints import BlueprintController
+from entrypoints.http.diff import DiffController
 from entrypoints.http.errors import EXCEPTION_HANDLERS, JSONRequest
 from entrypoints.http.health import health, ready
 from entrypoints.http.hot_path import answer_from_memory
@@ -86,7 +87,7 @@ def create_app(
 
     api = Router(
         path="/",
-        route_handlers=[AgentController, BlueprintController, LabelController],
+        route_handlers=[AgentController, BlueprintController, DiffController, LabelController],
         guards=[require_token],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         security=[{"bearer": []}],

@@ -99,12 +99,12 @@ class BlueprintController(Controller):
         principal: NamedDependency[Principal],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[BlueprintOut]:
-        """Save a blueprint as the agent's next version, a draft. Any role; a deleted agent takes none (409).
-        Idempotent with an Idempotency-Key."""
+        """Save a blueprint as the agent's next version, a draft, with an optional change note (`message`). Any
+        role; a deleted agent takes none (409). Idempotent with an Idempotency-Key."""
         version = await add_version(
             deps, principal,
             AddVersion(agent_id=agent_id, agent_blueprint=data.agent_blueprint, conversation_id=data.conversation_id,
-                       idempotency_key=idempotency_key),
+                       message=data.message, idempotency_key=idempotency_key),
         )  # fmt: skip
         return Response(
             to_out(version, BlueprintOut),

@@ -16,7 +16,12 @@ AGENT_WITH_BLUEPRINT_EXAMPLE: Final = AGENT_EXAMPLE | {
     "agent_blueprint": SHOP_BUDDY,
     "conversation_id": "conv-2026-001",
 }
-VERSION_EXAMPLE: Final = {"agent_blueprint": SHOP_BUDDY, "conversation_id": "conv-2026-001"}
+VERSION_EXAMPLE: Final = {
+    "agent_blueprint": SHOP_BUDDY,
+    "conversation_id": "conv-2026-001",
+    "message": "Answers questions about returns too",
+}
+PREVIEW_EXAMPLE: Final = {"agent_blueprint": SHOP_BUDDY}
 
 Limit = Annotated[int | None, Parameter(ge=1, le=MAX_LIMIT, description=f"page size, {DEFAULT_LIMIT} by default")]
 Cursor = Annotated[str | None, Parameter(max_length=MAX_CURSOR, description="next_cursor of the previous page")]

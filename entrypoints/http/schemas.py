@@ -10,7 +10,8 @@ import msgspec
 from application.agents import MAX_QUERY
 from application.pagination import MAX_LIMIT
 from domain.agents import MAX_DESCRIPTION, MAX_NAME, AgentStatus
-from domain.blueprints import MAX_CONVERSATION_ID, CompilationStatus
+from domain.blueprints import MAX_CONVERSATION_ID, MAX_MESSAGE, CompilationStatus
+from domain.diff import Op
 
 T = TypeVar("T")
 
@@ -22,6 +23,11 @@ Description = Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION, examples=[
 ConversationId = Annotated[
     str, msgspec.Meta(min_length=1, max_length=MAX_CONVERSATION_ID, description="the conversation that produced it")
 ]
+Message = Annotated[
+    str,
+    msgspec.Meta(max_length=MAX_MESSAGE, description="the change note: what changed, and why",
+                 examples=["Answers questions about returns too"]),
+]  # fmt: skip
 Document = Annotated[
     dict[str, Any],
     msgspec.Meta(description="The blueprint: identity, capabilities, tools, integrations, knowledge_sources, "
@@ -42,6 +48,7 @@ class AgentWithBlueprintCreate(msgspec.Struct, frozen=True, kw_only=True, forbid
     agent_blueprint: Document
     description: Description | None = None
     conversation_id: ConversationId | None = None
+    message: Message | None = None
 
 
 class AgentUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -60,6 +67,11 @@ class AgentSearch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 class VersionCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     agent_blueprint: Document
     conversation_id: ConversationId | None = None
+    message: Message | None = None
+
+
+class PreviewIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    agent_blueprint: Document
 
 
 class LabelMoveIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -105,6 +117,8 @@ class BlueprintOut(msgspec.Struct, frozen=True, kw_only=True):
     compiled_by: str | None
     compile_errors: list[ViolationOut] | None
     compiler_version: str | None
+    message: str | None  # the change note written with it
+    compile_warnings: list[ViolationOut] | None  # the compiler's warnings, kept with its outcome
 
 
 class AgentWithBlueprintOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -185,6 +199,34 @@ class LabelMoveOut(msgspec.Struct, frozen=True, kw_only=True):
 class LabelHistoryPage(msgspec.Struct, frozen=True, kw_only=True):
     items: list[LabelMoveOut]
     next_cursor: str | None
+
+
+class ChangeOut(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    path: str  # identity.role, tools[name=search].purpose, workflow.steps[2]
+    op: Op
+    before: Any = msgspec.UNSET  # absent for an addition
+    after: Any = msgspec.UNSET  # absent for a removal
+
+
+class VersionRefOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    version: int
+
+
+class DiffOut(msgspec.Struct, frozen=True, kw_only=True):
+    from_: VersionRefOut | None = msgspec.field(name="from")  # null: the empty document before version 1
+    to: VersionRefOut
+    changes: list[ChangeOut]
+    prompt_diff: str | None  # a unified diff of the two prompts; null where one does not compile
+
+
+class PreviewOut(msgspec.Struct, frozen=True, kw_only=True):
+    """What compiling the document would record; nothing was written."""
+
+    compilation_status: CompilationStatus  # compiled or failed
+    compiled_system_prompt: str | None
+    warnings: list[ViolationOut]
+    errors: list[ViolationOut]  # every violation; empty when it compiles
 
 
 class StatsOut(msgspec.Struct, frozen=True, kw_only=True):

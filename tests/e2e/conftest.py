@@ -145,6 +145,9 @@ ENDPOINTS: Final = (
     Endpoint(method="POST", path="/org-agents/{agent}/blueprints/{version}/activate", managers_only=True),
     Endpoint(method="GET", path="/org-agents/{agent}/compiled-blueprints"),
     Endpoint(method="GET", path="/org-agents/{agent}/prompt"),
+    # What changed: the diff of two versions, the dry run of a document.
+    Endpoint(method="GET", path="/org-agents/{agent}/blueprints/{version}/diff"),
+    Endpoint(method="POST", path="/org-agents/blueprints/preview", body={"agent_blueprint": shop_buddy()}),
     # Release labels. Moving or deleting a protected label (production always, canary in `world`) needs a manager;
     # an unprotected one any role. Protecting is for managers; compiling too, whichever label it moves.
     Endpoint(method="GET", path="/org-agents/{agent}/labels"),
