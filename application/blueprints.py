@@ -213,7 +213,7 @@ async def compile_version(deps: Deps, who: Principal, cmd: CompileVersion) -> Co
 def _label_to_move(cmd: CompileVersion) -> str | None:
     if cmd.label is None:
         return PRODUCTION if cmd.activate else None
-    name = checked_name(cmd.label, writing=True)
+    name = checked_name(cmd.label, writing=True, field="label")
     if cmd.activate and name != PRODUCTION:
         raise Malformed("label", "activate=true moves production; ask for one label, not two")
     return name

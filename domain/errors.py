@@ -169,8 +169,8 @@ class InvalidSearch(Invalid):
 
 
 class InvalidLabel(Invalid):
-    def __init__(self, name: str, message: str) -> None:
-        super().__init__(f"label {name!r}: {message}", [Violation(field="name", message=message)])
+    def __init__(self, name: str, message: str, *, field: str = "name") -> None:
+        super().__init__(f"label {name!r}: {message}", [Violation(field=field, message=message)])
 
 
 class LabelChanged(PreconditionFailed):

@@ -59,13 +59,17 @@ class LabelMove(msgspec.Struct, frozen=True, kw_only=True):
     moved_at: datetime
 
 
-def checked_name(name: str, *, writing: bool) -> str:
+def checked_name(name: str, *, writing: bool, field: str = "name") -> str:
     """A label's name: 1 to 36 of a-z, 0-9, '.', '_', '-', starting with a letter or digit. `latest` is read-only, so
-    a write naming it is refused as invalid too."""
+    a write naming it is refused as invalid too. `field`: where the caller wrote the name, as a violation names it."""
     if not _NAME.fullmatch(name):
-        raise InvalidLabel(name, "1 to 36 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit")
+        raise InvalidLabel(
+            name, "1 to 36 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit", field=field
+        )
     if writing and name == LATEST:
-        raise InvalidLabel(name, "'latest' is reserved: it is always the newest compiled version and cannot be moved")
+        raise InvalidLabel(
+            name, "'latest' is reserved: it is always the newest compiled version and cannot be moved", field=field
+        )
     return name
 
 

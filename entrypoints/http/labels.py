@@ -2,7 +2,7 @@
 domain/labels.py; production is the agent's active version."""
 
 import re
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -56,6 +56,14 @@ LabelIfMatch = Annotated[
     HeaderParameter(
         name="If-Match",
         description='the label\'s ETag as you read it (its version id, quoted): 412 if it moved since; "*": it exists',
+    ),
+]
+LabelIfNoneMatch = Annotated[
+    Literal["*"] | None,
+    HeaderParameter(
+        name="If-None-Match",
+        description='"*": create the label only if it does not exist yet (412 if it does): two people creating one '
+        "label cannot both win",
     ),
 ]
 MOVE_EXAMPLE: Final = {"blueprint_id": "0b9e3b8e-7a57-4c1f-9a0e-5d1f2f6c9a11"}
@@ -117,14 +125,17 @@ class LabelController(Controller):
         deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         if_match: LabelIfMatch = None,
+        if_none_match: LabelIfNoneMatch = None,
     ) -> Response[LabelOut]:
         """Point the label at a compiled version (409 for a draft or failed one, or a deleted agent), creating it on
         its first move; moving it back is the rollback. Protected labels (production always) need owner or admin,
-        others any role. Moving production activates the version. `latest` is read-only (422)."""
+        others any role. Moving production activates the version. `latest` is read-only (422). With If-Match, 412
+        unless the label still names that version; with `If-None-Match: *`, 412 if the label exists."""
         data = await strictly(request, LabelMoveIn)
         label = await move_label_to(
             deps, principal,
-            MoveLabel(agent_id=agent_id, name=name, blueprint_id=data.blueprint_id, if_match=if_match_tags(if_match)),
+            MoveLabel(agent_id=agent_id, name=name, blueprint_id=data.blueprint_id, if_match=if_match_tags(if_match),
+                      only_new=if_none_match == "*"),
         )  # fmt: skip
         return label_response(label)
 

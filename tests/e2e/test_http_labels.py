@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from entrypoints.http.examples import shop_buddy
-from tests.e2e.conftest import ENDPOINTS, LABEL, Client, Endpoint, World, assert_problem, snapshot
+from tests.e2e.conftest import ENDPOINTS, LABEL, Client, Endpoint, World, assert_problem, fields_of, snapshot
 
 pytestmark = pytest.mark.anyio
 
@@ -541,3 +541,29 @@ async def test_a_bad_name_in_the_path_is_a_clear_4xx_and_changes_nothing(
             assert {e["field"] for e in problem["errors"]} == {"name"}, name
 
     assert await snapshot(client, owner, world.live) == before
+
+
+async def test_if_none_match_star_creates_a_label_once_and_then_is_412(client: Client, world: World) -> None:
+    member = world.acme.member.headers | {"If-None-Match": "*"}
+    url = f"/org-agents/{world.live}/labels/fresh"
+
+    first = await client.put(url, json={"blueprint_id": world.live_v1}, headers=member)
+    second = await client.put(url, json={"blueprint_id": world.live_v1}, headers=member)
+    on_existing = await client.put(f"/org-agents/{world.live}/labels/staging", json={"blueprint_id": world.live_v1},
+                                   headers=member)  # fmt: skip
+    other_value = await client.put(url, json={"blueprint_id": world.live_v1},
+                                   headers=world.acme.member.headers | {"If-None-Match": '"x"'})  # fmt: skip
+
+    assert first.status_code == 200, first.text
+    assert assert_problem(second, 412)["etag"] == world.live_v1
+    assert assert_problem(on_existing, 412)["code"] == "LabelChanged"
+    assert_problem(other_value, 400)  # only "*" is a condition a move understands
+
+
+async def test_compile_with_a_reserved_label_names_the_query_parameter(client: Client, world: World) -> None:
+    refused = await client.post(
+        f"/org-agents/{world.live}/blueprints/{world.live_v2}/compile", params={"label": "latest"},
+        headers=world.acme.owner.headers,
+    )  # fmt: skip
+
+    assert fields_of(assert_problem(refused, 422)) == {"label"}
