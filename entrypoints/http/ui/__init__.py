@@ -2,8 +2,9 @@
 
 The page is one more client of the JSON API (`fetch` with the bearer token a person pastes); nothing here reads or
 writes data. None of these routes is part of the API, so none is in the OpenAPI document. One script is not a file:
-`/ui/domain.js` states the blueprint's sections, their required fields, the body limits and the release labels' rules,
-made from the constants the compiler, the API and domain/labels.py use, so the page cannot drift from them.
+`/ui/domain.js` states the blueprint's sections, their required fields, the body limits, the change note's length
+and the release labels' rules, made from the constants the compiler, the API, domain/blueprints.py and
+domain/labels.py use, so the page cannot drift from them.
 """
 
 from pathlib import Path
@@ -17,7 +18,7 @@ from litestar.static_files import create_static_files_router
 
 from application.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from domain.agents import MAX_NAME
-from domain.blueprints import MAX_CONVERSATION_ID
+from domain.blueprints import MAX_CONVERSATION_ID, MAX_MESSAGE
 from domain.compiler import REQUIRED_FIELDS
 from domain.document import SECTIONS, FieldType, SectionShape
 from domain.labels import LATEST, NAME_PATTERN, PRODUCTION
@@ -58,8 +59,9 @@ def index() -> Response[bytes]:
 
 def domain_facts() -> dict[str, Any]:
     """What the page must agree with the server on: the sections in prompt order with their fields (type, required),
-    the words the domain uses for shapes and types, the largest request bodies the API accepts, and the names of
-    the release labels the domain treats apart (production is the active version, latest is read-only)."""
+    the words the domain uses for shapes and types, the largest request bodies the API accepts, the longest change
+    note a version takes, and the names of the release labels the domain treats apart (production is the active
+    version, latest is read-only)."""
     return {
         "shapes": {shape.name: shape.value for shape in SectionShape},
         "types": {kind.name: kind.value for kind in FieldType},
@@ -82,6 +84,7 @@ def domain_facts() -> dict[str, Any]:
             "page_size": DEFAULT_LIMIT,
             "max_page_size": MAX_LIMIT,
         },
+        "change_note": {"max_chars": MAX_MESSAGE},  # counted in characters (code points), as Python counts
         "labels": {
             "production": PRODUCTION,
             "latest": LATEST,
@@ -97,7 +100,8 @@ def domain_module(facts: dict[str, Any]) -> bytes:
     return "\n".join(
         [
             "// Made by the server from domain/document.py (SECTIONS), domain/compiler.py (REQUIRED_FIELDS),",
-            "// domain/labels.py and the constants of the limits (entrypoints/http/ui/__init__.py names them):",
+            "// domain/blueprints.py (MAX_MESSAGE), domain/labels.py and the constants of the limits",
+            "// (entrypoints/http/ui/__init__.py names them):",
             "// change those, not this.",
             "",
             f"const DOMAIN = {data};",
@@ -114,6 +118,8 @@ def domain_module(facts: dict[str, Any]) -> bytes:
             "export const { sections: SECTIONS } = DOMAIN;",
             "/** The largest request bodies the API accepts, in bytes: {blueprint_bytes, small_body_bytes}. */",
             "export const { limits: LIMITS } = DOMAIN;",
+            "/** A version's change note: {max_chars}, in characters (code points, not UTF-16 units). */",
+            "export const { change_note: CHANGE_NOTE } = DOMAIN;",
             "/** Release labels: {production, latest} (their names) and a name's rule: {name_pattern, name_chars}. */",
             "export const { labels: LABELS } = DOMAIN;",
             "",

@@ -1,9 +1,13 @@
-// One agent: its summary and switches, its release labels (labels.js), its version history, and the opened version:
-// compile it, make it live (or roll back to it), label it, or start a new version from it.
+// One agent: its summary and switches, its release labels (labels.js), its version history with each version's
+// change note, the comparison of two versions (changes.js), and the opened version: compile it, make it live (or roll
+// back to it) after seeing what goes live, label it, or start a new version from it, checked before it is saved.
 
 import { LIMITS } from "./domain.js";
 import { api, ApiError } from "./api.js";
 import { BlueprintEditor } from "./blueprint-form.js";
+import { ChangeNote } from "./change-note.js";
+import { CompareSection, whatGoesLive } from "./changes.js";
+import { BlueprintCheck } from "./check.js";
 import { compilationBadge, focusOn, h, replace, statusBadge, time } from "./dom.js";
 import { labelBadge, LabelsSection } from "./labels.js";
 
@@ -20,10 +24,11 @@ export class AgentPage {
     this.versions = [];
     this.labels = []; // [{name, blueprint_id, version, protected, moved_at, moved_by, read_only}], as read
     this.labelsSection = new LabelsSection(this);
+    this.compare = new CompareSection(this);
     this.cursor = null;
     this.selected = null; // the opened version (BlueprintOut)
-    this.editing = null; // {base: BlueprintOut | null, editor, conversation}
-    this.warnings = new Map(); // version id -> warnings of its last compile in this page
+    this.editing = null; // {base: BlueprintOut | null, editor, check, note}
+    this.warnings = new Map(); // version id -> warnings of its last compile in this page, if the version has none
     ctx.leaveGuard = () => Boolean(this.editing && this.editing.editor.dirty);
   }
 
@@ -147,16 +152,18 @@ export class AgentPage {
     this.summaryEl = h("section", { class: "card summary", "aria-labelledby": "summary-heading" });
     this.labelsEl = h("section", { class: "card labels-card", "aria-labelledby": "labels-heading" });
     this.historyEl = h("section", { class: "history", "aria-labelledby": "history-heading" });
+    this.compareEl = h("section", { class: "card compare-card", "aria-labelledby": "compare-heading", hidden: true });
     this.panelEl = h("section", { class: "card version-panel", "aria-labelledby": "version-heading" });
     replace(this.main,
       h("nav", { "aria-label": "Breadcrumb", class: "breadcrumb" },
         h("ol", {}, h("li", {}, h("a", { href: "#/" }, "Agents")), h("li", { "aria-current": "page" }, agent.name))),
       h("div", { class: "title-row" }, h("h1", {}, agent.name), statusBadge(agent.status)),
       agent.description ? h("p", { class: "lead" }, agent.description) : null,
-      this.summaryEl, this.labelsEl, this.historyEl, this.panelEl);
+      this.summaryEl, this.labelsEl, this.historyEl, this.compareEl, this.panelEl);
     this.renderSummary();
     this.renderLabels();
     this.renderHistory();
+    this.compare.render(this.compareEl);
     this.renderPanel();
   }
 
@@ -220,13 +227,18 @@ export class AgentPage {
         h("th", { scope: "row", "data-label": "Version" },
           h("a", { href: `#/agents/${this.agentId}/versions/${version.id}`, "aria-current": isOpen ? "true" : null },
             `Version ${version.version}`),
-          isLive ? this.liveBadge() : null),
+          isLive ? this.liveBadge() : null,
+          version.message ? h("span", { class: "sub change-note-text", title: version.message }, version.message)
+            : null),
         h("td", { "data-label": "Labels" }, h("span", { class: "badges" }, this.labelsAt(version).map(labelBadge))),
         h("td", { "data-label": "Status" }, compilationBadge(version.compilation_status)),
         h("td", { "data-label": "Saved by" }, version.created_by),
         h("td", { "data-label": "Saved" }, time(version.created_at)),
         h("td", { "data-label": "Conversation" }, version.conversation_id
-          ? h("span", { class: "mono" }, version.conversation_id) : h("span", { class: "muted" }, "—"))));
+          ? h("span", { class: "mono" }, version.conversation_id) : h("span", { class: "muted" }, "—")),
+        h("td", { "data-label": "Changes", class: "compare" }, h("button", {
+          type: "button", class: "small", onclick: () => this.compare.show(version),
+        }, h("span", {}, "What changed", h("span", { class: "visually-hidden" }, ` in version ${version.version}`))))));
     }
     const newVersion = h("button", {
       type: "button", disabled: !this.canWrite || Boolean(this.editing),
@@ -236,15 +248,16 @@ export class AgentPage {
       h("div", { class: "title-row" }, h("h2", { id: "history-heading" }, "Version history"), newVersion),
       this.versions.length
         ? h("table", { class: "versions responsive" },
-          h("caption", {},
-            `Versions of ${this.agent.name}, newest first. Open one to read it, compile it, label it or make it live.`),
+          h("caption", {}, `Versions of ${this.agent.name}, newest first. Open one to read it, compile it, label it `
+            + "or make it live; “What changed” compares it with the version before, or with any other."),
           h("thead", {}, h("tr", {},
             h("th", { scope: "col" }, "Version"),
             h("th", { scope: "col" }, "Labels"),
             h("th", { scope: "col" }, "Status"),
             h("th", { scope: "col" }, "Saved by"),
             h("th", { scope: "col" }, "Saved"),
-            h("th", { scope: "col" }, "Conversation"))),
+            h("th", { scope: "col" }, "Conversation"),
+            h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Changes")))),
           this.historyBody)
         : h("p", { class: "empty" }, "No versions yet."),
       this.cursor
@@ -288,6 +301,9 @@ export class AgentPage {
       type: "button", disabled: Boolean(notLabelled), title: notLabelled,
       onclick: () => this.labelsSection.prefill({ versionId: version.id }),
     }, `Move a label to version ${version.version}…`);
+    const compare = h("button", {
+      type: "button", onclick: () => this.compare.show(version),
+    }, version.version > 1 ? "Compare with the version before" : "Compare");
 
     let note;
     if (this.frozen) note = "The agent is deleted: nothing can change.";
@@ -314,12 +330,14 @@ export class AgentPage {
         h("h2", { id: "version-heading" }, `Version ${version.version}`),
         h("span", { class: "badges" },
           compilationBadge(status), isLive ? this.liveBadge() : null, this.labelsAt(version).map(labelBadge))),
+      version.message ? h("dl", { class: "facts" }, h("div", {}, h("dt", {}, "Change note"),
+        h("dd", { class: "change-note-text", id: "version-note-text" }, version.message))) : null,
       h("dl", { class: "facts" },
         h("div", {}, h("dt", {}, "Saved"), h("dd", {}, time(version.created_at), ` by ${version.created_by}`)),
         h("div", {}, h("dt", {}, "Conversation"), h("dd", {}, version.conversation_id || "—")),
         version.compiled_at ? h("div", {}, h("dt", {}, status === "failed" ? "Compile tried" : "Compiled"),
           h("dd", {}, time(version.compiled_at), version.compiled_by ? ` by ${version.compiled_by}` : "")) : null),
-      h("div", { class: "actions" }, compile, activate, edit, label),
+      h("div", { class: "actions" }, compile, activate, edit, label, compare),
       h("p", { class: "note", id: noteId }, note),
       result,
       h("h3", { class: "blueprint-heading" }, "Blueprint"),
@@ -329,7 +347,7 @@ export class AgentPage {
 
   resultElement(version) {
     if (version.compilation_status !== "compiled") return null;
-    const warnings = this.warnings.get(version.id) || [];
+    const warnings = version.compile_warnings || this.warnings.get(version.id) || []; // kept with the version
     const prompt = version.compiled_system_prompt || "";
     const pre = h("pre",
       { class: "prompt", id: "compiled-prompt", tabindex: "0", "aria-labelledby": "prompt-heading" }, prompt);
@@ -352,7 +370,7 @@ export class AgentPage {
       const these = base.compile_errors.length === 1 ? "this problem" : "these problems";
       editor.showViolations(base.compile_errors, `Version ${base.version} did not compile: fix ${these}`);
     }
-    this.editing = { base, editor };
+    this.editing = { base, editor, check: new BlueprintCheck(this.ctx, editor), note: new ChangeNote() };
     if (render) {
       this.renderHistory();
       this.renderPanel();
@@ -361,7 +379,7 @@ export class AgentPage {
   }
 
   renderEditing() {
-    const { base, editor } = this.editing;
+    const { base, editor, check, note } = this.editing;
     const conversation = h("input",
       {
         type: "text", id: "conversation-id", maxlength: LIMITS.conversation_id_chars,
@@ -373,6 +391,8 @@ export class AgentPage {
       : null;
     const form = h("form", { novalidate: true },
       editor.element,
+      check.element,
+      note.element,
       h("div", { class: "field" },
         h("label", { for: "conversation-id" }, "Conversation id"),
         h("p", { class: "hint", id: "conversation-hint" }, "Optional: the conversation that produced this version."),
@@ -414,8 +434,11 @@ export class AgentPage {
       this.ctx.notify(error.message, "error");
       return;
     }
+    const { note } = this.editing;
+    if (!note.valid()) return;
     const body = { agent_blueprint: doc };
     if (conversationId) body.conversation_id = conversationId;
+    if (note.value) body.message = note.value;
     button.disabled = true;
     try {
       const version = await api("POST", `${this.base}/blueprints`, { body });
@@ -427,6 +450,12 @@ export class AgentPage {
       focusOn(document.getElementById("version-heading"));
     } catch (error) {
       button.disabled = false;
+      if (error instanceof ApiError && error.status === 422 && this.editing) {
+        // the note's problem next to the note, the blueprint's next to their fields, as a check shows them
+        note.showProblem(error.errors);
+        const inBlueprint = error.errors.filter((e) => e.field !== "message" && e.field !== "conversation_id");
+        if (inBlueprint.length) this.editing.editor.showViolations(inBlueprint, "Not saved: fix these problems");
+      }
       this.ctx.fail(error);
     }
   }
@@ -473,6 +502,7 @@ export class AgentPage {
     const rollback = live && version.version < live.version;
     const off = this.agent.status !== "active"
       ? " The agent is deactivated, so its prompt is served only once it is reactivated." : "";
+    const goesLive = live ? whatGoesLive(this.base, live, version, { note: version.message }) : null;
     const ok = await this.ctx.confirm(rollback
       ? {
         title: `Roll back to version ${version.version}?`,
@@ -480,16 +510,19 @@ export class AgentPage {
           `Version ${live.version} is live now. After the rollback, the agent serves the prompt of version `
             + `${version.version}.${off}`,
           `Version ${live.version} is kept and can be activated again later.`,
+          goesLive,
         ],
         confirm: `Roll back to version ${version.version}`,
+        wide: true,
       }
       : {
         title: `Activate version ${version.version}?`,
         body: [live
           ? `Version ${live.version} is live now. After this, the agent serves the prompt of version `
             + `${version.version}.${off}`
-          : `The agent starts serving the prompt of version ${version.version}.${off}`],
+          : `The agent starts serving the prompt of version ${version.version}.${off}`, goesLive],
         confirm: `Activate version ${version.version}`,
+        wide: Boolean(live),
       });
     if (!ok) return;
     button.disabled = true;

@@ -5,6 +5,8 @@ import { LIMITS } from "./domain.js";
 import { api, ApiError, describe, session } from "./api.js";
 import { BlueprintEditor } from "./blueprint-form.js";
 import { AgentPage } from "./agent-page.js";
+import { BlueprintCheck } from "./check.js";
+import { ChangeNote } from "./change-note.js";
 import { append, focusOn, h, replace, statusBadge, STATUS_LABELS, time } from "./dom.js";
 
 const main = document.getElementById("main");
@@ -37,8 +39,10 @@ export function clearMessages() {
 
 const dialog = document.getElementById("confirm");
 
-/** Ask before something that matters; resolves true only when the person confirms. */
-export function confirmAction({ title, body, confirm = "Confirm", danger = false }) {
+/** Ask before something that matters; resolves true only when the person confirms. `wide`: the body shows more
+ * than a few sentences (what goes live: a table and a diff), so the dialog takes more of the screen. */
+export function confirmAction({ title, body, confirm = "Confirm", danger = false, wide = false }) {
+  dialog.classList.toggle("wide", wide);
   replace(document.getElementById("confirm-title"), title);
   const paragraphs = [body].flat().map((part) => (part instanceof Node ? part : h("p", {}, part)));
   replace(document.getElementById("confirm-body"), paragraphs);
@@ -387,6 +391,11 @@ function renderNewAgent(view) {
       type: "text", id: "new-conversation", maxlength: LIMITS.conversation_id_chars,
       "aria-describedby": "new-conversation-hint",
     });
+  const check = new BlueprintCheck(ctx, editor);
+  const note = new ChangeNote({
+    label: "Note on version 1",
+    hint: "Optional: a note on this first blueprint, shown with version 1 in the history.",
+  });
   const submit = h("button", { type: "submit", class: "primary" }, "Create agent");
   ctx.leaveGuard = () => editor.dirty || Boolean(name.value.trim());
 
@@ -404,7 +413,9 @@ function renderNewAgent(view) {
     h("p", {}, "Write the first version now, or leave it empty and add versions later. It is saved as a draft: "
       + "nothing goes live until an owner or admin compiles and activates it."),
     editor.element,
+    check.element,
     h("div", { class: "card" },
+      note.element,
       h("div", { class: "field" },
         h("label", { for: "new-conversation" }, "Conversation id"),
         h("p", { class: "hint", id: "new-conversation-hint" },
@@ -427,6 +438,7 @@ function renderNewAgent(view) {
       notify(error.message, "error");
       return;
     }
+    if (Object.keys(doc).length && !note.valid()) return;
     const body = { name: name.value.trim() };
     if (description.value.trim()) body.description = description.value.trim();
     submit.disabled = true;
@@ -435,6 +447,7 @@ function renderNewAgent(view) {
       if (Object.keys(doc).length) {
         body.agent_blueprint = doc;
         if (conversation.value.trim()) body.conversation_id = conversation.value.trim();
+        if (note.value) body.message = note.value;
         agent = (await api("POST", "/org-agents/with-blueprint", { body })).agent;
         notify(`Agent “${agent.name}” created, with version 1 as a draft.`);
       } else {
@@ -444,8 +457,10 @@ function renderNewAgent(view) {
       ctx.leaveGuard = null;
       navigate(`#/agents/${agent.id}`);
     } catch (error) {
-      const nameProblem = error instanceof ApiError && error.errors.find((e) => e.field === "name");
+      const errors = error instanceof ApiError ? error.errors : [];
+      const nameProblem = errors.find((e) => e.field === "name");
       if (nameProblem) showNameError(nameProblem.message);
+      note.showProblem(errors);
       fail(error);
     } finally {
       submit.disabled = false;

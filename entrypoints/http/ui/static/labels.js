@@ -1,9 +1,11 @@
 // Release labels on the agent page: where each label points, moving one (promote, roll back), protecting and
 // deleting it, and its history. The rules are the API's (domain/labels.py); the page disables what the API would
-// refuse for this caller and says why, and every change is sent with the label's ETag as the page read it.
+// refuse for this caller and says why, shows in each move's confirmation what changes from the version the label
+// names now to the one that replaces it, and sends every change with the label's ETag as the page read it.
 
 import { LABELS, LIMITS } from "./domain.js";
 import { api, ApiError } from "./api.js";
+import { whatGoesLive } from "./changes.js";
 import { focusOn, h, replace, time } from "./dom.js";
 
 const { production: PRODUCTION, latest: LATEST } = LABELS;
@@ -285,7 +287,8 @@ export class LabelsSection {
   // -- changes -----------------------------------------------------------------------------------------------------
 
   /** Move `name` (`label` as read; null: a new label) to `version` ({id, version}), after a confirmation that says
-   * which version replaces which. `from`: the label being promoted; `rollback`: moving back from the history. */
+   * which version replaces which and what changes between them. `from`: the label being promoted; `rollback`: moving
+   * back from the history. */
   async move(name, label, version, button, { from, rollback } = {}) {
     const to = version.version;
     const agentOff = this.page.agent.status !== "active"
@@ -302,6 +305,13 @@ export class LabelsSection {
     else if (name !== PRODUCTION) {
       body.push("It starts unprotected: any role can move it until an owner or admin protects it.");
     }
+    const known = this.page.versions.find((v) => v.id === version.id);
+    const note = known ? known.message : version.message;
+    if (label) { // a new label replaces nothing: there is nothing to compare with
+      const now = { id: label.blueprint_id, version: label.version };
+      const title = name === PRODUCTION ? "What goes live" : `What changes for ${name}`;
+      body.push(whatGoesLive(this.page.base, now, version, { note, title }));
+    }
     let title = `Move ${name} to version ${to}?`;
     let confirm = `Move ${name}`;
     if (from) {
@@ -311,7 +321,7 @@ export class LabelsSection {
       title = `Roll back ${name} to version ${to}?`;
       confirm = `Roll back ${name}`;
     }
-    if (!(await this.ctx.confirm({ title, body, confirm }))) return;
+    if (!(await this.ctx.confirm({ title, body, confirm, wide: Boolean(label) }))) return;
     button.disabled = true;
     try {
       await api("PUT", this.path(name), { body: { blueprint_id: version.id }, headers: this.ifMatch(label) });
