@@ -20,6 +20,8 @@ class DiffVersions(msgspec.Struct, frozen=True, kw_only=True):
 class VersionRef(msgspec.Struct, frozen=True, kw_only=True):
     id: UUID
     version: int
+    compilation_status: CompilationStatus  # a failed side has no prompt to compare
+    message: str | None  # its change note
 
 
 class VersionDiff(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,7 +51,8 @@ async def diff_versions(deps: Deps, who: Principal, cmd: DiffVersions) -> Versio
 
 
 def _ref(version: BlueprintVersion) -> VersionRef:
-    return VersionRef(id=version.id, version=version.version)
+    return VersionRef(id=version.id, version=version.version, compilation_status=version.compilation_status,
+                      message=version.message)  # fmt: skip
 
 
 def _prompt(version: BlueprintVersion) -> str | None:

@@ -211,6 +211,8 @@ class ChangeOut(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 class VersionRefOut(msgspec.Struct, frozen=True, kw_only=True):
     id: UUID
     version: int
+    compilation_status: CompilationStatus  # a failed side has no prompt: prompt_diff is null
+    message: str | None  # its change note
 
 
 class DiffOut(msgspec.Struct, frozen=True, kw_only=True):

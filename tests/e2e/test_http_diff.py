@@ -69,8 +69,12 @@ async def test_the_diff_names_one_inserted_tool_and_shows_the_prompt_lines(clien
 
     assert made.status_code == 200, made.text
     body = made.json()
-    assert body["from"] == {"id": world.live_v1, "version": 1}
-    assert body["to"] == {"id": v3_id, "version": 3}
+    assert (body["from"]["id"], body["from"]["version"], body["from"]["compilation_status"]) == (
+        world.live_v1,
+        1,
+        "compiled",
+    )
+    assert (body["to"]["id"], body["to"]["version"], body["to"]["message"]) == (v3_id, 3, None)
     assert body["changes"] == [{"path": "tools[name=gift_wrap]", "op": "added", "after": tool}]
     assert "+- gift_wrap: Wraps an order as a gift." in body["prompt_diff"]
 
