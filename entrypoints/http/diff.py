@@ -61,7 +61,7 @@ class DiffController(Controller):
         the wrong type) is refused the same way (422)."""
         made = await preview_blueprint(deps, principal, PreviewBlueprint(agent_blueprint=data.agent_blueprint))
         return PreviewOut(
-            compilation_status=CompilationStatus.COMPILED if made.prompt is not None else CompilationStatus.FAILED,
+            compilation_status=CompilationStatus.COMPILED if made.ok else CompilationStatus.FAILED,
             compiled_system_prompt=made.prompt,
             warnings=[to_out(w, ViolationOut) for w in made.warnings],
             errors=[to_out(v, ViolationOut) for v in made.violations],

@@ -1,15 +1,12 @@
 """Release labels over HTTP: list, read, move (promote, roll back), protect, delete, history. The rules are in
 domain/labels.py; production is the agent's active version."""
 
-import re
-from typing import Annotated, Any, Final, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, put
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
-from litestar.exceptions import ValidationException
 from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath, HeaderParameter, Parameter
 
@@ -32,7 +29,7 @@ from domain.labels import MAX_NAME, NAME_PATTERN, Label
 from domain.roles import Principal
 from entrypoints.http.errors import PROBLEMS
 from entrypoints.http.live_prompt import etag_of
-from entrypoints.http.params import Cursor, Limit, if_match_tags
+from entrypoints.http.params import Cursor, Limit, if_match_tags, strictly
 from entrypoints.http.schemas import (
     LabelHistoryPage,
     LabelMoveIn,
@@ -70,25 +67,8 @@ MOVE_EXAMPLE: Final = {"blueprint_id": "0b9e3b8e-7a57-4c1f-9a0e-5d1f2f6c9a11"}
 LABEL_ETAG: Final = [ResponseHeader(name="ETag", documentation_only=True, description="the version the label names")]
 
 
-T = TypeVar("T")
-AT_FIELD: Final = re.compile(r"at `\$\.([^`]*)`")
-
-
 def label_response(label: Label) -> Response[LabelOut]:
     return Response(to_out(label, LabelOut), headers={"ETag": etag_of(label.blueprint_id)})
-
-
-async def strictly(request: Request[Any, Any, Any], kind: type[T]) -> T:
-    """The body as `kind`, its JSON types taken at their word. Litestar converts bodies leniently (`0` or `"true"`
-    for a boolean: `{"protected": 0}` would unprotect a label), so the decoded body is converted again, strictly;
-    a mismatch is the 422 any wrong type gets, naming the field."""
-    try:
-        return msgspec.convert(await request.json(), kind, strict=True)
-    except msgspec.ValidationError as exc:
-        field = found[1] if (found := AT_FIELD.search(str(exc))) else ""
-        raise ValidationException(
-            "the request does not match the schema", extra=[{"key": field, "message": str(exc), "source": "body"}]
-        ) from None
 
 
 class LabelController(Controller):
