@@ -209,24 +209,33 @@ class EmbeddedPostgres:
             os.chown(conf, self.user.uid, self.user.gid)
 
     def is_running(self) -> bool:
-        status = subprocess.run(  # noqa: S603
-            [str(self.bin / "pg_ctl"), "status", "-D", str(self.layout.pgdata)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-            user=None if self.user.is_us else self.user.uid,
-            group=None if self.user.is_us else self.user.gid,
-            extra_groups=None if self.user.is_us else [],
-            cwd="/",
-        )
-        return status.returncode == 0
+        """Whether the postmaster that `postmaster.pid` names is alive and serves this cluster.
+
+        Not `pg_ctl status`: a killed server leaves its pid file behind, and by the time we look its pid may belong
+        to another process, which `pg_ctl status` would take for the server (seen under a busy test run). The
+        postmaster's command line (`/proc/<pid>/cmdline`, readable by every user) names its binary and `-D`.
+        """
+        pid = self._postmaster_pid()
+        if pid is None:
+            return False
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:  # no such process (any more)
+            return False
+        if Path(os.fsdecode(argv[0])).name != "postgres" or b"-D" not in argv[:-1]:
+            return False
+        pgdata = Path(os.fsdecode(argv[argv.index(b"-D") + 1]))
+        return pgdata == self.layout.pgdata or pgdata.resolve() == self.layout.pgdata
 
     def _start(self) -> None:
         self._prepare()
         if self.is_running():
             log.debug("using the embedded PostgreSQL already running in %s", self.layout.pgdata)
             return
+        stale = self.layout.pgdata / "postmaster.pid"
+        if stale.exists():  # a server that died left it: PostgreSQL itself would refuse to start if its pid now lives
+            log.warning("removing %s, left by a PostgreSQL that is no longer running", stale)
+            stale.unlink(missing_ok=True)
         self._write_conf()
         log.info("starting the embedded PostgreSQL in %s", self.layout.pgdata)
         try:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from adapters.embedded_postgres import SERVER_USER, EmbeddedPostgres, embedded_postgres, socket_dir_for
+from adapters.embedded_postgres import (
+    SERVER_USER,
+    EmbeddedPostgres,
+    EmbeddedPostgresError,
+    embedded_postgres,
+    socket_dir_for,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -180,3 +187,31 @@ def test_a_data_dir_too_deep_for_a_socket_path_gets_a_short_private_socket_dir(t
     with embedded_postgres(deep) as conninfo:
         assert answers(conninfo)
         assert EmbeddedPostgres(deep).is_running()
+
+
+def test_a_killed_server_whose_pid_another_process_now_has_is_started_again(tmp_path: Path) -> None:
+    server = EmbeddedPostgres(tmp_path)
+    server.acquire()
+    try:
+        server.kill()
+        pid_file = tmp_path / "pgdata" / "postmaster.pid"
+        lines = pid_file.read_text().split("\n")
+        as_server = {} if server.user.is_us else {"user": server.user.uid, "group": server.user.gid, "extra_groups": []}
+        # The pid reused by some other process of the server's user, which both pg_ctl and PostgreSQL take for alive
+        with subprocess.Popen(["sleep", "60"], **as_server) as stranger:  # type: ignore[call-overload]
+            try:
+                pid_file.write_text("\n".join([str(stranger.pid), *lines[1:]]))
+                assert not server.is_running()
+                deadline = time.monotonic() + 60
+                while True:  # the killed server's backends leave a moment after it; until then a start is refused
+                    try:
+                        server.ensure_running()
+                        break
+                    except EmbeddedPostgresError:
+                        assert time.monotonic() < deadline, "the server did not start again"
+                assert server.is_running()
+                assert answers(server.conninfo("postgres"))
+            finally:
+                stranger.kill()
+    finally:
+        server.release()
