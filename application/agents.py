@@ -14,7 +14,7 @@ from domain.audit import Action
 from domain.blueprints import BlueprintVersion, new_version
 from domain.errors import InvalidSearch
 from domain.idempotency import checked_key, fingerprint
-from domain.roles import Principal, ensure_can_manage
+from domain.roles import Principal, ensure_can_manage, ensure_manage_scope
 
 MAX_QUERY = 255
 LIVE = frozenset({AgentStatus.ACTIVE, AgentStatus.DEACTIVE})
@@ -85,6 +85,7 @@ class UpdateAgent(msgspec.Struct, frozen=True, kw_only=True):
 async def create_agent(deps: Deps, who: Principal, cmd: CreateAgent) -> Agent:
     """Any member creates agents in their own organization; a new agent is active and has no blueprint. A retry
     with the same Idempotency-Key gets the first answer back and creates nothing."""
+    ensure_manage_scope(who)
     key, now = checked_key(cmd.idempotency_key), deps.clock.now()
     asked = fingerprint("create_agent", msgspec.structs.replace(cmd, idempotency_key=None))
     agent = rules.new_agent(
@@ -103,6 +104,7 @@ async def create_agent(deps: Deps, who: Principal, cmd: CreateAgent) -> Agent:
 
 async def create_agent_with_blueprint(deps: Deps, who: Principal, cmd: CreateAgentWithBlueprint) -> AgentWithBlueprint:
     """The agent and its version 1 (a draft) in one step: both exist, or neither. Idempotent with a key."""
+    ensure_manage_scope(who)
     key, now = checked_key(cmd.idempotency_key), deps.clock.now()
     asked = fingerprint("create_agent_with_blueprint", msgspec.structs.replace(cmd, idempotency_key=None))
     agent = rules.new_agent(
@@ -120,7 +122,7 @@ async def create_agent_with_blueprint(deps: Deps, who: Principal, cmd: CreateAge
         await uow.versions.add(version)
         await record(uow, deps, who, Action.AGENT_CREATE, agent.id, name=agent.name)
         noted = {} if version.message is None else {"message": version.message}
-        await record(uow, deps, who, Action.BLUEPRINT_CREATE, version.id, agent_id=str(agent.id), version=1, **noted)
+        await record(uow, deps, who, Action.BLUEPRINT_CREATE, agent.id, target_id=version.id, version=1, **noted)
         made = AgentWithBlueprint(agent=agent, blueprint=version)
         await remember(uow, who, key, asked, now, made)
         await uow.commit()
@@ -129,6 +131,7 @@ async def create_agent_with_blueprint(deps: Deps, who: Principal, cmd: CreateAge
 
 async def list_agents(deps: Deps, who: Principal, cmd: ListAgents) -> Page[Agent]:
     """The caller's organization only, newest first; deleted agents only when asked for by status."""
+    ensure_manage_scope(who)
     limit = checked_limit(cmd.limit)
     after = decode_cursor(cmd.cursor, AgentKey)
     statuses = LIVE if cmd.status is None else frozenset({cmd.status})
@@ -139,6 +142,7 @@ async def list_agents(deps: Deps, who: Principal, cmd: ListAgents) -> Page[Agent
 
 async def search_agents(deps: Deps, who: Principal, cmd: SearchAgents) -> list[Agent]:
     """Name contains the query, ignoring case, within the caller's organization; deleted agents are left out."""
+    ensure_manage_scope(who)
     limit = checked_limit(cmd.limit)
     query = cmd.query.strip()
     if not 1 <= len(query) <= MAX_QUERY or rules.NUL in query:
@@ -149,6 +153,7 @@ async def search_agents(deps: Deps, who: Principal, cmd: SearchAgents) -> list[A
 
 async def get_agent(deps: Deps, who: Principal, cmd: GetAgent) -> AgentDetail:
     """An agent of the caller's organization (deleted ones too) with its active and its newest version."""
+    ensure_manage_scope(who)
     async with deps.uow() as uow:
         agent = await uow.agents.get(who.org_id, cmd.agent_id)
         active = await uow.versions.get(agent.id, agent.current_blueprint_id) if agent.current_blueprint_id else None
@@ -158,6 +163,7 @@ async def get_agent(deps: Deps, who: Principal, cmd: GetAgent) -> AgentDetail:
 
 async def update_agent(deps: Deps, who: Principal, cmd: UpdateAgent) -> Agent:
     """Owners and admins rename, describe or set the status; a deleted agent is frozen (AgentDeleted)."""
+    ensure_manage_scope(who)
     ensure_can_manage(who)
     async with deps.uow() as uow:
         before = await uow.agents.get_for_update(who.org_id, cmd.agent_id)
@@ -168,14 +174,11 @@ async def update_agent(deps: Deps, who: Principal, cmd: UpdateAgent) -> Agent:
         )  # fmt: skip
         if after is not before:
             await uow.agents.update(after)
-            changed = {
-                field: getattr(after, field)
-                for field in ("name", "description", "status")
-                if getattr(after, field) != getattr(before, field)
-            }
+            changed = [f for f in ("name", "description", "status") if getattr(after, f) != getattr(before, f)]
             # A status change is audited as what it is (agent.delete, …) whichever endpoint made it.
             action = STATUS_ACTIONS[after.status] if "status" in changed else Action.AGENT_UPDATE
-            await record(uow, deps, who, action, after.id, **changed)
+            await record(uow, deps, who, action, after.id, before={f: getattr(before, f) for f in changed},
+                         after={f: getattr(after, f) for f in changed})  # fmt: skip
             await uow.commit()
             deps.live.agent_changed(after.id)  # this process reads its own write; others hear 0007's notice
     return after
@@ -189,7 +192,8 @@ async def _set_status(deps: Deps, who: Principal, cmd: SetStatus, status: AgentS
         after = rules.set_status(before, status, now=deps.clock.now())
         if after is not before:
             await uow.agents.update(after)
-            await record(uow, deps, who, STATUS_ACTIONS[status], after.id, previous=before.status.value)
+            await record(uow, deps, who, STATUS_ACTIONS[status], after.id, before={"status": before.status},
+                         after={"status": after.status})  # fmt: skip
             await uow.commit()
             deps.live.agent_changed(after.id)
     return after
@@ -197,14 +201,17 @@ async def _set_status(deps: Deps, who: Principal, cmd: SetStatus, status: AgentS
 
 async def activate_agent(deps: Deps, who: Principal, cmd: SetStatus) -> Agent:
     """Owners and admins switch an agent on; its live prompt is served again."""
+    ensure_manage_scope(who)
     return await _set_status(deps, who, cmd, AgentStatus.ACTIVE)
 
 
 async def deactivate_agent(deps: Deps, who: Principal, cmd: SetStatus) -> Agent:
     """Owners and admins switch an agent off: it keeps its versions, but serves no live prompt."""
+    ensure_manage_scope(who)
     return await _set_status(deps, who, cmd, AgentStatus.DEACTIVE)
 
 
 async def delete_agent(deps: Deps, who: Principal, cmd: SetStatus) -> Agent:
     """Owners and admins soft-delete: the agent stays readable, frozen; deleting it again changes nothing."""
+    ensure_manage_scope(who)
     return await _set_status(deps, who, cmd, AgentStatus.DELETE)

@@ -21,7 +21,7 @@ from domain.compiler import CompilerOutput
 from domain.errors import InvalidBlueprint, Malformed, NoLivePrompt, Violation
 from domain.idempotency import checked_key, fingerprint
 from domain.labels import PRODUCTION, checked_name
-from domain.roles import Principal, ensure_can_manage
+from domain.roles import Principal, ensure_can_manage, ensure_manage_scope
 
 
 class AddVersion(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,6 +101,7 @@ class ActivateVersion(msgspec.Struct, frozen=True, kw_only=True):
 async def add_version(deps: Deps, who: Principal, cmd: AddVersion) -> BlueprintVersion:
     """Any member adds a draft; it gets the agent's next number (no gaps, never reused, even under concurrent
     writers) and never becomes active by itself. A deleted agent takes none (AgentDeleted). Idempotent with a key."""
+    ensure_manage_scope(who)
     key, now = checked_key(cmd.idempotency_key), deps.clock.now()
     asked = fingerprint("add_version", msgspec.structs.replace(cmd, idempotency_key=None))
     async with deps.uow() as uow:
@@ -113,16 +114,8 @@ async def add_version(deps: Deps, who: Principal, cmd: AddVersion) -> BlueprintV
         )  # fmt: skip
         await uow.versions.add(version)
         noted = {} if version.message is None else {"message": version.message}
-        await record(
-            uow,
-            deps,
-            who,
-            Action.BLUEPRINT_CREATE,
-            version.id,
-            agent_id=str(agent.id),
-            version=version.version,
-            **noted,
-        )
+        await record(uow, deps, who, Action.BLUEPRINT_CREATE, agent.id, target_id=version.id, version=version.version,
+                     **noted)  # fmt: skip
         await remember(uow, who, key, asked, now, version)
         await uow.commit()
     return version
@@ -132,16 +125,19 @@ async def preview_blueprint(deps: Deps, who: Principal, cmd: PreviewBlueprint) -
     """A dry run, for any role: exactly what compiling the document as a new version would record (its prompt, or
     every violation; its warnings), and nothing is written. A document that could not even be saved is refused as a
     save refuses it (InvalidBlueprint)."""
+    ensure_manage_scope(who)
     return rules.preview(cmd.agent_blueprint)
 
 
 async def list_versions(deps: Deps, who: Principal, cmd: ListVersions) -> Page[BlueprintVersion]:
     """Newest first, optionally only those written in one conversation."""
+    ensure_manage_scope(who)
     return await _list(deps, who, cmd.agent_id, cmd.limit, cmd.cursor, conversation_id=cmd.conversation_id)
 
 
 async def list_compiled_versions(deps: Deps, who: Principal, cmd: ListCompiledVersions) -> Page[BlueprintVersion]:
     """The compiled versions, newest first: the candidates for activation and rollback."""
+    ensure_manage_scope(who)
     return await _list(deps, who, cmd.agent_id, cmd.limit, cmd.cursor, status=CompilationStatus.COMPILED)
 
 
@@ -169,6 +165,7 @@ async def _list(
 async def get_version(deps: Deps, who: Principal, cmd: GetVersion) -> BlueprintVersion:
     """A version of an agent of the caller's organization, its compilation included; a version of another agent
     is not found."""
+    ensure_manage_scope(who)
     async with deps.uow() as uow:
         agent = await uow.agents.get(who.org_id, cmd.agent_id)
         return await uow.versions.get(agent.id, cmd.version_id)
@@ -179,6 +176,7 @@ async def compile_version(deps: Deps, who: Principal, cmd: CompileVersion) -> Co
     `failed` and then InvalidBlueprint lists every violation. Compiling a compiled version returns the stored
     result. With `activate` (production) or `label`, a successful compile also moves that label to the version, in
     the same transaction."""
+    ensure_manage_scope(who)
     ensure_can_manage(who)
     label = _label_to_move(cmd)
     async with deps.uow() as uow:
@@ -192,7 +190,7 @@ async def compile_version(deps: Deps, who: Principal, cmd: CompileVersion) -> Co
             await uow.versions.record_compilation(compiled)
             ok = compiled.compilation_status is CompilationStatus.COMPILED
             action = Action.BLUEPRINT_COMPILE if ok else Action.BLUEPRINT_COMPILE_FAILED
-            await record(uow, deps, who, action, compiled.id, agent_id=str(agent.id), version=compiled.version,
+            await record(uow, deps, who, action, agent.id, target_id=compiled.id, version=compiled.version,
                          compiler_version=compiled.compiler_version)  # fmt: skip
         if compiled.compilation_status is CompilationStatus.FAILED:
             await uow.commit()  # the failure is recorded, then reported
@@ -222,6 +220,7 @@ def _label_to_move(cmd: CompileVersion) -> str | None:
 async def activate_version(deps: Deps, who: Principal, cmd: ActivateVersion) -> Agent:
     """Owners and admins make a compiled version live (VersionNotCompiled otherwise): production moves to it;
     activating an older compiled version is the rollback."""
+    ensure_manage_scope(who)
     ensure_can_manage(who)
     async with deps.uow() as uow:
         agent = await uow.agents.get_for_update(who.org_id, cmd.agent_id)
@@ -263,11 +262,14 @@ async def watch_live_prompt(
     """`get_live_prompt`, held while `unchanged` (the caller's copy is current) for up to `wait_s` seconds: answered
     as soon as the label moves or the agent stops serving (NoLivePrompt), in this process or any other, and with the
     unchanged prompt at the timeout. Answered at once when this process does not follow changes now (the feed is
-    down) or holds its maximum of watches (LiveCache.max_watchers)."""
+    down) or holds its maximum of watches (LiveCache.max_watchers). A key that expires sooner is held until then."""
     if not 0 < cmd.wait_s <= MAX_WAIT_S:
         raise Malformed("wait", f"seconds, more than 0 and at most {MAX_WAIT_S}")
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + cmd.wait_s
+    wait_s = cmd.wait_s
+    if who.expires_at is not None:  # a key is not held past its expiry: its next request is refused
+        wait_s = min(wait_s, (who.expires_at - deps.clock.now()).total_seconds())
+    deadline = loop.time() + wait_s
     fetch = GetLivePrompt(agent_id=cmd.agent_id, label=cmd.label)
     while True:
         changed = deps.live.watch(cmd.agent_id)  # before the read: a change after it wakes this watch
@@ -294,5 +296,6 @@ def live_prompt_from_memory(deps: Deps, secret: str, cmd: GetLivePrompt) -> Live
 
 async def get_compilation_stats(deps: Deps, who: Principal, cmd: GetCompilationStats) -> CompilationStats:
     """Counts over the caller's organization only; deleted agents are not counted."""
+    ensure_manage_scope(who)
     async with deps.uow() as uow:
         return await uow.versions.stats(who.org_id)

@@ -4,7 +4,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from application.live_cache import LiveCache
-from application.ports import Clock, IdSource, TokenStore, UnitOfWorkFactory
+from application.ports import Clock, IdentityProvider, IdSource, TokenStore, UnitOfWorkFactory
 
 Readiness = Callable[[], Awaitable[bool]]  # True when storage answers now (GET /ready)
 
@@ -17,3 +17,4 @@ class Deps:
     tokens: TokenStore
     live: LiveCache  # serves only while attached to a feed of every change (bootstrap decides which)
     ready: Readiness
+    identity: IdentityProvider | None = None  # sign-in tokens of an identity provider, when the deployment has one

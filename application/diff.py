@@ -8,7 +8,7 @@ from application.deps import Deps
 from domain.blueprints import BlueprintVersion, CompilationStatus
 from domain.compiler import compile_blueprint
 from domain.diff import Change, document_diff, prompt_diff
-from domain.roles import Principal
+from domain.roles import Principal, ensure_manage_scope
 
 
 class DiffVersions(msgspec.Struct, frozen=True, kw_only=True):
@@ -34,6 +34,7 @@ class VersionDiff(msgspec.Struct, frozen=True, kw_only=True):
 async def diff_versions(deps: Deps, who: Principal, cmd: DiffVersions) -> VersionDiff:
     """Any role. Both versions must be of the agent (BlueprintNotFound otherwise, also for another organization's).
     A draft's prompt is what it would compile to now; a failed version (or one that would fail) has none."""
+    ensure_manage_scope(who)
     async with deps.uow() as uow:
         agent = await uow.agents.get(who.org_id, cmd.agent_id)
         to = await uow.versions.get(agent.id, cmd.version_id)

@@ -19,7 +19,7 @@ from domain.audit import Action
 from domain.blueprints import BlueprintVersion, CompilationStatus, activate
 from domain.errors import LabelNotFound
 from domain.labels import LATEST, PRODUCTION, Label, LabelMove
-from domain.roles import Principal, ensure_can_manage
+from domain.roles import Principal, ensure_can_manage, ensure_manage_scope
 
 
 class ListLabels(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,6 +66,7 @@ class MoveKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 async def list_labels(deps: Deps, who: Principal, cmd: ListLabels) -> list[Label]:
     """Production (when something is live), `latest` (when something compiled), then the others by name."""
+    ensure_manage_scope(who)
     async with deps.uow() as uow:
         agent = await uow.agents.get(who.org_id, cmd.agent_id)
         last = await uow.labels.last_moves(agent.id)
@@ -75,6 +76,7 @@ async def list_labels(deps: Deps, who: Principal, cmd: ListLabels) -> list[Label
 
 
 async def get_label(deps: Deps, who: Principal, cmd: GetLabel) -> Label:
+    ensure_manage_scope(who)
     name = rules.checked_name(cmd.name, writing=False)
     async with deps.uow() as uow:
         agent = await uow.agents.get(who.org_id, cmd.agent_id)
@@ -87,6 +89,7 @@ async def get_label(deps: Deps, who: Principal, cmd: GetLabel) -> Label:
 async def move_label_to(deps: Deps, who: Principal, cmd: MoveLabel) -> Label:
     """Points the label at a compiled version of the agent, creating it on its first move; moving it back is the
     rollback. Protected labels (production always) by owners and admins only. Production is the active version."""
+    ensure_manage_scope(who)
     name = rules.checked_name(cmd.name, writing=True)
     async with deps.uow() as uow:
         agent = await uow.agents.get_for_update(who.org_id, cmd.agent_id)
@@ -110,6 +113,7 @@ async def move_label(
 ) -> tuple[Agent, Label]:
     """The move itself, in the caller's unit of work, the agent held: the agent (production moved: its active version
     changed) and the label as it now stands. Nothing is recorded when the label already points at `version`."""
+    ensure_manage_scope(who)
     last = await uow.labels.last_moves(agent.id)
     stored = await _production(uow, agent, last) if name == PRODUCTION else await uow.labels.get(agent.id, name)
     rules.ensure_may_change(who, name, stored)
@@ -129,6 +133,7 @@ async def move_label(
 
 async def protect_label(deps: Deps, who: Principal, cmd: ProtectLabel) -> Label:
     """Owners and admins mark a label protected (then only they move or delete it) or unprotected again."""
+    ensure_manage_scope(who)
     ensure_can_manage(who)
     name = rules.checked_name(cmd.name, writing=True)
     async with deps.uow() as uow:
@@ -147,6 +152,7 @@ async def protect_label(deps: Deps, who: Principal, cmd: ProtectLabel) -> Label:
 
 async def delete_label(deps: Deps, who: Principal, cmd: DeleteLabel) -> None:
     """Removes a label (its history stays, ending with the deletion); production cannot be deleted."""
+    ensure_manage_scope(who)
     name = rules.checked_name(cmd.name, writing=True)
     async with deps.uow() as uow:
         agent = await uow.agents.get_for_update(who.org_id, cmd.agent_id)
@@ -165,6 +171,7 @@ async def delete_label(deps: Deps, who: Principal, cmd: DeleteLabel) -> None:
 
 async def label_history(deps: Deps, who: Principal, cmd: LabelHistory) -> Page[LabelMove]:
     """Every move of the label, newest first, deletions included; also of a label deleted since."""
+    ensure_manage_scope(who)
     name = rules.checked_name(cmd.name, writing=True)
     size = checked_limit(cmd.limit)
     key = decode_cursor(cmd.cursor, MoveKey)
@@ -231,4 +238,5 @@ async def _add_move(
         "previous_blueprint_id": None if entry.previous_blueprint_id is None else str(entry.previous_blueprint_id),
         "previous_version": entry.previous_version,
     }
-    await record(uow, deps, who, Action.LABEL_MOVE if moved else Action.LABEL_DELETE, agent.id, **details)
+    action = Action.LABEL_MOVE if moved else Action.LABEL_DELETE
+    await record(uow, deps, who, action, agent.id, target_id=agent.id, **details)  # a label's events are its agent's

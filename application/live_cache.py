@@ -28,15 +28,18 @@ needed.
 """
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from typing import Final, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Final, Generic, TypeVar
 from uuid import UUID
 
 from domain.blueprints import LivePrompt
 from domain.labels import PRODUCTION
 from domain.roles import Principal
+
+log = logging.getLogger(__name__)
 
 NO_TICKET: Final = -1  # taken while detached: nothing read with it is kept
 DEFAULT_PROMPT_MB: Final = 64
@@ -47,6 +50,7 @@ DEFAULT_PRINCIPAL_TTL_S: Final = 30.0
 MAX_CHANGES_REMEMBERED: Final = 10_000
 ENTRY_OVERHEAD: Final = 200  # bytes, about what the record around a cached prompt costs
 DEFAULT_MAX_WATCHERS: Final = 10_000  # watches held at once per process; past this a watch is answered at once
+USE_NOTED_EVERY_S: Final = 60.0  # a token's last_used_at is written at most this often per process
 
 PromptKey = tuple[UUID, str]  # (agent, label)
 ReadKey = tuple[UUID, UUID, str]  # (organization, agent, label)
@@ -123,6 +127,8 @@ class LiveCache:
         self._principals: dict[bytes, tuple[Principal, float]] = {}  # secret hash -> (principal, kept until)
         self._agent_changed_at: dict[UUID, int] = {}
         self._tokens_changed_at = 0
+        self._uses: dict[UUID, float] = {}  # token -> when its use was last written
+        self._chores: set[asyncio.Task[None]] = set()
 
     # -- what the change feed calls --------------------------------------------------------------------------------
 
@@ -250,6 +256,33 @@ class LiveCache:
         if secret_hash not in self._principals and len(self._principals) >= self.max_tokens:
             del self._principals[next(iter(self._principals))]  # the oldest
         self._principals[secret_hash] = (principal, read_at + self.principal_ttl_s)
+
+    def use_due(self, token_id: UUID) -> bool:
+        """Whether the token's use is to be written now: at most once per USE_NOTED_EVERY_S per token."""
+        now = self._monotonic()
+        last = self._uses.get(token_id)
+        if last is not None and now - last < USE_NOTED_EVERY_S:
+            return False
+        if token_id not in self._uses and len(self._uses) >= self.max_tokens:
+            self._uses.clear()  # a few extra writes, never unbounded memory
+        self._uses[token_id] = now
+        return True
+
+    def later(self, chore: Coroutine[Any, Any, None]) -> None:
+        """Runs `chore` off the caller's critical path (kept referenced until done; an error is logged, not raised)."""
+        task = asyncio.get_running_loop().create_task(chore)
+        self._chores.add(task)
+        task.add_done_callback(self._chore_done)
+
+    async def chores_done(self) -> None:
+        """Returns once every chore started so far has ended (a stopping process, and tests, wait for them)."""
+        while self._chores:
+            await asyncio.wait(set(self._chores))
+
+    def _chore_done(self, task: "asyncio.Task[None]") -> None:
+        self._chores.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.warning("a background write failed: %s", error)
 
     # -- for operators and tests ---------------------------------------------------------------------------------
 

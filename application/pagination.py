@@ -68,3 +68,13 @@ class AgentKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     created_at: Annotated[datetime, msgspec.Meta(tz=True)]  # a naive time cannot be ordered against stored ones
     id: UUID
+
+
+TokenKey = AgentKey  # tokens are listed as agents are: newest first by created_at, then id
+
+
+class AuditKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A position in an audit trail (newest first): the last event of a page."""
+
+    occurred_at: Annotated[datetime, msgspec.Meta(tz=True)]
+    id: UUID

@@ -7,13 +7,13 @@ from uuid import UUID
 
 import msgspec
 
-from application.pagination import AgentKey
+from application.pagination import AgentKey, AuditKey, TokenKey
 from domain.agents import Agent, AgentStatus
-from domain.audit import AuditEvent
+from domain.audit import Action, AuditEvent
 from domain.blueprints import BlueprintVersion, CompilationStats, CompilationStatus, LivePrompt
 from domain.idempotency import StoredResponse
 from domain.labels import Label, LabelMove
-from domain.roles import Principal, Role
+from domain.roles import Principal, Role, Scope
 
 
 class Clock(Protocol):
@@ -25,7 +25,7 @@ class IdSource(Protocol):
 
 
 class TokenInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """What an operator may see of a token: never the secret, never its hash."""
+    """What an owner or an operator may see of a token: never the secret, never its hash."""
 
     id: UUID
     org_id: UUID
@@ -33,32 +33,80 @@ class TokenInfo(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str
     role: Role
     created_at: datetime
+    scope: Scope = Scope.MANAGE
+    name: str | None = None
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None  # kept coarsely: at most one write per token per minute
     revoked_at: datetime | None = None
 
 
 class TokenStore(Protocol):
-    """API tokens, stored only as a SHA-256 hash of the secret."""
+    """API tokens, stored only as a SHA-256 hash of the secret. Writes that are audited take their event, written in
+    the same transaction."""
 
     async def resolve(self, secret_hash: bytes) -> Principal | None:
-        """The principal of the live token whose secret hashes to `secret_hash`; None for an unknown or revoked one."""
+        """The principal of the unrevoked token whose secret hashes to `secret_hash`, expired or not (the caller
+        compares `expires_at` with its clock); None for an unknown or revoked one."""
         ...
 
-    async def issue(self, info: TokenInfo, secret_hash: bytes) -> TokenInfo:
+    async def issue(self, info: TokenInfo, secret_hash: bytes, event: AuditEvent | None = None) -> TokenInfo:
         """Stores a token, creating `info.org_name` as an organization (with `info.org_id`) when it is new.
 
         Returns the stored token, whose org_id is the existing organization's when the name was known.
         """
         ...
 
-    async def list(self, org_name: str) -> list[TokenInfo]:
+    async def of_org(self, org_name: str) -> list[TokenInfo]:
         """Tokens of an organization, oldest first; empty for an unknown organization."""
         ...
 
-    async def revoke(self, token_id: UUID, now: datetime) -> TokenInfo:
-        """Marks a token revoked (idempotent: a revoked token keeps its first revocation time).
+    async def page(self, org_id: UUID, *, limit: int, after: TokenKey | None) -> list[TokenInfo]:
+        """Tokens of an organization, newest first (created_at, then id, descending), strictly after `after`."""
+        ...
 
-        Raises TokenNotFound.
-        """
+    async def get(self, token_id: UUID, *, org_id: UUID | None = None) -> TokenInfo:
+        """Raises TokenNotFound, also for a token of another organization than `org_id` (None: any, the operator's)."""
+        ...
+
+    async def revoke(self, token_id: UUID, now: datetime, event: AuditEvent | None = None) -> TokenInfo:
+        """Marks a token revoked (idempotent: a revoked token keeps its first revocation time; the event is written
+        only by the revocation that took effect). Raises TokenNotFound."""
+        ...
+
+    async def find(self, secret_hash: bytes) -> TokenInfo | None:
+        """The token whose secret hashes to `secret_hash`, revoked or not; None when there is none."""
+        ...
+
+    async def touch(self, token_id: UUID, now: datetime) -> None:
+        """Sets `last_used_at` to `now` unless it was set less than a minute before `now`."""
+        ...
+
+    async def organization_name(self, org_id: UUID) -> str | None: ...
+
+    async def organization_id(self, name: str, *, new_id: UUID, now: datetime) -> UUID:
+        """The id of the organization of that name, created with `new_id` when it is new (a sign-in names it)."""
+        ...
+
+
+class IdentityClaims(msgspec.Struct, frozen=True, kw_only=True):
+    """What a verified sign-in token of an identity provider says of its holder."""
+
+    org_name: str
+    user_id: str
+    role: Role
+    expires_at: datetime | None = None
+
+
+class IdentityProvider(Protocol):
+    """Sign-in tokens (JWTs) of an identity provider the deployment trusts."""
+
+    def accepts(self, token: str) -> bool:
+        """Whether `token` is shaped as one of its tokens (three base64url parts), decided without IO."""
+        ...
+
+    async def verify(self, token: str) -> IdentityClaims | None:
+        """The claims of a token whose signature, `exp`, `nbf`, `iss` and `aud` hold and which names an organization,
+        a user and a role; None otherwise. Never blocks the event loop (a JWKS fetch runs in a thread)."""
         ...
 
 
@@ -162,8 +210,21 @@ class LabelRepository(Protocol):
 class AuditLog(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
 
-    async def events(self, org_id: UUID, *, target_id: UUID | None = None) -> list[AuditEvent]:
-        """Oldest first."""
+    async def page(
+        self,
+        org_id: UUID,
+        *,
+        limit: int,
+        after: AuditKey | None,
+        agent_id: UUID | None = None,
+        action: Action | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[AuditEvent]:
+        """The organization's events, newest first (occurred_at, then id, descending), strictly after `after`; only
+        those of the agent (its versions' and labels' too), the action and the actor given, at or after `since` and
+        before `until`. Each page is one index range, however long the trail."""
         ...
 
 

@@ -50,9 +50,9 @@ INSERT_VERSIONS: Final[LiteralString] = """
         FROM generate_series(1, %(versions)s) AS n
         RETURNING id, version, created_at
     )
-    INSERT INTO agent_audit_events (id, org_id, actor, action, target_id, occurred_at, details)
-    SELECT gen_random_uuid(), %(org_id)s, %(user_id)s, %(action)s, id, created_at,
-           jsonb_build_object('agent_id', %(agent_id)s::text, 'version', version)
+    INSERT INTO agent_audit_events (id, org_id, actor, action, target_id, agent_id, occurred_at, details)
+    SELECT gen_random_uuid(), %(org_id)s, %(user_id)s, %(action)s, id, %(agent_id)s, created_at,
+           jsonb_build_object('version', version)
     FROM inserted
 """
 

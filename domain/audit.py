@@ -14,6 +14,7 @@ class Action(StrEnum):
     AGENT_ACTIVATE = "agent.activate"
     AGENT_DEACTIVATE = "agent.deactivate"
     AGENT_DELETE = "agent.delete"
+    AGENT_IMPORT = "agent.import"  # written by migration 0005 for each agent of the old system's table
     BLUEPRINT_CREATE = "blueprint.create"
     BLUEPRINT_COMPILE = "blueprint.compile"
     BLUEPRINT_COMPILE_FAILED = "blueprint.compile_failed"
@@ -21,6 +22,8 @@ class Action(StrEnum):
     LABEL_MOVE = "label.move"  # production's too, whichever route moved it
     LABEL_DELETE = "label.delete"
     LABEL_PROTECT = "label.protect"
+    TOKEN_CREATE = "token.create"  # noqa: S105 - target: the token
+    TOKEN_REVOKE = "token.revoke"  # noqa: S105
 
 
 class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -28,6 +31,7 @@ class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
     org_id: UUID
     actor: str  # the user id of the token that made the change
     action: Action
-    target_id: UUID  # the agent (also for its labels) or the blueprint version changed
+    target_id: UUID  # the agent (also for its labels), the blueprint version or the token changed
     occurred_at: datetime
     details: dict[str, Any] = msgspec.field(default_factory=dict)
+    agent_id: UUID | None = None  # the agent it is about (the target, or the version's agent); None for tokens

@@ -34,7 +34,7 @@ class PreconditionFailed(DomainError):
 
 
 class Forbidden(DomainError):
-    """The caller's role is too low."""
+    """The caller's role is too low, or its token's scope too narrow."""
 
 
 class Invalid(DomainError):
@@ -146,6 +146,12 @@ class RoleTooLow(Forbidden):
         super().__init__(f"role {role!r} may not do this; it needs {needed}")
         self.role = role
         self.needed = needed
+
+
+class ScopeTooNarrow(Forbidden):
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"a {scope!r}-scope token may only read live prompts and /whoami; this needs scope 'manage'")
+        self.scope = scope
 
 
 # -- invalid --------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import psycopg
 from psycopg_pool import PoolTimeout
 
 from adapters.embedded_postgres import EmbeddedPostgresError, embedded_postgres
+from adapters.jwt_identity import ClaimNames, InvalidKeySet, JwtIdentity, KeySet, KeySource, RemoteKeySet, SharedSecret
 from adapters.memory.tokens import InMemoryTokenStore
 from adapters.memory.unit_of_work import InMemoryStore
 from adapters.postgres import changes, migrations
@@ -19,8 +20,8 @@ from adapters.postgres.tokens import PostgresTokenStore
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
 from application.deps import Deps
 from application.live_cache import LiveCache
-from application.ports import Clock, IdSource
-from entrypoints.settings import Settings
+from application.ports import Clock, IdentityProvider, IdSource
+from entrypoints.settings import JWT_JWKS, Settings, SettingsError
 
 
 class SystemClock:
@@ -73,6 +74,28 @@ def live_cache_of(settings: Settings) -> LiveCache:
     )  # fmt: skip
 
 
+def identity_of(settings: Settings) -> IdentityProvider | None:
+    """The identity provider whose sign-in tokens the settings accept, or None (sign-in off). A JWKS file is read
+    here, once; a JWKS URL is fetched when a token first needs it."""
+    sign_in = settings.sign_in
+    if sign_in is None:
+        return None
+    keys: KeySource
+    if sign_in.hs256_secret is not None:
+        keys = SharedSecret(sign_in.hs256_secret.encode())
+    elif sign_in.jwks_url is not None:
+        keys = RemoteKeySet(sign_in.jwks_url)
+    elif sign_in.jwks_file is not None:
+        try:
+            keys = KeySet.from_file(sign_in.jwks_file)
+        except InvalidKeySet as exc:
+            raise SettingsError(f"{JWT_JWKS}: {exc}") from None
+    else:
+        raise SettingsError("sign-in needs an HS256 secret or a JWKS")
+    claims = ClaimNames(org=sign_in.org_claim, user=sign_in.user_claim, role=sign_in.role_claim)
+    return JwtIdentity(keys, issuer=sign_in.issuer, audience=sign_in.audience, leeway_s=sign_in.leeway_s, claims=claims)
+
+
 @asynccontextmanager
 async def postgres_deps(
     settings: Settings,
@@ -85,6 +108,7 @@ async def postgres_deps(
     """With `follow_changes` (and a cache size above 0), live prompts and principals are served from memory, kept
     true by the database's change notices (adapters/postgres/changes.py, the only adapter that calls the cache)."""
     live = live_cache_of(settings)
+    identity = identity_of(settings)
     async with open_pool(
         conninfo,
         min_size=settings.pool_min_size,
@@ -107,6 +131,7 @@ async def postgres_deps(
                 ids=ids or RandomIds(),
                 live=live,
                 ready=ready,
+                identity=identity,
             )
         finally:
             if feed is not None:
@@ -115,18 +140,20 @@ async def postgres_deps(
                     await feed
 
 
-def memory_deps(clock: Clock | None = None, ids: IdSource | None = None) -> Deps:
+def memory_deps(clock: Clock | None = None, ids: IdSource | None = None, *, settings: Settings | None = None) -> Deps:
     """Everything in process memory: for fast tests, and for trying the service without a database. Every change
     is made by this process's use cases, which tell the cache after each commit: that is the whole change feed, so
-    the cache is attached from the start and the hot path is the one PostgreSQL runs."""
+    the cache is attached from the start and the hot path is the one PostgreSQL runs. Of `settings`, only sign-in
+    is used."""
     live = LiveCache()
     live.attach()
     store = InMemoryStore()
     return Deps(
         uow=store.unit_of_work,
-        tokens=InMemoryTokenStore(),
+        tokens=InMemoryTokenStore(store),
         clock=clock or SystemClock(),
         ids=ids or RandomIds(),
         live=live,
         ready=_always_ready,
+        identity=None if settings is None else identity_of(settings),
     )

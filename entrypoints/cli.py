@@ -3,20 +3,23 @@
 import argparse
 import asyncio
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from uuid import UUID
 
 from application.tokens import CreateToken, ListTokens, RevokeToken, create_token, list_tokens, revoke_token
 from domain.errors import DomainError
-from domain.roles import Role
+from domain.roles import Role, Scope
 from entrypoints.bootstrap import (
     DATABASE_UNREACHABLE,
     STORAGE_REFUSED,
     apply_migrations,
     database,
+    identity_of,
     migration_status,
     postgres_deps,
     undo_last_migration,
@@ -57,11 +60,41 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--org", required=True, help="organization name (created when new)")
     create.add_argument("--user", required=True, help="user id the token acts as")
     create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument(
+        "--scope", choices=[scope.value for scope in Scope], default=Scope.MANAGE.value,
+        help="manage: what the role allows (default); prompt: only live prompts and /whoami, for an LLM runtime",
+    )  # fmt: skip
+    create.add_argument("--name", help="what the token is for, as people will read it in lists")
+    create.add_argument(
+        "--expires", type=_expiry, metavar="WHEN",
+        help="when it stops working: a duration from now (90d, 12h, 30m) or a time with its zone "
+        "(2027-01-31T00:00:00Z); never by default",
+    )  # fmt: skip
     listing = token_commands.add_parser("list", help="tokens of an organization (never the secrets)")
     listing.add_argument("--org", required=True, help="organization name")
     revoke = token_commands.add_parser("revoke", help="revoke a token by id")
     revoke.add_argument("id", type=UUID, help="the token id shown by `token list`")
     return parser
+
+
+DURATION = re.compile(r"([1-9][0-9]{0,5})([dhm])")
+DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def _expiry(text: str) -> datetime:
+    if found := DURATION.fullmatch(text):
+        return datetime.now(UTC) + timedelta(**{DURATION_UNITS[found[2]]: int(found[1])})
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration (90d, 12h, 30m) nor an ISO 8601 time: {text!r}") from None
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give the time zone too (2027-01-31T00:00:00Z), not {text!r}")
+    return when
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "-"
 
 
 def _positive(text: str) -> int:
@@ -78,6 +111,7 @@ def _stderr(message: str) -> None:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     """Each worker builds the app itself (`app_from_env`) from the environment, to which the chosen database's
     conninfo is added; the embedded PostgreSQL, when used, belongs to this process and outlives the workers."""
+    identity_of(settings)  # an unusable JWKS file stops `serve` here (exit 2), not in every worker's startup
     with database(settings) as conninfo:
         if not args.no_migrate:
             apply_migrations(conninfo, log=_stderr)
@@ -112,16 +146,25 @@ def _migrate(settings: Settings, action: str) -> int:
 async def _token(settings: Settings, args: argparse.Namespace, conninfo: str) -> int:
     async with postgres_deps(settings, conninfo, follow_changes=False) as deps:
         if args.action == "create":
-            issued = await create_token(deps, CreateToken(org_name=args.org, user_id=args.user, role=Role(args.role)))
+            issued = await create_token(
+                deps,
+                CreateToken(org_name=args.org, user_id=args.user, role=Role(args.role), scope=Scope(args.scope),
+                            name=args.name, expires_at=args.expires),
+            )  # fmt: skip
             info = issued.token
-            print(f"token {info.id} for user {info.user_id!r} ({info.role}) in organization {info.org_name!r}")
+            until = f", until {_when(info.expires_at)}" if info.expires_at else ""
+            print(
+                f"token {info.id} for user {info.user_id!r} ({info.role}, scope {info.scope}{until}) "
+                f"in organization {info.org_name!r}"
+            )
             print(issued.secret)
         elif args.action == "list":
-            print("id\tuser\trole\tcreated\trevoked")
+            # The first five columns are those of earlier versions, in their order: scripts may split on them.
+            print("id\tuser\trole\tcreated\trevoked\tscope\texpires\tlast_used\tname")
             for info in await list_tokens(deps, ListTokens(org_name=args.org)):
-                revoked = info.revoked_at.isoformat(timespec="seconds") if info.revoked_at else "-"
                 print(
-                    f"{info.id}\t{info.user_id}\t{info.role}\t{info.created_at.isoformat(timespec='seconds')}\t{revoked}"
+                    f"{info.id}\t{info.user_id}\t{info.role}\t{_when(info.created_at)}\t{_when(info.revoked_at)}\t"
+                    f"{info.scope}\t{_when(info.expires_at)}\t{_when(info.last_used_at)}\t{info.name or '-'}"
                 )
         else:
             info = await revoke_token(deps, RevokeToken(token_id=args.id))

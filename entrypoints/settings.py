@@ -1,9 +1,11 @@
 """Settings: read once from the environment at startup and passed down; nothing else reads the environment."""
 
+import ipaddress
 import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import msgspec
 import platformdirs
@@ -28,6 +30,10 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     return value
 
 
+DEFAULT_JWT_LEEWAY_S = 30.0  # clock skew between the identity provider and this service
+MAX_JWT_LEEWAY_S = 300.0
+MIN_JWT_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the hash
+
 FLAGS: dict[str, bool] = {"1": True, "true": True, "on": True, "0": False, "false": False, "off": False}
 
 
@@ -46,6 +52,87 @@ def default_data_dir(euid: int) -> Path:
     return Path("/var/lib/org-agents") if euid == 0 else platformdirs.user_data_path("org-agents")
 
 
+class SignIn(msgspec.Struct, frozen=True, kw_only=True):
+    """Sign-in tokens (JWTs) of an identity provider: one key source, a shared HS256 secret or a JWKS (a URL or a
+    file) of RS256/ES256 keys; `iss` and `aud` checked when given (a JWKS needs both)."""
+
+    hs256_secret: str | None = None
+    jwks_url: str | None = None  # https; http only to a loopback address (tests, development)
+    jwks_file: Path | None = None
+    issuer: str | None = None
+    audience: str | None = None
+    org_claim: str = "org"
+    user_claim: str = "sub"
+    role_claim: str = "role"
+    leeway_s: float = DEFAULT_JWT_LEEWAY_S
+
+    def __repr__(self) -> str:  # settings may be logged or shown in a traceback: the secret stays out
+        shown = {f: getattr(self, f) for f in self.__struct_fields__}
+        if self.hs256_secret is not None:
+            shown["hs256_secret"] = "<hidden>"  # noqa: S105 (a placeholder)
+        return "SignIn(" + ", ".join(f"{name}={value!r}" for name, value in shown.items()) + ")"
+
+
+JWT_SECRET, JWT_JWKS = "ORG_AGENTS_JWT_HS256_SECRET", "ORG_AGENTS_JWT_JWKS"
+JWT_ISSUER, JWT_AUDIENCE, JWT_LEEWAY = "ORG_AGENTS_JWT_ISSUER", "ORG_AGENTS_JWT_AUDIENCE", "ORG_AGENTS_JWT_LEEWAY"
+JWT_CLAIMS: dict[str, str] = {
+    "org_claim": "ORG_AGENTS_JWT_ORG_CLAIM",
+    "user_claim": "ORG_AGENTS_JWT_USER_CLAIM",
+    "role_claim": "ORG_AGENTS_JWT_ROLE_CLAIM",
+}
+JWT_VARIABLES = (JWT_SECRET, JWT_JWKS, JWT_ISSUER, JWT_AUDIENCE, JWT_LEEWAY, *JWT_CLAIMS.values())
+
+
+def _sign_in(env: Mapping[str, str]) -> SignIn | None:
+    """None (sign-in off) unless a secret or a JWKS is given; a setting that would be ignored is an error."""
+    given = {name: env[name] for name in JWT_VARIABLES if env.get(name)}
+    secret, jwks = given.get(JWT_SECRET), given.get(JWT_JWKS)
+    if secret is None and jwks is None:
+        if given:
+            raise SettingsError(f"{next(iter(given))} is set, but sign-in needs {JWT_SECRET} or {JWT_JWKS}")
+        return None
+    if secret is not None and jwks is not None:
+        raise SettingsError(f"set {JWT_SECRET} or {JWT_JWKS}, not both")
+    if secret is not None and len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+        raise SettingsError(f"{JWT_SECRET} must be at least {MIN_JWT_SECRET_BYTES} bytes long")
+    issuer, audience = given.get(JWT_ISSUER), given.get(JWT_AUDIENCE)
+    if jwks is not None and (issuer is None or audience is None):
+        raise SettingsError(
+            f"{JWT_JWKS} needs {JWT_ISSUER} and {JWT_AUDIENCE}: a provider's keys sign tokens for others too"
+        )
+    leeway = _number(env, JWT_LEEWAY, DEFAULT_JWT_LEEWAY_S, minimum=0)
+    if leeway > MAX_JWT_LEEWAY_S:
+        raise SettingsError(f"{JWT_LEEWAY} must be at most {MAX_JWT_LEEWAY_S} seconds, not {given[JWT_LEEWAY]!r}")
+    claims = {field: given.get(name, "").strip() or None for field, name in JWT_CLAIMS.items()}
+    for field, name in JWT_CLAIMS.items():
+        if name in given and claims[field] is None:
+            raise SettingsError(f"{name} must name a claim, not {given[name]!r}")
+    url, path = _jwks_source(jwks) if jwks is not None else (None, None)
+    return SignIn(
+        hs256_secret=secret, jwks_url=url, jwks_file=path, issuer=issuer, audience=audience, leeway_s=leeway,
+        **{field: value for field, value in claims.items() if value is not None},
+    )  # fmt: skip
+
+
+def _jwks_source(value: str) -> tuple[str | None, Path | None]:
+    """A URL (https, or http to a loopback address) or a file path."""
+    if "://" not in value:
+        return None, Path(value).expanduser()
+    parts = urlsplit(value)
+    if (parts.scheme == "https" and parts.hostname) or (parts.scheme == "http" and _loopback(parts.hostname)):
+        return value, None
+    raise SettingsError(f"{JWT_JWKS} must be an https URL (http only to a loopback address) or a file, not {value!r}")
+
+
+def _loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str | None = None  # None: start the embedded PostgreSQL in data_dir
     data_dir: Path
@@ -58,6 +145,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     token_cache_s: float = DEFAULT_PRINCIPAL_TTL_S  # a token's principal is kept in memory at most this long
     hot_path: bool = True  # cached live prompts are answered before routing (entrypoints/http/hot_path.py)
     max_watchers: int = DEFAULT_MAX_WATCHERS  # `?wait=` requests held at once per process; past it, answered at once
+    sign_in: SignIn | None = None  # JWTs of an identity provider are accepted as bearer tokens; None: off
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -81,6 +169,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             token_cache_s=_number(env, "ORG_AGENTS_TOKEN_CACHE_S", DEFAULT_PRINCIPAL_TTL_S, minimum=0),
             hot_path=_flag(env, "ORG_AGENTS_HOT_PATH", True),
             max_watchers=int(_number(env, "ORG_AGENTS_MAX_WATCHERS", DEFAULT_MAX_WATCHERS, minimum=0)),
+            sign_in=_sign_in(env),
         )
 
 

@@ -7,6 +7,7 @@ server, otherwise one embedded server started for the session in a temporary dir
 """
 
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -37,6 +38,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def private_tmp_root() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="org-agents-tests-"))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def tmp_path(private_tmp_root: Path, request: pytest.FixtureRequest) -> Path:
+    """A new directory per test, as pytest's, but outside pytest's base directory: under root the embedded PostgreSQL
+    runs as another user, which must traverse the path to its data directory, and pytest takes the search bit away
+    from /tmp/pytest-of-root whenever a process of the run first asks for a temporary directory (under xdist, a
+    worker may do so while another's server is starting). Removed with the rest at the end of the run."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", request.node.name)[:24]
+    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=private_tmp_root))
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,8 @@ from litestar.types.asgi_types import HTTPScope
 from application.deps import Deps
 from entrypoints.bootstrap import postgres_deps
 from entrypoints.http.agents import AgentController
-from entrypoints.http.auth import provide_principal, require_token, whoami
+from entrypoints.http.audit import AuditController
+from entrypoints.http.auth import provide_principal, require_token
 from entrypoints.http.blueprints import BlueprintController
 from entrypoints.http.diff import DiffController
 from entrypoints.http.errors import EXCEPTION_HANDLERS, JSONRequest
@@ -27,6 +28,7 @@ from entrypoints.http.labels import LabelController
 from entrypoints.http.live_prompt import RenderedAnswers
 from entrypoints.http.logs import access_log
 from entrypoints.http.schemas import MAX_SMALL_BODY_BYTES
+from entrypoints.http.tokens import TokenController, revoke_by_secret, who_am_i
 from entrypoints.http.ui import ui
 from entrypoints.serve import take_stop_signals_once_serving
 from entrypoints.settings import Settings, configure_logging
@@ -87,14 +89,21 @@ def create_app(
 
     api = Router(
         path="/",
-        route_handlers=[AgentController, BlueprintController, DiffController, LabelController],
+        route_handlers=[
+            AgentController,
+            AuditController,
+            BlueprintController,
+            DiffController,
+            LabelController,
+            TokenController,
+        ],
         guards=[require_token],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         security=[{"bearer": []}],
     )
     app_class = OrgAgentsApp if settings.hot_path else Litestar
     return app_class(
-        route_handlers=[health, ready, whoami, api, ui],
+        route_handlers=[health, ready, who_am_i, revoke_by_secret, api, ui],
         state=State({"rendered": RenderedAnswers()}),  # this app's own: what it renders is rendered from its data
         lifespan=[lifespan],
         dependencies={"deps": Provide(provide_deps, sync_to_thread=False)},
@@ -108,7 +117,15 @@ def create_app(
             version="0.1.0",
             description="Organizations' AI agents: versioned blueprints, human-controlled compilation, live prompts.",
             components=Components(
-                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="oat_…")}
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        bearer_format="oat_…",
+                        description="a key minted by `org-agents token create` or `POST /tokens`, or a sign-in JWT "
+                        "of the identity provider where the deployment trusts one",
+                    )
+                }
             ),
         ),
     )

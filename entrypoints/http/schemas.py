@@ -10,8 +10,11 @@ import msgspec
 from application.agents import MAX_QUERY
 from application.pagination import MAX_LIMIT
 from domain.agents import MAX_DESCRIPTION, MAX_NAME, AgentStatus
+from domain.audit import Action
 from domain.blueprints import MAX_CONVERSATION_ID, MAX_MESSAGE, CompilationStatus
 from domain.diff import Op
+from domain.roles import Role, Scope
+from domain.tokens import MAX_TOKEN_NAME
 
 T = TypeVar("T")
 
@@ -231,12 +234,81 @@ class PreviewOut(msgspec.Struct, frozen=True, kw_only=True):
     errors: list[ViolationOut]  # every violation; empty when it compiles
 
 
+class AuditEventOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    occurred_at: datetime
+    actor: str  # the user id of the token that made the change; `operator` for the CLI
+    action: Action
+    target_id: UUID  # the agent (also for its labels), the version or the token changed
+    agent_id: UUID | None  # the agent it is about, also for its versions and labels; null for a token
+    details: dict[str, Any]  # an update's `before` and `after`; a label move's `version` and `previous_version`; …
+
+
+class AuditEventPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[AuditEventOut]
+    next_cursor: str | None
+
+
 class StatsOut(msgspec.Struct, frozen=True, kw_only=True):
     total_blueprints: int
     compiled_blueprints: int
     draft_blueprints: int
     failed_blueprints: int
     compilation_rate: float
+
+
+TokenUser = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, examples=["shop-runtime"])]
+TokenName = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TOKEN_NAME, examples=["Shop Buddy runtime"])]
+Expiry = Annotated[
+    datetime, msgspec.Meta(tz=True, description="when the token stops working (with a time zone); never when absent")
+]
+
+
+class TokenIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    user_id: TokenUser
+    role: Role
+    scope: Scope = Scope.MANAGE  # prompt: only live prompts and /whoami, the key to give an LLM runtime
+    name: TokenName | None = None
+    expires_at: Expiry | None = None
+
+
+class RevokeSecretIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    secret: Annotated[str, msgspec.Meta(min_length=1, max_length=256, description="the token's secret, as leaked")]
+
+
+class TokenOut(msgspec.Struct, frozen=True, kw_only=True):
+    """Never the secret: it is shown once, when the token is created."""
+
+    id: UUID
+    user_id: str
+    role: Role
+    scope: Scope
+    name: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None  # to the minute
+    revoked_at: datetime | None
+
+
+class IssuedTokenOut(msgspec.Struct, frozen=True, kw_only=True):
+    token: TokenOut
+    secret: str  # shown this once; store it now: only a hash of it is kept
+
+
+class TokensPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[TokenOut]
+    next_cursor: str | None
+
+
+class WhoamiOut(msgspec.Struct, frozen=True, kw_only=True):
+    org_id: UUID
+    org_name: str | None
+    user_id: str
+    role: Role
+    scope: Scope
+    token_id: UUID | None  # null: a sign-in token of the identity provider
+    token_name: str | None
+    expires_at: datetime | None
 
 
 class ProblemOut(msgspec.Struct, frozen=True, kw_only=True):

@@ -27,6 +27,16 @@ def versions_table(page: Page) -> Locator:
     return page.get_by_role("table", name=re.compile("^Versions of"))
 
 
+def main_nav(page: Page) -> Locator:
+    """The header's links: Agents, New agent, and for owners and admins Activity and Keys."""
+    return page.get_by_role("navigation", name="Main")
+
+
+def events(scope: Page | Locator) -> Locator:
+    """The sentences of an activity feed, newest first (the organization's view, or an agent page's section)."""
+    return scope.locator(".activity li.event")
+
+
 def fits_width(page: Page) -> bool:
     """No horizontal scrolling: the document is no wider than the viewport."""
     width: Any = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")

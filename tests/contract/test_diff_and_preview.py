@@ -10,7 +10,6 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from application.agents import CreateAgent, CreateAgentWithBlueprint, create_agent, create_agent_with_blueprint
-from application.audit import ListAuditEvents, list_audit_events
 from application.blueprints import (
     AddVersion,
     CompileVersion,
@@ -27,6 +26,7 @@ from domain.blueprints import MAX_MESSAGE, CompilationStatus, saving_violations
 from domain.diff import Change, Op
 from domain.document import SECTION_ORDER
 from domain.errors import AgentNotFound, BlueprintNotFound, InvalidBlueprint
+from tests.contract.test_audit import whole_trail
 from tests.samples import Team, missing_identity_name, shop_buddy, team, wrong_typed
 from tests.strategies import blueprint_documents
 
@@ -48,7 +48,7 @@ async def test_a_change_note_is_kept_with_its_version_and_in_its_audit_event(dep
 
     stored = await get_version(deps, acme.member, GetVersion(agent_id=agent.id, version_id=noted.id))
     assert (stored.message, plain.message) == ("Friendlier tone", None)
-    events = [e for e in await list_audit_events(deps, acme.owner, ListAuditEvents()) if e.target_id == noted.id]
+    events = [e for e in await whole_trail(deps, acme.owner) if e.target_id == noted.id]
     assert events[0].details["message"] == "Friendlier tone"
     made = await create_agent_with_blueprint(
         deps, acme.member, CreateAgentWithBlueprint(name="B", agent_blueprint=shop_buddy(), message="first cut")
@@ -117,7 +117,7 @@ def _json_can_carry(document: object) -> bool:
 
 
 async def _counts(deps: Deps, who: Any) -> tuple[int, int]:
-    events = await list_audit_events(deps, who, ListAuditEvents())
+    events = await whole_trail(deps, who)
     async with deps.uow() as uow:
         stats = await uow.versions.stats(who.org_id)
     return len(events), stats.total_blueprints

@@ -10,11 +10,11 @@ from application.agents import (
     create_agent_with_blueprint,
     list_agents,
 )
-from application.audit import ListAuditEvents, list_audit_events
 from application.blueprints import AddVersion, ListVersions, add_version, list_versions
 from application.deps import Deps
 from domain.errors import ConcurrentUpdate, IdempotencyKeyReused, Malformed
 from domain.idempotency import TTL
+from tests.contract.test_audit import agents_trail
 from tests.samples import clock_of, shop_buddy, team
 
 pytestmark = pytest.mark.anyio
@@ -30,7 +30,7 @@ async def test_a_retried_create_returns_the_first_answer_and_creates_nothing(dep
 
     assert retry == first
     assert [a.id for a in (await list_agents(deps, acme.member, ListAgents())).items] == [first.id]
-    assert len(await list_audit_events(deps, acme.owner, ListAuditEvents())) == 1
+    assert len(await agents_trail(deps, acme.owner)) == 1
 
 
 async def test_a_retried_create_with_blueprint_and_a_retried_version_create_nothing_more(deps: Deps) -> None:

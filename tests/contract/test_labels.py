@@ -20,7 +20,6 @@ from application.agents import (
     delete_agent,
     get_agent,
 )
-from application.audit import ListAuditEvents, list_audit_events
 from application.blueprints import (
     ActivateVersion,
     AddVersion,
@@ -69,7 +68,7 @@ from domain.errors import (
 )
 from domain.labels import Label, LabelMove
 from domain.roles import Principal
-from tests.contract.test_audit import IdSourceDown, failing_on
+from tests.contract.test_audit import IdSourceDown, agents_trail, failing_on, whole_trail
 from tests.doubles import T0
 from tests.samples import Team, clock_of, missing_identity_name, shop_buddy, team
 
@@ -128,7 +127,7 @@ async def history(deps: Deps, who: Principal, agent: Agent, name: str, limit: in
 
 
 async def events(deps: Deps, acme: Team) -> list[AuditEvent]:
-    return await list_audit_events(deps, acme.owner, ListAuditEvents())
+    return await whole_trail(deps, acme.owner)
 
 
 async def label_events(deps: Deps, acme: Team) -> list[AuditEvent]:
@@ -978,7 +977,7 @@ async def test_another_organizations_agent_is_not_found_for_every_label_use_case
                 await step()
 
     assert await list_labels(deps, acme.member, ListLabels(agent_id=agent.id)) == before
-    assert [e.org_id for e in await list_audit_events(deps, globex.owner, ListAuditEvents())] == []
+    assert await agents_trail(deps, globex.owner) == []
 
 
 # -- the audit trail -----------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from application.agents import (
     search_agents,
     update_agent,
 )
-from application.audit import ListAuditEvents, list_audit_events
+from application.audit import ListAgentAuditEvents, list_agent_audit_events
 from application.blueprints import (
     ActivateVersion,
     AddVersion,
@@ -47,6 +47,7 @@ from domain.agents import Agent, AgentStatus
 from domain.blueprints import BlueprintVersion
 from domain.errors import AgentNotFound, NotFound, RoleTooLow
 from domain.roles import Principal
+from tests.contract.test_audit import agents_trail, whole_trail
 from tests.samples import Team, shop_buddy, team
 
 pytestmark = pytest.mark.anyio
@@ -114,6 +115,12 @@ ATTEMPTS: dict[str, Attempt] = {
         d, who, ActivateVersion(agent_id=a.agent.id, version_id=a.live.id)
     ),
     "live prompt": lambda d, who, a: get_live_prompt(d, who, GetLivePrompt(agent_id=a.agent.id)),
+    "agent's audit events": lambda d, who, a: list_agent_audit_events(
+        d, who, ListAgentAuditEvents(agent_id=a.agent.id)
+    ),
+    "deleted agent's audit events": lambda d, who, a: list_agent_audit_events(
+        d, who, ListAgentAuditEvents(agent_id=a.deleted.id)
+    ),
 }
 
 MANAGING = {
@@ -139,7 +146,7 @@ async def everything_of(deps: Deps, acme: Acme) -> list[Any]:
         await list_versions(deps, who, ListVersions(agent_id=acme.deleted.id)),
         await get_live_prompt(deps, who, GetLivePrompt(agent_id=acme.agent.id)),
         await get_compilation_stats(deps, who, GetCompilationStats()),
-        await list_audit_events(deps, who, ListAuditEvents()),
+        await whole_trail(deps, who),
     ]
 
 
@@ -232,10 +239,11 @@ async def test_nothing_of_one_organization_shows_in_anothers_lists_search_stats_
     assert [a.id for a in await search_agents(deps, globex.member, SearchAgents(query="buddy"))] == [own.id]
     stats = await get_compilation_stats(deps, globex.member, GetCompilationStats())
     assert (stats.total_blueprints, stats.compilation_rate) == (0, 0.0)
-    trail = await list_audit_events(deps, globex.owner, ListAuditEvents())
+    trail = await agents_trail(deps, globex.owner)
     assert [event.target_id for event in trail] == [own.id]
-    assert await list_audit_events(deps, globex.owner, ListAuditEvents(target_id=acme.agent.id)) == []
-    assert await list_audit_events(deps, globex.owner, ListAuditEvents(target_id=acme.live.id)) == []
+    assert {event.org_id for event in await whole_trail(deps, globex.owner)} == {globex.owner.org_id}
+    assert await whole_trail(deps, globex.owner, agent_id=acme.agent.id) == []
+    assert await whole_trail(deps, globex.owner, agent_id=acme.deleted.id) == []
 
 
 async def test_each_organization_sees_its_own_agents_and_counts(deps: Deps) -> None:

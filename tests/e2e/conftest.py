@@ -166,6 +166,12 @@ ENDPOINTS: Final = (
         query="label=staging",
         managers_only=True,
     ),
+    # The organization's keys: owners and admins (tests/e2e/test_http_tokens.py has the rows naming a token).
+    Endpoint(method="POST", path="/tokens", body={"user_id": "probe", "role": "member"}, managers_only=True, ok=201),
+    Endpoint(method="GET", path="/tokens", managers_only=True),
+    # The audit trail: the organization's is for managers, an agent's for anyone of the organization.
+    Endpoint(method="GET", path="/org-agents/audit-events", managers_only=True),
+    Endpoint(method="GET", path="/org-agents/{agent}/audit-events"),
 )
 ON_AN_AGENT: Final = tuple(e for e in ENDPOINTS if "{agent}" in e.path)
 ON_A_VERSION: Final = tuple(e for e in ENDPOINTS if "{version}" in e.path)

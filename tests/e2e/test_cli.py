@@ -3,6 +3,7 @@
 import hashlib
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -50,9 +51,9 @@ def test_tokens_of_one_organization_share_it_and_the_list_never_shows_a_secret(d
     listing = ok("token", "list", "--org", "acme", env=env)
 
     header, *lines = listing.splitlines()
-    assert header == "id\tuser\trole\tcreated\trevoked"
+    assert header == "id\tuser\trole\tcreated\trevoked\tscope\texpires\tlast_used\tname"
     assert [line.split("\t")[1:3] for line in lines] == [["ana", "owner"], ["bo", "member"]]
-    assert all(line.endswith("\t-") for line in lines)
+    assert all(line.split("\t")[4:] == ["-", "manage", "-", "-", "-"] for line in lines)
     assert first not in listing
     assert second not in listing
     with psycopg.connect(database) as conn:
@@ -69,7 +70,42 @@ def test_a_revoked_token_is_listed_with_its_revocation_time(database: str) -> No
     ok("token", "revoke", token_id, env=env)  # idempotent
 
     (line,) = ok("token", "list", "--org", "acme", env=env).splitlines()[1:]
-    assert not line.endswith("\t-")
+    assert line.split("\t")[4] != "-"
+
+
+def test_a_runtime_key_gets_its_scope_name_and_expiry(database: str) -> None:
+    env = database_url_env(database)
+    made = ok(
+        "token", "create", "--org", "acme", "--user", "shop-runtime", "--role", "member", "--scope", "prompt",
+        "--name", "Shop Buddy runtime", "--expires", "2h", env=env,
+    )  # fmt: skip
+
+    assert "scope prompt, until " in made.splitlines()[0]
+    (line,) = ok("token", "list", "--org", "acme", env=env).splitlines()[1:]
+    _, user, role, _, revoked, scope, expires, last_used, name = line.split("\t")
+    assert (user, role, revoked, scope, last_used, name) == (
+        "shop-runtime",
+        "member",
+        "-",
+        "prompt",
+        "-",
+        "Shop Buddy runtime",
+    )
+    left = datetime.fromisoformat(expires) - datetime.now(UTC)
+    assert timedelta(hours=1, minutes=58) < left <= timedelta(hours=2)
+
+
+@pytest.mark.parametrize("expires", ["2027-01-31T00:00:00", "tomorrow", "0d", "1y"])
+def test_an_expiry_without_a_zone_or_unit_is_refused_before_anything_is_made(database: str, expires: str) -> None:
+    done = cli(
+        "token", "create", "--org", "acme", "--user", "ana", "--role", "owner", "--expires", expires,
+        env=database_url_env(database),
+    )  # fmt: skip
+
+    assert done.returncode == 2
+    assert "--expires" in done.stderr
+    with psycopg.connect(database) as conn:  # refused while reading the command line: not even migrated
+        assert conn.execute("SELECT to_regclass('agent_api_tokens')").fetchone() == (None,)
 
 
 def test_revoking_an_unknown_token_fails_with_a_message(database: str) -> None:

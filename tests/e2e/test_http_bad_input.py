@@ -54,7 +54,10 @@ MOVE_LABEL: Final = row("PUT", LABEL)
 PROTECT_LABEL: Final = row("PATCH", LABEL)
 NAMED: Final = (CREATE, WITH_BLUEPRINT, PUT, PATCH)
 HISTORY: Final = "/org-agents/{agent}/labels/staging/history"
-LISTS: Final = ("/org-agents", "/org-agents/{agent}/blueprints", "/org-agents/{agent}/compiled-blueprints", HISTORY)
+AGENT_TRAIL: Final = "/org-agents/{agent}/audit-events"
+LISTS: Final = (
+    "/org-agents", "/org-agents/{agent}/blueprints", "/org-agents/{agent}/compiled-blueprints", HISTORY, AGENT_TRAIL,
+)  # fmt: skip
 NOT_UUIDS: Final = ("not-a-uuid", "123", "00000000-0000-0000-0000-00000000000g", "ffffffff-ffff-4fff-8fff")
 
 MALFORMED_JSON: Final = (b'{"name": ', b"{bad", b"{'name': 'x'}", b'{"name": "x",}', b"\xff\xfe\x00", b"NaN", b"{}}")
@@ -459,7 +462,95 @@ async def test_no_garbage_anywhere_ever_gets_a_500(client: Client, world: World)
             assert "Traceback" not in response.text
 
 
+TRAIL: Final = "/org-agents/audit-events"
+BAD_FILTERS: Final = (
+    ("action", "label.moved"),
+    ("action", ""),
+    ("action", "LABEL.MOVE"),
+    ("action", "label.move,agent.create"),
+    ("actor", ""),
+    ("actor", "a" * 256),
+    ("actor", "a\x00b"),
+    ("agent_id", "not-a-uuid"),
+    ("agent_id", ""),
+    ("since", "yesterday"),
+    ("since", "2026-01-01"),
+    ("since", "2026-01-01T00:00:00"),
+    ("since", ""),
+    ("until", "2026-13-01T00:00:00Z"),
+    ("until", "2026-01-01T00:00:00"),
+    ("until", "0.5"),  # Litestar alone would take a number as seconds since 1970
+    ("since", "1767268800"),
+)
+
+
+@ON_MEMORY
+@pytest.mark.parametrize(("name", "value"), BAD_FILTERS, ids=repr)
+async def test_a_bad_filter_of_the_organizations_trail_is_a_bad_request_naming_it(
+    client: Client, world: World, name: str, value: str
+) -> None:
+    refused(await client.get(TRAIL, params={name: value}, headers=world.acme.owner.headers), 400, name)
+
+
+@ON_MEMORY
+async def test_a_time_range_ending_before_it_starts_or_a_filter_given_twice_is_a_bad_request(
+    client: Client, world: World
+) -> None:
+    owner = world.acme.owner.headers
+    empty = {"since": "2026-01-02T00:00:00Z", "until": "2026-01-02T01:00:00+01:00"}  # the same instant: nothing
+    assert (await client.get(TRAIL, params=empty, headers=owner)).json() == {"items": [], "next_cursor": None}
+
+    backwards = {"since": "2026-01-02T00:00:00Z", "until": "2026-01-02T00:59:59+01:00"}
+    refused(await client.get(TRAIL, params=backwards, headers=owner), 400, "since")
+    for name, one, other in [
+        ("action", "label.move", "agent.create"),
+        ("actor", "acme-owner", "acme-admin"),
+        ("agent_id", world.live, world.other),
+        ("since", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"),
+        ("until", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"),
+    ]:
+        refused(await client.get(TRAIL, params=[(name, one), (name, other)], headers=owner), 400, name)
+
+
+@ON_MEMORY
+async def test_the_organizations_trail_checks_its_limit_and_cursor_like_every_list(
+    client: Client, world: World
+) -> None:
+    owner = world.acme.owner.headers
+
+    for limit in BAD_LIMITS:
+        refused(await client.get(TRAIL, params={"limit": limit}, headers=owner), 400, "limit")
+    for cursor in (
+        "zzz",
+        cursor_of({"created_at": "2026-01-01T12:00:00Z", "id": world.live}),  # the agents list's
+        cursor_of({"occurred_at": "2026-01-01T12:00:00", "id": world.live}),  # no time zone
+        cursor_of({"occurred_at": "2026-01-01T12:00:00Z"}),
+        cursor_of({"occurred_at": "2026-01-01T12:00:00Z", "id": "x"}),
+        cursor_of({"occurred_at": "2026-01-01T12:00:00Z", "id": world.live, "agent_id": world.live}),
+    ):
+        refused(await client.get(TRAIL, params={"cursor": cursor}, headers=owner), 400, "cursor")
+
+
 # -- where storage could break: on every adapter -------------------------------------------------------------------
+
+
+async def test_times_and_cursors_at_the_ends_of_the_calendar_are_answered_not_crashed(
+    client: Client, world: World
+) -> None:
+    owner = world.acme.owner.headers
+    everything = (await client.get(TRAIL, params={"limit": 100}, headers=owner)).json()["items"]
+    highest = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+
+    for params, expected in [
+        ({"since": "9999-12-31T23:59:59-05:00"}, []),  # after the last instant Python can name in UTC
+        ({"until": "0001-01-01T00:00:00+05:00"}, []),  # before the first
+        ({"since": "0001-01-01T00:00:00Z", "until": "9999-12-31T23:59:59.999999Z"}, everything),
+        ({"cursor": cursor_of({"occurred_at": "9999-12-31T23:59:59-05:00", "id": highest})}, everything),
+        ({"cursor": cursor_of({"occurred_at": "0001-01-01T00:00:00+05:00", "id": highest})}, []),
+    ]:
+        response = await client.get(TRAIL, params=params | {"limit": 100}, headers=owner)
+        assert response.status_code == 200, (params, response.text)
+        assert response.json()["items"] == expected, params
 
 
 async def test_a_name_of_exactly_255_characters_is_kept_verbatim_and_256_are_refused(

@@ -2,12 +2,14 @@
 endpoint of the API table."""
 
 import re
+from typing import Any, Final
 from uuid import UUID
 
 import pytest
 
 from application.deps import Deps
-from application.tokens import RevokeToken, revoke_token
+from application.tokens import CreateToken, RevokeToken, create_token, revoke_token
+from domain.roles import Role, Scope
 from entrypoints.http.examples import shop_buddy
 from tests.e2e.conftest import (
     ENDPOINTS,
@@ -34,12 +36,19 @@ BAD_HEADERS = {
     "bearer without token": "Bearer",
     "bearer blank": "Bearer    ",
     "unknown token": "Bearer oat_" + "x" * 43,
+    "bad checksum": "Bearer oat_" + "x" * 49,
     "not our token format": "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig",
 }
 
 
 def endpoint_id(endpoint: Endpoint) -> str:
     return str(endpoint)
+
+
+# Refusals by role and by token are decided by the use cases and the guard before storage is asked, so these rows run
+# on the memory adapter only; what storage itself must keep apart (another organization's rows) runs on both, here
+# and in the contract suite (tests/contract/test_tenancy.py).
+BEFORE_STORAGE = pytest.mark.parametrize("deps", ["memory"], indirect=True)
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=endpoint_id)
@@ -49,6 +58,7 @@ async def test_every_endpoint_answers_its_success_to_an_owner(client: Client, wo
     assert response.status_code == endpoint.ok, response.text
 
 
+@BEFORE_STORAGE
 @pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if not e.managers_only], ids=endpoint_id)
 async def test_a_member_may_read_draft_and_move_unprotected_labels_everywhere(
     client: Client, world: World, endpoint: Endpoint
@@ -58,6 +68,7 @@ async def test_a_member_may_read_draft_and_move_unprotected_labels_everywhere(
     assert response.status_code == endpoint.ok, response.text
 
 
+@BEFORE_STORAGE
 @pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e.managers_only], ids=endpoint_id)
 async def test_a_member_may_not_change_compile_or_activate_and_nothing_changes(
     client: Client, world: World, endpoint: Endpoint
@@ -134,6 +145,7 @@ async def test_another_organizations_lists_search_and_stats_show_nothing_of_it(c
     assert own.json()["agent"]["id"] not in {agent["id"] for agent in acme_listed["items"]}
 
 
+@BEFORE_STORAGE
 @pytest.mark.parametrize("endpoint", [*ENDPOINTS, Endpoint(method="GET", path="/whoami")], ids=endpoint_id)
 async def test_every_endpoint_refuses_a_missing_malformed_wrong_or_revoked_token_with_a_challenge(
     client: Client, deps: Deps, world: World, endpoint: Endpoint
@@ -151,6 +163,51 @@ async def test_every_endpoint_refuses_a_missing_malformed_wrong_or_revoked_token
         assert response.headers["www-authenticate"] == CHALLENGE, case
 
     assert await snapshot(client, reader, world.live) == before
+
+
+PROMPT_READS: Final = frozenset({("GET", "/org-agents/{agent}/prompt")})
+
+
+@BEFORE_STORAGE
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=endpoint_id)
+async def test_a_prompt_key_only_reads_live_prompts_whatever_its_role(
+    client: Client, deps: Deps, world: World, endpoint: Endpoint
+) -> None:
+    issued = await create_token(
+        deps, CreateToken(org_name="acme", user_id="runtime", role=Role.OWNER, scope=Scope.PROMPT)
+    )
+    runtime = {"Authorization": f"Bearer {issued.secret}"}
+    reader = world.acme.owner.headers
+    before = await snapshot(client, reader, world.live)
+
+    response = await call(client, endpoint, runtime, world.live, world.live_v1)
+
+    if (endpoint.method, endpoint.path) in PROMPT_READS:
+        assert response.status_code == 200, response.text
+    else:
+        assert assert_problem(response, 403)["code"] == "ScopeTooNarrow"
+    assert await snapshot(client, reader, world.live) == before
+    assert (await client.get("/whoami", headers=runtime)).json()["scope"] == "prompt"
+
+
+async def test_another_organizations_trail_shows_nothing_of_it_whatever_the_filter(
+    client: Client, world: World
+) -> None:
+    intruder = world.globex.owner.headers
+    nothing: dict[str, Any] = {"items": [], "next_cursor": None}
+
+    own = (await client.get("/org-agents/audit-events", params={"limit": 100}, headers=intruder)).json()
+    assert [(e["action"], e["agent_id"]) for e in own["items"]] == [("token.create", None)] * 3  # its own callers
+    for params in (
+        {"agent_id": world.live},
+        {"agent_id": world.other},
+        {"actor": world.acme.owner.user_id},
+        {"action": "label.move"},
+        {"action": "blueprint.compile", "since": "2000-01-01T00:00:00Z"},
+    ):
+        assert (await client.get("/org-agents/audit-events", params=params, headers=intruder)).json() == nothing
+    acme = await client.get("/org-agents/audit-events", params={"limit": 100}, headers=world.acme.owner.headers)
+    assert {e["agent_id"] for e in acme.json()["items"]} >= {world.live, world.other}
 
 
 async def test_a_refused_token_is_never_echoed_back(client: Client, world: World) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -155,3 +156,34 @@ def test_a_label_moved_on_one_instance_is_served_by_the_other_and_answers_a_watc
 
         assert on_a.delete(labels).status_code == 204
         settles(on_b, staging, lambda answer: answer.status_code == 404, "staging deleted on A is gone on B")
+
+
+def test_an_expiring_key_is_refused_by_both_instances_from_its_expiry_with_no_notice(
+    instances: tuple[Serving, Serving, dict[str, str]],
+) -> None:
+    a, b, env = instances
+    owner, _ = token(env, "ana", "owner")
+    with httpx.Client(base_url=a.url, headers={"Authorization": f"Bearer {owner}"}, timeout=30) as on_a:
+        made = on_a.post("/org-agents/with-blueprint", json={"name": "Shop Buddy", "agent_blueprint": shop_buddy()})
+        agent, v1 = made.json()["agent"]["id"], made.json()["blueprint"]["id"]
+        assert on_a.post(f"/org-agents/{agent}/blueprints/{v1}/compile?activate=true").status_code == 200
+        expires = datetime.now(UTC) + timedelta(seconds=3)
+        key = {"user_id": "runtime", "role": "member", "scope": "prompt", "expires_at": expires.isoformat()}
+        runtime = on_a.post("/tokens", json=key).json()["secret"]
+    prompt = f"/org-agents/{agent}/prompt"
+    answers: list[tuple[datetime, datetime, int]] = []  # (sent, answered, status)
+    with (
+        httpx.Client(base_url=a.url, headers={"Authorization": f"Bearer {runtime}"}, timeout=30) as runtime_a,
+        httpx.Client(base_url=b.url, headers={"Authorization": f"Bearer {runtime}"}, timeout=30) as runtime_b,
+    ):
+        while not answers or answers[-1][0] < expires + timedelta(seconds=1):  # polls past the expiry; no sleep
+            for http in (runtime_a, runtime_b):
+                sent = datetime.now(UTC)
+                status = http.get(prompt).status_code
+                answers.append((sent, datetime.now(UTC), status))
+            assert datetime.now(UTC) < expires + timedelta(seconds=DEADLINE_S)
+
+    before = {status for _, answered, status in answers if answered < expires}
+    after = {status for sent, _, status in answers if sent >= expires}
+    assert before == {200}  # served, from memory once cached, by every worker until the expiry
+    assert after == {401}  # and refused by every one from then on: nothing was written, nothing announced

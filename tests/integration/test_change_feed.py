@@ -31,7 +31,8 @@ from application.labels import MoveLabel, move_label_to
 from application.live_cache import LiveCache
 from application.tokens import CreateToken, RevokeToken, authenticate, create_token, revoke_token
 from domain.errors import NoLivePrompt
-from domain.roles import Principal, Role
+from domain.roles import Principal, Role, Scope
+from domain.tokens import secret_hash
 from entrypoints.bootstrap import postgres_deps
 from entrypoints.http.examples import shop_buddy
 from entrypoints.settings import Settings
@@ -123,6 +124,30 @@ async def test_a_token_revoked_elsewhere_stops_working(deps: Deps, migrated_data
         return await authenticate(deps, issued.secret) is None
 
     await eventually(refused, "the revoked token is refused")
+
+
+async def test_a_scope_narrowed_from_psql_takes_effect_and_a_recorded_use_announces_nothing(
+    deps: Deps, migrated_database: str
+) -> None:
+    owner, agent = await live_agent(deps)
+    issued = await create_token(deps, CreateToken(org_name="acme", user_id="bo", role=Role.MEMBER))
+    assert await authenticate(deps, issued.secret) is not None  # now held in memory
+    token = {"id": issued.token.id}
+
+    sql(
+        migrated_database, "UPDATE agent_api_tokens SET last_used_at = now(), name = 'renamed' WHERE id = %(id)s", token
+    )
+    sql(migrated_database, "UPDATE org_agents SET status = 'deactive' WHERE id = %(id)s", {"id": agent.id})
+    await eventually(serves(deps, owner, agent.id, live=False), "the deactivation, committed after the use, is served")
+    assert deps.live.principal(secret_hash(issued.secret)) is not None  # notices come in commit order: none for it
+
+    sql(migrated_database, "UPDATE agent_api_tokens SET scope = 'prompt' WHERE id = %(id)s", token)
+
+    async def narrowed() -> bool:
+        found = await authenticate(deps, issued.secret)
+        return found is not None and found.scope is Scope.PROMPT
+
+    await eventually(narrowed, "the narrowed scope is served")
 
 
 async def test_a_dropped_feed_turns_the_cache_off_and_a_new_one_starts_it_empty(

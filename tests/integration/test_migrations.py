@@ -350,3 +350,65 @@ def test_undoing_0009_keeps_production_and_drops_the_other_labels_and_redoing_st
     _label(database, "staging")  # the table works again, constraints and all
     with pytest.raises(psycopg.errors.CheckViolation):
         _label(database, "latest")
+
+
+# -- 0011: the audit trail, readable -------------------------------------------------------------------------------
+
+AUDIT_MIGRATION = next(m for m in MIGRATIONS if m.name == "0011_read_audit_trail")
+
+# Written before 0011, beside AN_AGENT_WITH_TWO_VERSIONS: an event of each kind, and two whose target is no agent of
+# the event's own organization.
+EVENTS_OF_EACH_KIND = """
+    INSERT INTO agent_organizations (id, name) VALUES ('00000000-0000-0000-0000-00000000000b', 'globex');
+    INSERT INTO org_agents (id, org_id, name, created_by)
+    VALUES ('00000000-0000-0000-0000-000000000003', '00000000-0000-0000-0000-00000000000b', 'theirs', 'bo');
+    INSERT INTO agent_api_tokens (id, org_id, user_id, role, secret_hash)
+    VALUES ('00000000-0000-0000-0000-000000000301', '00000000-0000-0000-0000-00000000000a', 'ana', 'owner',
+            decode(repeat('ab', 32), 'hex'));
+    INSERT INTO agent_audit_events (id, org_id, actor, action, target_id, details) VALUES
+        ('00000000-0000-0000-0000-000000000901', '00000000-0000-0000-0000-00000000000a', 'ana', 'agent.create',
+         '00000000-0000-0000-0000-000000000001', '{"name": "one"}'),
+        ('00000000-0000-0000-0000-000000000902', '00000000-0000-0000-0000-00000000000a', 'ana', 'blueprint.create',
+         '00000000-0000-0000-0000-000000000102', '{"agent_id": "00000000-0000-0000-0000-000000000001", "version": 2}'),
+        ('00000000-0000-0000-0000-000000000903', '00000000-0000-0000-0000-00000000000a', 'ana', 'label.move',
+         '00000000-0000-0000-0000-000000000001', '{"label": "production"}'),
+        ('00000000-0000-0000-0000-000000000904', '00000000-0000-0000-0000-00000000000a', 'ana', 'blueprint.compile',
+         '00000000-0000-0000-0000-000000000201', '{"agent_id": "00000000-0000-0000-0000-000000000002"}'),
+        ('00000000-0000-0000-0000-000000000905', '00000000-0000-0000-0000-00000000000a', 'operator', 'token.create',
+         '00000000-0000-0000-0000-000000000301', '{}'),
+        ('00000000-0000-0000-0000-000000000906', '00000000-0000-0000-0000-00000000000a', 'ana', 'agent.update',
+         '00000000-0000-0000-0000-000000000003', '{}'),
+        ('00000000-0000-0000-0000-000000000907', '00000000-0000-0000-0000-00000000000a', 'ana', 'agent.update',
+         '00000000-0000-0000-0000-0000000009ff', '{}');
+"""
+AGENT_OF_EACH_EVENT: Final = {
+    "00000000-0000-0000-0000-000000000901": ONE,  # an agent's: its target
+    "00000000-0000-0000-0000-000000000902": ONE,  # a version's: the version's agent
+    "00000000-0000-0000-0000-000000000903": ONE,  # a label's: its agent, the target
+    "00000000-0000-0000-0000-000000000904": "00000000-0000-0000-0000-000000000002",
+    "00000000-0000-0000-0000-000000000905": None,  # a token's: no agent
+    "00000000-0000-0000-0000-000000000906": None,  # an agent of another organization
+    "00000000-0000-0000-0000-000000000907": None,  # nothing known
+}
+
+
+EVENTS: Final = "SELECT id::text, action, target_id::text, agent_id::text FROM agent_audit_events ORDER BY id"
+
+
+def test_0011_gives_every_earlier_event_the_agent_it_is_about(database: str) -> None:
+    _run_sql(database, LEGACY_SCHEMA)  # 0005 imports its agents, each with an agent.import event
+    before = MIGRATIONS[: MIGRATIONS.index(AUDIT_MIGRATION)]
+    migrate_up(database, before)
+    _run_sql(database, AN_AGENT_WITH_TWO_VERSIONS + EVENTS_OF_EACH_KIND)
+
+    migrate_up(database, MIGRATIONS)
+
+    events = _fetch(database, EVENTS)
+    imports = [e for e in events if e["action"] == "agent.import"]
+    assert len(imports) == 3
+    assert all(e["agent_id"] == e["target_id"] for e in imports)
+    assert {e["id"]: e["agent_id"] for e in events if e["action"] != "agent.import"} == AGENT_OF_EACH_EVENT
+    while migrate_down(database, MIGRATIONS) != AUDIT_MIGRATION:
+        pass
+    migrate_up(database, MIGRATIONS)  # undone and redone: found again, from the same targets
+    assert _fetch(database, EVENTS) == events

@@ -15,7 +15,6 @@ import pytest
 from psycopg import sql
 
 from application.agents import CreateAgent, create_agent
-from application.audit import ListAuditEvents, list_audit_events
 from application.blueprints import (
     ActivateVersion,
     AddVersion,
@@ -37,6 +36,7 @@ from entrypoints.bootstrap import postgres_deps
 from entrypoints.http.examples import SHOP_BUDDY_FILE
 from entrypoints.settings import Settings
 from tests.contract.conftest import principal
+from tests.contract.test_audit import agents_trail
 
 pytestmark = pytest.mark.anyio
 
@@ -83,7 +83,7 @@ async def test_concurrent_compiles_of_one_version_record_one_result(deps: Deps) 
 
     assert len({(r.blueprint.compiled_at, r.blueprint.compiled_system_prompt) for r in results}) == 1
     assert sum(r.message == "compiled" for r in results) == 1
-    events = await list_audit_events(deps, owner, ListAuditEvents(target_id=version.id))
+    events = [e for e in await agents_trail(deps, owner) if e.target_id == version.id]
     assert [e.action for e in events] == [Action.BLUEPRINT_CREATE, Action.BLUEPRINT_COMPILE]
 
 
@@ -107,7 +107,7 @@ async def test_concurrent_activations_leave_the_agent_on_one_compiled_version_wi
 
     async with deps.uow() as uow:
         final = (await uow.agents.get(owner.org_id, agent.id)).current_blueprint_id
-    activations = [e for e in await list_audit_events(deps, owner, ListAuditEvents()) if e.action is Action.LABEL_MOVE]
+    activations = [e for e in await agents_trail(deps, owner) if e.action is Action.LABEL_MOVE]
     assert final in {v.id for v in versions}
     assert activations[-1].details["blueprint_id"] == str(final)
     # Each event is a real change, and records the version it replaced: the chain has no gap and no repeat.
@@ -121,7 +121,7 @@ async def test_a_unit_of_work_left_without_commit_keeps_neither_the_change_nor_i
 ) -> None:
     owner = await _owner(deps)
     agent = await create_agent(deps, owner, CreateAgent(name="kept"))
-    [created] = await list_audit_events(deps, owner, ListAuditEvents())
+    [created] = await agents_trail(deps, owner)
 
     async def change_then_fail() -> None:
         async with deps.uow() as uow:
@@ -135,7 +135,7 @@ async def test_a_unit_of_work_left_without_commit_keeps_neither_the_change_nor_i
 
     async with deps.uow() as uow:
         assert (await uow.agents.get(owner.org_id, agent.id)).name == "kept"
-    assert await list_audit_events(deps, owner, ListAuditEvents()) == [created]
+    assert await agents_trail(deps, owner) == [created]
 
 
 async def test_an_exhausted_pool_is_unavailable_after_the_timeout_not_a_hang(

@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, LiteralString
 
 import psycopg
@@ -9,6 +10,15 @@ import pytest
 from psycopg.rows import dict_row
 
 from adapters.postgres.agents import SELECT_AGENTS_AFTER, SELECT_FIRST_AGENTS
+from adapters.postgres.audit import (
+    EARLIEST,
+    HIGHEST_ID,
+    LATEST,
+    SELECT_EVENTS,
+    SELECT_EVENTS_OF_ACTION,
+    SELECT_EVENTS_OF_ACTOR,
+    SELECT_EVENTS_OF_AGENT,
+)
 from adapters.postgres.blueprints import (
     ABOVE_ANY_VERSION,
     SELECT_LABELLED_PROMPT,
@@ -19,6 +29,7 @@ from adapters.postgres.blueprints import (
     SELECT_VERSIONS_WITH_STATUS,
 )
 from adapters.postgres.labels import ABOVE_ANY_SEQ, SELECT_HISTORY, SELECT_LABEL, SELECT_LABELS, SELECT_LAST_MOVES
+from domain.audit import Action
 
 AGENTS = 20_000
 VERSIONS = 10_000
@@ -148,3 +159,91 @@ def test_the_query_uses_an_index_and_never_scans_a_whole_table(big: Any, case: s
     print(f"{case}: {' > '.join(plan)}")  # shown with -s; quoted in the README
     assert not [node for node in plan if node.startswith("Seq Scan")], plan
     assert any("Index" in node for node in plan), plan
+
+
+# -- the audit trail: however long, a page of any filter is one short range of one index ----------------------------
+
+EVENTS = 250_000  # one a millisecond before NOW; with 1,000,000 the reads are the same and the seed takes a minute
+AUDIT_SEED: LiteralString = """
+    INSERT INTO agent_organizations (id, name) VALUES (%(org)s, 'busy'), (%(other)s, 'quiet');
+    INSERT INTO agent_audit_events (org_id, actor, action, target_id, agent_id, occurred_at)
+    SELECT CASE WHEN n %% 10 = 0 THEN %(other)s ELSE %(org)s END::uuid, 'user ' || n %% 50,
+           (%(actions)s::text[])[1 + n %% %(kinds)s], gen_random_uuid(),
+           CASE WHEN n %% 20 <> 1 THEN ('00000000-0000-4000-8000-' || lpad((n %% 1000)::text, 12, '0'))::uuid END,
+           %(now)s - n * interval '1 millisecond'
+    FROM generate_series(1, %(events)s) AS n;
+    ANALYZE agent_audit_events;
+"""
+NOW = datetime(2026, 3, 10, tzinfo=UTC)
+AGENT = uuid.UUID("00000000-0000-4000-8000-000000000007")
+DEEP = {"before_at": NOW - timedelta(milliseconds=EVENTS // 2), "before_id": HIGHEST_ID}  # the trail's middle
+SINCE = NOW - timedelta(milliseconds=EVENTS * 3 // 4)
+FIRST = {"before_at": LATEST, "before_id": HIGHEST_ID, "since": EARLIEST}
+
+
+def _audit(**params: Any) -> dict[str, Any]:
+    return FIRST | {"agent_id": None, "action": None, "actor": None, "limit": 21} | params
+
+
+AUDIT_CASES: dict[str, tuple[LiteralString, str, Callable[[dict[str, uuid.UUID]], dict[str, Any]]]] = {
+    "trail of an org, first page": (SELECT_EVENTS, "org_id", lambda ids: _audit(org_id=ids["org"])),
+    "trail of an org, deep page": (SELECT_EVENTS, "org_id", lambda ids: _audit(org_id=ids["org"], **DEEP)),
+    "trail of an agent": (SELECT_EVENTS_OF_AGENT, "agent_id", lambda ids: _audit(org_id=ids["org"], agent_id=AGENT)),
+    "trail of an agent, deep page": (
+        SELECT_EVENTS_OF_AGENT, "agent_id", lambda ids: _audit(org_id=ids["org"], agent_id=AGENT, **DEEP),
+    ),
+    "trail of an agent of another org": (
+        SELECT_EVENTS_OF_AGENT, "agent_id", lambda ids: _audit(org_id=ids["other"], agent_id=AGENT),
+    ),
+    "trail of an actor": (SELECT_EVENTS_OF_ACTOR, "actor", lambda ids: _audit(org_id=ids["org"], actor="user 7")),
+    "trail of an actor, deep page": (
+        SELECT_EVENTS_OF_ACTOR, "actor", lambda ids: _audit(org_id=ids["org"], actor="user 7", **DEEP),
+    ),
+    "trail of an action": (
+        SELECT_EVENTS_OF_ACTION, "action", lambda ids: _audit(org_id=ids["org"], action="label.move"),
+    ),
+    "trail of an action in a time range": (
+        SELECT_EVENTS_OF_ACTION, "action",
+        lambda ids: _audit(org_id=ids["org"], action="label.move", since=SINCE, **DEEP),
+    ),
+    "trail of a time range": (
+        SELECT_EVENTS, "org_id", lambda ids: _audit(org_id=ids["org"], since=SINCE, **DEEP),
+    ),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trail(pg_admin: str) -> Iterator[tuple[psycopg.Connection[dict[str, Any]], dict[str, uuid.UUID]]]:
+    from adapters.postgres.migrations import load_migrations, migrate_up
+
+    name = f"oa_trail_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_admin, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    conninfo = psycopg.conninfo.make_conninfo(pg_admin, dbname=name)
+    migrate_up(conninfo, load_migrations())
+    ids = {"org": uuid.uuid4(), "other": uuid.uuid4()}
+    params = ids | {"events": EVENTS, "actions": list(Action), "kinds": len(Action), "now": NOW}
+    with psycopg.connect(conninfo, autocommit=True, row_factory=dict_row) as conn:
+        for statement in AUDIT_SEED.split(";")[:-1]:
+            conn.execute(statement, params)
+        yield conn, ids
+    with psycopg.connect(pg_admin, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", AUDIT_CASES)
+def test_an_audit_page_is_one_short_range_of_its_index_however_long_the_trail(trail: Any, case: str) -> None:
+    conn, ids = trail
+    query, index, params = AUDIT_CASES[case]
+    row = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query, params(ids)).fetchone()
+    assert row is not None
+
+    scans = [n for n in _nodes(row["QUERY PLAN"][0]["Plan"]) if n.get("Relation Name") == "agent_audit_events"]
+
+    print(f"{case}: {' > '.join(n['Node Type'] + ' using ' + n.get('Index Name', '-') for n in scans)}")
+    assert [(n["Node Type"], n.get("Index Name")) for n in scans] == [("Index Scan", f"idx_agent_audit_events_{index}")]
+    # The rows read are the page's (an agent of another organization has none there): nothing is read only to be
+    # thrown away, so a page costs the same whatever the trail's length and however deep the page.
+    assert scans[0]["Actual Rows"] == (0 if "another org" in case else 21)
+    assert scans[0].get("Rows Removed by Filter", 0) == 0

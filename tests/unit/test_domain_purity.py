@@ -26,6 +26,7 @@ PURE: Final = frozenset(
         "enum",
         "functools",
         "hashlib",
+        "zlib",
         "itertools",
         "math",
         "msgspec",

@@ -1,10 +1,12 @@
+import json
 import os
 from pathlib import Path
 
 import pytest
 
-from entrypoints.bootstrap import live_cache_of
+from entrypoints.bootstrap import identity_of, live_cache_of
 from entrypoints.settings import Settings, SettingsError, default_data_dir
+from tests.jwks import SigningKeys
 
 
 def test_without_a_database_url_the_embedded_server_is_used_in_the_data_dir(tmp_path: Path) -> None:
@@ -86,3 +88,106 @@ def test_the_watchers_bound_is_read_and_reaches_the_live_cache(tmp_path: Path) -
     assert chosen.max_watchers == 250
     assert live_cache_of(chosen).max_watchers == 250
     assert Settings.from_env({"ORG_AGENTS_MAX_WATCHERS": "0"}).max_watchers == 0  # every watch answered at once
+
+
+# -- sign-in with an identity provider ----------------------------------------------------------------------------
+
+JWT_SECRET = "s" * 32
+SIGN_IN = {"ORG_AGENTS_JWT_ISSUER": "https://id.example.test/", "ORG_AGENTS_JWT_AUDIENCE": "org-agents"}
+
+
+def test_sign_in_is_off_unless_a_secret_or_a_jwks_is_given() -> None:
+    assert Settings.from_env({}).sign_in is None
+    assert identity_of(Settings.from_env({})) is None
+    assert Settings.from_env({"ORG_AGENTS_JWT_HS256_SECRET": ""}).sign_in is None
+
+
+def test_a_shared_secret_turns_sign_in_on_with_the_default_claims_and_leeway() -> None:
+    sign_in = Settings.from_env({"ORG_AGENTS_JWT_HS256_SECRET": JWT_SECRET}).sign_in
+
+    assert sign_in is not None
+    assert sign_in.hs256_secret == JWT_SECRET
+    assert (sign_in.issuer, sign_in.audience, sign_in.jwks_url, sign_in.jwks_file) == (None, None, None, None)
+    assert (sign_in.org_claim, sign_in.user_claim, sign_in.role_claim, sign_in.leeway_s) == ("org", "sub", "role", 30)
+    assert JWT_SECRET not in repr(Settings.from_env({"ORG_AGENTS_JWT_HS256_SECRET": JWT_SECRET}))
+    assert identity_of(Settings.from_env({"ORG_AGENTS_JWT_HS256_SECRET": JWT_SECRET})) is not None
+
+
+def test_claim_names_leeway_issuer_and_audience_are_read() -> None:
+    sign_in = Settings.from_env(
+        {
+            "ORG_AGENTS_JWT_HS256_SECRET": JWT_SECRET,
+            "ORG_AGENTS_JWT_ORG_CLAIM": "https://example.test/org",
+            "ORG_AGENTS_JWT_USER_CLAIM": "email",
+            "ORG_AGENTS_JWT_ROLE_CLAIM": "app_role",
+            "ORG_AGENTS_JWT_LEEWAY": "5",
+            **SIGN_IN,
+        }
+    ).sign_in
+
+    assert sign_in is not None
+    assert (sign_in.org_claim, sign_in.user_claim) == ("https://example.test/org", "email")
+    assert sign_in.role_claim == "app_role"
+    assert (sign_in.leeway_s, sign_in.issuer, sign_in.audience) == (5, "https://id.example.test/", "org-agents")
+
+
+@pytest.mark.parametrize(
+    ("jwks", "url"),
+    [
+        ("https://id.example.test/.well-known/jwks.json", True),
+        ("http://127.0.0.1:8080/jwks.json", True),
+        ("http://localhost/jwks.json", True),
+        ("http://[::1]:9000/jwks.json", True),
+        ("/etc/org-agents/jwks.json", False),
+        ("jwks.json", False),
+    ],
+)
+def test_a_jwks_is_an_https_url_a_loopback_http_url_or_a_file(jwks: str, url: bool) -> None:
+    sign_in = Settings.from_env({"ORG_AGENTS_JWT_JWKS": jwks, **SIGN_IN}).sign_in
+
+    assert sign_in is not None
+    assert (sign_in.jwks_url, sign_in.jwks_file) == ((jwks, None) if url else (None, Path(jwks)))
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"ORG_AGENTS_JWT_ISSUER": "https://id.example.test/"}, "ORG_AGENTS_JWT_ISSUER is set, but sign-in needs"),
+        ({"ORG_AGENTS_JWT_ROLE_CLAIM": "roles"}, "ORG_AGENTS_JWT_ROLE_CLAIM is set, but sign-in needs"),
+        ({"ORG_AGENTS_JWT_HS256_SECRET": JWT_SECRET, "ORG_AGENTS_JWT_JWKS": "/k.json", **SIGN_IN}, "not both"),
+        ({"ORG_AGENTS_JWT_HS256_SECRET": "short"}, "ORG_AGENTS_JWT_HS256_SECRET must be at least 32 bytes"),
+        ({"ORG_AGENTS_JWT_JWKS": "/k.json"}, "ORG_AGENTS_JWT_JWKS needs ORG_AGENTS_JWT_ISSUER and"),
+        (
+            {"ORG_AGENTS_JWT_JWKS": "/k.json", "ORG_AGENTS_JWT_ISSUER": "https://id.example.test/"},
+            "ORG_AGENTS_JWT_AUDIENCE",
+        ),
+        ({"ORG_AGENTS_JWT_JWKS": "http://id.example.test/jwks.json", **SIGN_IN}, "must be an https URL"),
+        ({"ORG_AGENTS_JWT_JWKS": "http://10.0.0.1/jwks.json", **SIGN_IN}, "only to a loopback address"),
+        ({"ORG_AGENTS_JWT_JWKS": "ftp://id.example.test/jwks.json", **SIGN_IN}, "must be an https URL"),
+        ({"ORG_AGENTS_JWT_JWKS": "https:///jwks.json", **SIGN_IN}, "must be an https URL"),
+        ({"ORG_AGENTS_JWT_HS256_SECRET": JWT_SECRET, "ORG_AGENTS_JWT_LEEWAY": "-1"}, "at least 0"),
+        ({"ORG_AGENTS_JWT_HS256_SECRET": JWT_SECRET, "ORG_AGENTS_JWT_LEEWAY": "301"}, "at most 300"),
+        ({"ORG_AGENTS_JWT_HS256_SECRET": JWT_SECRET, "ORG_AGENTS_JWT_LEEWAY": "a bit"}, "must be a number"),
+        ({"ORG_AGENTS_JWT_HS256_SECRET": JWT_SECRET, "ORG_AGENTS_JWT_ORG_CLAIM": "  "}, "must name a claim"),
+    ],
+)
+def test_a_bad_sign_in_combination_is_refused_in_one_line_naming_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named) as refused:
+        Settings.from_env(env)
+
+    assert "\n" not in str(refused.value)
+
+
+def test_a_jwks_file_is_read_when_the_identity_provider_is_made_and_a_bad_one_names_the_variable(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jwks.json"
+    settings = Settings.from_env({"ORG_AGENTS_JWT_JWKS": str(path), **SIGN_IN})
+
+    with pytest.raises(SettingsError, match=f"ORG_AGENTS_JWT_JWKS: cannot read {path}"):
+        identity_of(settings)
+    path.write_text('{"keys": []}')
+    with pytest.raises(SettingsError, match=r"ORG_AGENTS_JWT_JWKS: .* did not contain any keys"):
+        identity_of(settings)
+    path.write_text(json.dumps(SigningKeys().jwks()))
+    assert identity_of(settings) is not None

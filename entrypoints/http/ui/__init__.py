@@ -2,9 +2,10 @@
 
 The page is one more client of the JSON API (`fetch` with the bearer token a person pastes); nothing here reads or
 writes data. None of these routes is part of the API, so none is in the OpenAPI document. One script is not a file:
-`/ui/domain.js` states the blueprint's sections, their required fields, the body limits, the change note's length
-and the release labels' rules, made from the constants the compiler, the API, domain/blueprints.py and
-domain/labels.py use, so the page cannot drift from them.
+`/ui/domain.js` states the blueprint's sections, their required fields, the body limits, the change note's length,
+the release labels' rules, the keys' roles, scopes and name length, and the audit trail's actions, made from the
+constants the compiler, the API, domain/blueprints.py, domain/labels.py, domain/roles.py, domain/tokens.py and
+domain/audit.py use, so the page cannot drift from them.
 """
 
 from pathlib import Path
@@ -18,11 +19,14 @@ from litestar.static_files import create_static_files_router
 
 from application.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from domain.agents import MAX_NAME
+from domain.audit import Action
 from domain.blueprints import MAX_CONVERSATION_ID, MAX_MESSAGE
 from domain.compiler import REQUIRED_FIELDS
 from domain.document import SECTIONS, FieldType, SectionShape
 from domain.labels import LATEST, NAME_PATTERN, PRODUCTION
 from domain.labels import MAX_NAME as MAX_LABEL_NAME
+from domain.roles import Role, Scope
+from domain.tokens import MAX_TOKEN_NAME
 from entrypoints.http.schemas import MAX_BLUEPRINT_BYTES, MAX_SMALL_BODY_BYTES
 
 STATIC: Final = Path(__file__).parent / "static"
@@ -60,8 +64,9 @@ def index() -> Response[bytes]:
 def domain_facts() -> dict[str, Any]:
     """What the page must agree with the server on: the sections in prompt order with their fields (type, required),
     the words the domain uses for shapes and types, the largest request bodies the API accepts, the longest change
-    note a version takes, and the names of the release labels the domain treats apart (production is the active
-    version, latest is read-only)."""
+    note a version takes, the names of the release labels the domain treats apart (production is the active
+    version, latest is read-only), what a key may be (its roles, most powerful first, its scopes, the length of its
+    user id and name) and the actions the audit trail records."""
     return {
         "shapes": {shape.name: shape.value for shape in SectionShape},
         "types": {kind.name: kind.value for kind in FieldType},
@@ -91,6 +96,13 @@ def domain_facts() -> dict[str, Any]:
             "name_pattern": NAME_PATTERN,
             "name_chars": MAX_LABEL_NAME,
         },
+        "tokens": {
+            "roles": [role.value for role in Role],
+            "scopes": [scope.value for scope in Scope],
+            "user_chars": MAX_NAME,
+            "name_chars": MAX_TOKEN_NAME,
+        },
+        "activity": {"actions": [action.value for action in Action]},
     }
 
 
@@ -100,7 +112,8 @@ def domain_module(facts: dict[str, Any]) -> bytes:
     return "\n".join(
         [
             "// Made by the server from domain/document.py (SECTIONS), domain/compiler.py (REQUIRED_FIELDS),",
-            "// domain/blueprints.py (MAX_MESSAGE), domain/labels.py and the constants of the limits",
+            "// domain/blueprints.py (MAX_MESSAGE), domain/labels.py, domain/roles.py, domain/tokens.py,",
+            "// domain/audit.py and the constants of the limits",
             "// (entrypoints/http/ui/__init__.py names them):",
             "// change those, not this.",
             "",
@@ -122,6 +135,10 @@ def domain_module(facts: dict[str, Any]) -> bytes:
             "export const { change_note: CHANGE_NOTE } = DOMAIN;",
             "/** Release labels: {production, latest} (their names) and a name's rule: {name_pattern, name_chars}. */",
             "export const { labels: LABELS } = DOMAIN;",
+            "/** Keys: {roles (most powerful first), scopes, user_chars, name_chars}. */",
+            "export const { tokens: TOKENS } = DOMAIN;",
+            "/** The audit trail: {actions}, every action it records, in the API's words (label.move …). */",
+            "export const { activity: ACTIVITY } = DOMAIN;",
             "",
         ]
     ).encode()

@@ -1,8 +1,10 @@
 // One agent: its summary and switches, its release labels (labels.js), its version history with each version's
-// change note, the comparison of two versions (changes.js), and the opened version: compile it, make it live (or roll
-// back to it) after seeing what goes live, label it, or start a new version from it, checked before it is saved.
+// change note, the comparison of two versions (changes.js), its activity (activity.js), and the opened version:
+// compile it, make it live (or roll back to it) after seeing what goes live, label it, or start a new version from
+// it, checked before it is saved.
 
 import { LIMITS } from "./domain.js";
+import { agentActivity } from "./activity.js";
 import { api, ApiError } from "./api.js";
 import { BlueprintEditor } from "./blueprint-form.js";
 import { ChangeNote } from "./change-note.js";
@@ -153,17 +155,19 @@ export class AgentPage {
     this.labelsEl = h("section", { class: "card labels-card", "aria-labelledby": "labels-heading" });
     this.historyEl = h("section", { class: "history", "aria-labelledby": "history-heading" });
     this.compareEl = h("section", { class: "card compare-card", "aria-labelledby": "compare-heading", hidden: true });
+    this.activityEl = h("section", { class: "card activity-card", "aria-labelledby": "activity-heading" });
     this.panelEl = h("section", { class: "card version-panel", "aria-labelledby": "version-heading" });
     replace(this.main,
       h("nav", { "aria-label": "Breadcrumb", class: "breadcrumb" },
         h("ol", {}, h("li", {}, h("a", { href: "#/" }, "Agents")), h("li", { "aria-current": "page" }, agent.name))),
       h("div", { class: "title-row" }, h("h1", {}, agent.name), statusBadge(agent.status)),
       agent.description ? h("p", { class: "lead" }, agent.description) : null,
-      this.summaryEl, this.labelsEl, this.historyEl, this.compareEl, this.panelEl);
+      this.summaryEl, this.labelsEl, this.historyEl, this.compareEl, this.activityEl, this.panelEl);
     this.renderSummary();
     this.renderLabels();
     this.renderHistory();
     this.compare.render(this.compareEl);
+    this.renderActivity();
     this.renderPanel();
   }
 
@@ -263,6 +267,15 @@ export class AgentPage {
       this.cursor
         ? h("button", { type: "button", onclick: (e) => this.loadOlder(e.currentTarget) }, "Show older versions")
         : null);
+  }
+
+  /** The agent's own activity, read again with each render, so a change made on this page shows at once. */
+  renderActivity() {
+    replace(this.activityEl,
+      h("h2", { id: "activity-heading" }, "Activity"),
+      h("p", { class: "note" }, "What happened to this agent, its versions and its labels, newest first, "
+        + "in your time zone."),
+      agentActivity(this.ctx, this.agentId, this.view.isCurrent));
   }
 
   renderPanel() {

@@ -1,10 +1,13 @@
 // The page's shell: sign-in with a pasted token, the header, messages, confirmations, and the views by address
-// (#/ agents, #/new a new agent, #/agents/<id>[/versions/<version id>] one agent).
+// (#/ agents, #/new a new agent, #/agents/<id>[/versions/<version id>] one agent, #/activity[?filters] the
+// organization's activity and #/keys its keys, both for owners and admins).
 
 import { LIMITS } from "./domain.js";
 import { api, ApiError, describe, session } from "./api.js";
 import { BlueprintEditor } from "./blueprint-form.js";
 import { AgentPage } from "./agent-page.js";
+import { renderActivity } from "./activity.js";
+import { KeysPage } from "./keys.js";
 import { BlueprintCheck } from "./check.js";
 import { ChangeNote } from "./change-note.js";
 import { append, focusOn, h, replace, statusBadge, STATUS_LABELS, time } from "./dom.js";
@@ -71,7 +74,7 @@ export function confirmAction({ title, body, confirm = "Confirm", danger = false
 // -- who is signed in --------------------------------------------------------------------------------------------
 
 const ctx = {
-  me: null, // {org_id, user_id, role}
+  me: null, // what /whoami says: {org_id, org_name, user_id, role, scope, token_id, token_name, expires_at}
   get canManage() {
     return Boolean(this.me && MANAGERS.has(this.me.role));
   },
@@ -86,13 +89,21 @@ function showWho() {
   const who = document.getElementById("who");
   const signedIn = Boolean(ctx.me);
   who.hidden = !signedIn;
-  document.getElementById("main-nav").hidden = !signedIn;
+  const promptKey = signedIn && ctx.me.scope === "prompt";
+  document.getElementById("main-nav").hidden = !signedIn || promptKey;
+  document.getElementById("nav-activity").hidden = !ctx.canManage;
+  document.getElementById("nav-keys").hidden = !ctx.canManage;
   if (signedIn) {
-    const org = ctx.me.org_id;
+    const { org_id: org, org_name: orgName, token_name: keyName, expires_at: expires } = ctx.me;
     replace(document.getElementById("who-text"),
-      h("span", {}, "Signed in as ", h("strong", {}, ctx.me.user_id)),
+      h("span", { title: keyName ? `with the key “${keyName}”` : null }, "Signed in as ",
+        h("strong", {}, ctx.me.user_id)),
       h("span", { class: `role role-${ctx.me.role}` }, ctx.me.role),
-      h("span", { class: "org", title: `organization ${org}` }, `org ${org.slice(0, 8)}`));
+      promptKey ? h("span", { class: "role scope-prompt", title: "This key reads live prompts only" }, "prompt key")
+        : null,
+      h("span", { class: orgName ? "org" : "org mono", title: `organization ${org}` },
+        orgName || `org ${org.slice(0, 8)}`),
+      expires ? h("span", { class: "expiry" }, "key expires ", time(expires)) : null);
   }
 }
 
@@ -145,7 +156,8 @@ function renderSignIn() {
     h("div", { class: "actions" }, button),
     h("details", {},
       h("summary", {}, "Where do I get a token?"),
-      h("p", {}, "Ask an owner of your organization. On the server, an operator mints one with:"),
+      h("p", {}, "Ask an owner or admin of your organization: they create keys on this page's Keys page. On the "
+        + "server, an operator mints one with:"),
       h("pre", { class: "code" }, "org-agents token create --org <organization> --user <you> --role member"),
       h("p", {}, "The token is the last line it prints. Owners and admins may also compile and activate versions.")));
   form.addEventListener("submit", async (event) => {
@@ -210,15 +222,42 @@ function navigate(hash) {
   else window.location.hash = hash;
 }
 
+/** The header's link to where the page is, marked as the current one. */
+function markNav(hash) {
+  const base = hash.split("?")[0];
+  const current = base.startsWith("#/agents/") ? "#/" : base;
+  for (const link of document.querySelectorAll("#main-nav a")) {
+    if (link.getAttribute("href") === current) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+}
+
+/** A prompt key signs in (whoami answers any key) but reads nothing else: say so instead of failing each view. */
+function renderPromptKey(view) {
+  replace(main, h("h1", {}, "This is a prompt key"),
+    h("p", {}, "It reads the live prompts of your organization's agents (GET /org-agents/<id>/prompt) and nothing "
+      + "else: it is the key for an LLM runtime, not for this page."),
+    h("p", {}, "Sign out, then sign in with a key of scope “manage”. An owner or admin creates one on the Keys page."));
+  view.done();
+}
+
 function route(focus = false) {
   if (!ctx.me) return;
   const hash = window.location.hash || "#/";
+  markNav(hash);
   let match;
-  if ((match = hash.match(/^#\/agents\/([0-9a-f-]{36})(?:\/versions\/([0-9a-f-]{36}))?$/i))) {
+  if (ctx.me.scope === "prompt") {
+    renderPromptKey(startView("Prompt key", focus));
+  } else if ((match = hash.match(/^#\/agents\/([0-9a-f-]{36})(?:\/versions\/([0-9a-f-]{36}))?$/i))) {
     const view = startView("Agent", focus);
     new AgentPage(ctx, main, view, match[1], match[2] || null).load();
   } else if (hash === "#/new") {
     renderNewAgent(startView("New agent", focus));
+  } else if (hash === "#/keys") {
+    new KeysPage(ctx, main, startView("Keys", focus)).render();
+  } else if (hash === "#/activity" || hash.startsWith("#/activity?")) {
+    const params = new URLSearchParams(hash.slice("#/activity?".length));
+    renderActivity(ctx, main, startView("Activity", focus), params);
   } else {
     renderAgents(startView("Agents", focus));
   }
