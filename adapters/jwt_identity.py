@@ -14,8 +14,8 @@ import msgspec
 
 from application.ports import IdentityClaims
 from domain.roles import Role
+from domain.tokens import MAX_CREDENTIAL
 
-MAX_TOKEN_CHARS: Final = 8192  # as the bearer parser (entrypoints/http/auth.py)
 SHAPE: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")  # JWS compact form, unpadded base64url
 HS256: Final = "HS256"
 KEY_SET_ALGORITHMS: Final = frozenset({"RS256", "ES256"})  # what a JWKS key may verify: never HS*, never `none`
@@ -163,7 +163,7 @@ class JwtIdentity:
         self._required = ["exp", *(["iss"] if issuer else []), *(["aud"] if audience else [])]
 
     def accepts(self, token: str) -> bool:
-        return len(token) <= MAX_TOKEN_CHARS and SHAPE.fullmatch(token) is not None
+        return len(token) <= MAX_CREDENTIAL and SHAPE.fullmatch(token) is not None
 
     async def verify(self, token: str) -> IdentityClaims | None:
         if not self.accepts(token):

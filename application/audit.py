@@ -9,12 +9,12 @@ import msgspec
 from application.deps import Deps
 from application.pagination import AuditKey, Page, checked_limit, decode_cursor, page_of
 from application.ports import UnitOfWork
-from domain.agents import NUL
+from domain.agents import MAX_NAME, NUL
 from domain.audit import Action, AuditEvent
 from domain.errors import Malformed
 from domain.roles import Principal, ensure_can_manage, ensure_manage_scope
 
-MAX_ACTOR: Final = 255  # agent_audit_events.actor is a VARCHAR(255), as a token's user id
+MAX_ACTOR: Final = MAX_NAME  # a token's user id, as agent_audit_events.actor (VARCHAR(255)) holds it
 
 
 async def record(

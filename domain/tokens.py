@@ -13,6 +13,7 @@ SECRET_PREFIX: Final = "oat_"  # noqa: S105
 SECRET_BYTES: Final = 32  # random bytes in a new secret: 43 URL-safe base64 characters after the prefix
 BODY_LENGTH: Final = 43  # len(secrets.token_urlsafe(SECRET_BYTES))
 CHECKSUM_LENGTH: Final = 6  # a CRC-32 of prefix and body in base 62, as GitHub's tokens end
+MAX_CREDENTIAL: Final = 8192  # characters of a bearer credential: a sign-in JWT with many claims fits; ours are 53
 BASE62: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # A secret as we issue it: the prefix, 43 URL-safe base64 characters (secrets.token_urlsafe) and, since the checksum,
 # CHECKSUM_LENGTH base-62 digits. Nothing is trimmed or normalized first.

@@ -12,9 +12,9 @@ from litestar.handlers.base import BaseRouteHandler
 from application.deps import Deps
 from application.tokens import authenticate
 from domain.roles import Principal
+from domain.tokens import MAX_CREDENTIAL
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="org-agents"'}
-MAX_CREDENTIAL: Final = 8192  # characters: a sign-in JWT with many claims fits; our secrets are 53
 # RFC 6750's b64token. What it holds is decided later, without IO: a secret of ours or a sign-in token (a JWT).
 BEARER: Final = re.compile(f"(?i:bearer) ([A-Za-z0-9._~+/-]{{1,{MAX_CREDENTIAL}}}=*)")
 

@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from psycopg import sql
 
-from tests.conftest import database_conninfo, database_url_env
+from tests.conftest import create_database, database_conninfo, database_url_env
 from tests.serving import ORG_AGENTS, serving
 
 CHROMIUM_ARGS: Final = [
@@ -87,8 +87,7 @@ class UiServer:
 def ui_server(pg_admin: str) -> Iterator[UiServer]:
     """One server and one fresh database for a module's tests; each test works in organizations of its own."""
     name = f"oa_ui_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    create_database(pg_admin, name)
     env = database_url_env(database_conninfo(pg_admin, name))
     try:
         with serving(env, Path(tempfile.mkdtemp(prefix="org-agents-ui-")) / "serve.log") as served:

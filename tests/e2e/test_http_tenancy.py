@@ -51,6 +51,7 @@ def endpoint_id(endpoint: Endpoint) -> str:
 BEFORE_STORAGE = pytest.mark.parametrize("deps", ["memory"], indirect=True)
 
 
+@BEFORE_STORAGE  # each use case succeeds on PostgreSQL in the contract suite, and the lifecycle runs there over HTTP
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=endpoint_id)
 async def test_every_endpoint_answers_its_success_to_an_owner(client: Client, world: World, endpoint: Endpoint) -> None:
     response = await call(client, endpoint, world.acme.owner.headers, world.live, world.live_v1)
@@ -100,6 +101,7 @@ async def test_another_organizations_agent_does_not_exist_for_the_caller(
     assert await snapshot(client, world.acme.owner.headers, world.live) == before
 
 
+@BEFORE_STORAGE  # storage keeps versions to their agent on both adapters: tests/contract/*::*_of_another_agent_*
 @pytest.mark.parametrize("endpoint", NAMING_A_VERSION, ids=endpoint_id)
 async def test_a_version_of_one_agent_is_not_found_under_another_agent_of_the_same_organization(
     client: Client, world: World, endpoint: Endpoint

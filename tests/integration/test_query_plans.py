@@ -30,6 +30,7 @@ from adapters.postgres.blueprints import (
 )
 from adapters.postgres.labels import ABOVE_ANY_SEQ, SELECT_HISTORY, SELECT_LABEL, SELECT_LABELS, SELECT_LAST_MOVES
 from domain.audit import Action
+from tests.conftest import create_database
 
 AGENTS = 20_000
 VERSIONS = 10_000
@@ -87,8 +88,7 @@ def big(pg_admin: str) -> Iterator[tuple[psycopg.Connection[dict[str, Any]], dic
     from adapters.postgres.migrations import load_migrations, migrate_up
 
     name = f"oa_plans_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_admin, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
+    create_database(pg_admin, name)
     conninfo = psycopg.conninfo.make_conninfo(pg_admin, dbname=name)
     migrate_up(conninfo, load_migrations())
     ids = {"org": uuid.uuid4(), "other": uuid.uuid4(), "agent": uuid.uuid4()}
@@ -217,8 +217,7 @@ def trail(pg_admin: str) -> Iterator[tuple[psycopg.Connection[dict[str, Any]], d
     from adapters.postgres.migrations import load_migrations, migrate_up
 
     name = f"oa_trail_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_admin, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
+    create_database(pg_admin, name)
     conninfo = psycopg.conninfo.make_conninfo(pg_admin, dbname=name)
     migrate_up(conninfo, load_migrations())
     ids = {"org": uuid.uuid4(), "other": uuid.uuid4()}

@@ -5,7 +5,7 @@ import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import jwt
 import pytest
@@ -133,15 +133,21 @@ async def test_a_token_whose_audience_list_contains_ours_is_accepted() -> None:
     assert await shared(audience=AUDIENCE).verify(token) is not None
 
 
+class FromNow(NamedTuple):
+    """A time relative to when the test runs (parameters are made when the suite is collected, minutes earlier)."""
+
+    s: int
+
+
 # -- refused ----------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("why", "changes"),
     [
-        ("expired", {"exp": int(time.time()) - 120}),
-        ("not yet valid", {"nbf": int(time.time()) + 120}),
-        ("issued in the future", {"iat": int(time.time()) + 120}),
+        ("expired", {"exp": FromNow(-120)}),
+        ("not yet valid", {"nbf": FromNow(120)}),
+        ("issued in the future", {"iat": FromNow(120)}),
         ("another issuer", {"iss": "https://evil.example.test/"}),
         ("another audience", {"aud": "another-app"}),
         ("an audience list without ours", {"aud": ["another-app", "a-third"]}),
@@ -160,7 +166,9 @@ async def test_a_token_whose_audience_list_contains_ours_is_accepted() -> None:
 async def test_a_token_whose_claims_do_not_hold_is_refused(
     keys: SigningKeys, tmp_path: Path, why: str, changes: dict[str, Any]
 ) -> None:
-    payload = claims() | changes
+    payload = claims() | {
+        name: int(time.time()) + value.s if isinstance(value, FromNow) else value for name, value in changes.items()
+    }
     payload = {name: value for name, value in payload.items() if value is not None}
     provider = key_set(keys, tmp_path, leeway_s=30)
     assert await provider.verify(keys.rs256(claims())) is not None  # the same token, unchanged, passes

@@ -629,5 +629,5 @@ class Versioning(RuleBasedStateMachine):
 # refusals) happen in most examples; replaying the label histories costs about a fifth of the run time. The
 # interesting interleavings are short (create, add, compile, activate, delete: five steps), so depth beyond 40
 # adds little that more examples would not, and the shrinker brings any failure back to a handful of steps.
-Versioning.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+Versioning.TestCase.settings = settings(max_examples=30, stateful_step_count=40, deadline=None)  # CI time
 TestVersioning = Versioning.TestCase
