@@ -56,3 +56,30 @@ def snapshot(conninfo: str, *, with_positions: bool = True) -> dict[str, list[tu
     if not with_positions:
         shot["columns"] = [row[:2] + row[3:] for row in shot["columns"]]
     return shot
+
+
+# What the service's tables hold, minus what differs between two equal runs (ids made by gen_random_uuid(), now()).
+CONTENTS = {
+    "agents": """
+        SELECT id, agent_id, org_id, name, description, status, created_by, created_at, updated_at,
+               current_blueprint_id
+        FROM org_agents ORDER BY id
+    """,
+    "versions": """
+        SELECT agent_id, version, agent_blueprint, created_by, created_at, conversation_id, message,
+               compilation_status, compiled_system_prompt, compile_errors
+        FROM agent_blueprints ORDER BY agent_id, version
+    """,
+    "organizations": "SELECT id, name FROM agent_organizations ORDER BY id",
+    "events": """
+        SELECT org_id, actor, action, target_id, agent_id, details FROM agent_audit_events
+        ORDER BY target_id, action, details::text
+    """,
+    "next_agent_number": "SELECT last_value, is_called FROM org_agents_agent_id_seq",
+}
+
+
+def contents(conninfo: str) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows of the service's tables and where the agent numbers stand, comparable across databases."""
+    with psycopg.connect(conninfo) as conn:
+        return {name: [tuple(row) for row in conn.execute(query)] for name, query in CONTENTS.items()}

@@ -159,6 +159,12 @@ def test_a_legacy_table_is_kept_and_its_rows_imported_verbatim(database: str) ->
         "knowledge_list": ["faq.md"],
     }
     assert helpdesk["org"] == "7f1c2f4e-8a55-4c39-9a57-0d6f0f2c9d11"
+    # 0013: named as the old organization table names it; an organization it does not know keeps its id as name.
+    organizations = _fetch(database, "SELECT id::text, name FROM agent_organizations ORDER BY name")
+    assert organizations == [
+        {"id": "2b0d3c7a-1111-4e2b-8f00-5a6b7c8d9e0f", "name": "2b0d3c7a-1111-4e2b-8f00-5a6b7c8d9e0f"},
+        {"id": "7f1c2f4e-8a55-4c39-9a57-0d6f0f2c9d11", "name": "Acme"},
+    ]
     imports = _fetch(database, "SELECT count(*) AS n FROM agent_audit_events WHERE action = 'agent.import'")
     assert imports == [{"n": 3}]
 
