@@ -1,8 +1,9 @@
 """The ports: what the use cases need from the outside world, as Protocols that adapters satisfy."""
 
-from collections.abc import Callable, Collection
+from collections.abc import AsyncGenerator, Callable, Collection, Iterator
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 from uuid import UUID
 
 import msgspec
@@ -14,6 +15,9 @@ from domain.blueprints import BlueprintVersion, CompilationStats, CompilationSta
 from domain.idempotency import StoredResponse
 from domain.labels import Label, LabelMove
 from domain.roles import Principal, Role, Scope
+
+if TYPE_CHECKING:  # the archive's records are its format, defined with the use cases that write and read it
+    from application.transfer import ArchiveCounts, ArchiveRecord, OrganizationRecord
 
 
 class Clock(Protocol):
@@ -260,3 +264,32 @@ class UnitOfWork(Protocol):
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class ArchiveSnapshot(Protocol):
+    """One organization as one consistent read; times in UTC."""
+
+    @property
+    def organization(self) -> "OrganizationRecord": ...
+    @property
+    def counts(self) -> "ArchiveCounts": ...
+    def records(self) -> AsyncGenerator["ArchiveRecord", None]:
+        """Agents by number; versions by agent number, then version; labels by agent number, then name (code point
+        order); label moves by agent number, name and seq; audit events oldest first (occurred_at, then id). Read a
+        batch at a time, never all at once. Raises ExportRefused for a row the records cannot hold."""
+        ...
+
+
+class OrganizationArchive(Protocol):
+    """An organization's stored data, read and written whole (`org-agents export|import`). Never its tokens."""
+
+    def snapshot(self, org_name: str) -> AbstractAsyncContextManager[ArchiveSnapshot]:
+        """Raises UnknownOrganization."""
+        ...
+
+    async def load(self, organization: "OrganizationRecord", org_name: str, records: Iterator["ArchiveRecord"]) -> UUID:
+        """Stores every record (in the order of `ArchiveSnapshot.records`) with its ids and numbers into the
+        organization named `org_name`, created as `organization` when no organization has that name, in one
+        transaction that commits only once `records` is exhausted; anything `records` raises drops it all. Returns
+        the organization's id. Raises ImportRefused when that organization has agents or an id is taken."""
+        ...

@@ -17,10 +17,11 @@ from adapters.memory.unit_of_work import InMemoryStore
 from adapters.postgres import changes, migrations
 from adapters.postgres.pool import database_answers, open_pool
 from adapters.postgres.tokens import PostgresTokenStore
+from adapters.postgres.transfer import PostgresOrganizationArchive
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
 from application.deps import Deps
 from application.live_cache import LiveCache
-from application.ports import Clock, IdentityProvider, IdSource
+from application.ports import Clock, IdentityProvider, IdSource, OrganizationArchive
 from entrypoints.settings import JWT_JWKS, Settings, SettingsError
 
 
@@ -65,6 +66,11 @@ def undo_last_migration(conninfo: str, *, log: Callable[[str], None]) -> migrati
 
 def migration_status(conninfo: str) -> migrations.Status:
     return migrations.status(conninfo, migrations.load_migrations())
+
+
+def organization_archive(settings: Settings, conninfo: str) -> OrganizationArchive:
+    """`export` and `import`: PostgreSQL only (the CLI always runs on it), so there is no memory archive."""
+    return PostgresOrganizationArchive(conninfo, lock_timeout_s=settings.statement_timeout_s)
 
 
 def live_cache_of(settings: Settings) -> LiveCache:

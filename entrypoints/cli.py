@@ -1,4 +1,4 @@
-"""The `org-agents` command: serve, migrate, token. Scripts depend on these exact forms and outputs."""
+"""The `org-agents` command: serve, migrate, token, export, import. Scripts depend on these exact forms and outputs."""
 
 import argparse
 import asyncio
@@ -6,13 +6,22 @@ import os
 import re
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import FrameType
 from uuid import UUID
 
 from application.tokens import CreateToken, ListTokens, RevokeToken, create_token, list_tokens, revoke_token
-from domain.errors import DomainError
+from application.transfer import (
+    ExportOrganization,
+    ImportOrganization,
+    describe,
+    export_organization,
+    import_organization,
+)
+from domain.errors import DomainError, Unavailable
 from domain.roles import Role, Scope
 from entrypoints.bootstrap import (
     DATABASE_UNREACHABLE,
@@ -21,6 +30,7 @@ from entrypoints.bootstrap import (
     database,
     identity_of,
     migration_status,
+    organization_archive,
     postgres_deps,
     undo_last_migration,
 )
@@ -32,6 +42,7 @@ DEFAULT_SERVER = "granian"  # chosen by measurement: BENCHMARKS.md
 DEFAULT_WORKERS = min(len(os.sched_getaffinity(0)), 4)  # one per core, measured: BENCHMARKS.md
 
 REFUSED: tuple[type[Exception], ...] = (SettingsError, DomainError, *STORAGE_REFUSED)  # exit 2, with the message
+UNREACHABLE: tuple[type[Exception], ...] = (*DATABASE_UNREACHABLE, Unavailable)  # exit 3; checked before REFUSED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,6 +85,16 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--org", required=True, help="organization name")
     revoke = token_commands.add_parser("revoke", help="revoke a token by id")
     revoke.add_argument("id", type=UUID, help="the token id shown by `token list`")
+
+    export = commands.add_parser("export", help="write one organization (never its tokens) as one JSON document")
+    export.add_argument("--org", required=True, help="organization name")
+    export.add_argument(
+        "--output", type=Path, metavar="FILE",
+        help="write it to FILE, which appears only once complete (default: stdout)",
+    )  # fmt: skip
+    load = commands.add_parser("import", help="load an export with its ids, all or nothing")
+    load.add_argument("--org", required=True, help="organization name: created when new, else it must have no agents")
+    load.add_argument("file", metavar="FILE", help="what `org-agents export` wrote; - reads stdin")
     return parser
 
 
@@ -172,6 +193,41 @@ async def _token(settings: Settings, args: argparse.Namespace, conninfo: str) ->
     return 0
 
 
+def _export(settings: Settings, args: argparse.Namespace, conninfo: str) -> int:
+    archive, cmd = organization_archive(settings, conninfo), ExportOrganization(org_name=args.org)
+    if args.output is None:
+        done = asyncio.run(export_organization(archive, cmd, sys.stdout.buffer))
+        sys.stdout.buffer.flush()
+    else:  # beside its destination, renamed over it at the end: a failed export leaves no half a file behind
+        target: Path = args.output
+        try:  # mode 0600, kept by the rename: the file holds every prompt of the organization
+            fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+        except OSError as exc:
+            raise OSError(f"cannot write {target}: {exc.strerror}") from exc
+        try:
+            with open(fd, "wb") as out:
+                done = asyncio.run(export_organization(archive, cmd, out))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(partial, target)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
+    _stderr(f"exported organization {done.org_name!r}: {describe(done.counts)}")
+    return 0
+
+
+def _import(settings: Settings, args: argparse.Namespace, conninfo: str) -> int:
+    archive, cmd = organization_archive(settings, conninfo), ImportOrganization(org_name=args.org)
+    if args.file == "-":
+        done = asyncio.run(import_organization(archive, cmd, sys.stdin.buffer))
+    else:
+        with Path(args.file).open("rb") as source:
+            done = asyncio.run(import_organization(archive, cmd, source))
+    print(f"imported organization {done.org_name!r} ({done.org_id}): {describe(done.counts)}")
+    return 0
+
+
 def _on_sigterm(signum: int, _: FrameType | None) -> None:
     # Unwind like Ctrl-C does, so the embedded PostgreSQL is released (and stopped if we were its last user).
     raise SystemExit(128 + signum)
@@ -188,14 +244,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             return _migrate(settings, args.action)
         with database(settings) as conninfo:
-            apply_migrations(conninfo, log=_stderr)  # tokens need their tables
+            apply_migrations(conninfo, log=_stderr)  # tokens, exports and imports need their tables
+            if args.command == "export":
+                return _export(settings, args, conninfo)
+            if args.command == "import":
+                return _import(settings, args, conninfo)
             return asyncio.run(_token(settings, args, conninfo))
+    except UNREACHABLE as exc:
+        _stderr(f"org-agents: cannot reach the database: {exc}")
+        return 3
     except REFUSED as exc:
         _stderr(f"org-agents: {exc}")
         return 2
-    except DATABASE_UNREACHABLE as exc:
-        _stderr(f"org-agents: cannot reach the database: {exc}")
-        return 3
+    except OSError as exc:  # a FILE of export or import that cannot be written or read
+        _stderr(f"org-agents: {exc}")
+        return 2
     except KeyboardInterrupt:
         return 130
 
