@@ -45,7 +45,7 @@ async def diff_versions(deps: Deps, who: Principal, cmd: DiffVersions) -> Versio
             start = before[0] if before else None
     changes = document_diff({} if start is None else start.agent_blueprint, to.agent_blueprint)
     made = prompt_diff(
-        None if start is None else _prompt(start), _prompt(to),
+        None if start is None else _prompt(start, agent.name), _prompt(to, agent.name),
         before_name="(nothing)" if start is None else f"version {start.version}", after_name=f"version {to.version}",
     )  # fmt: skip
     return VersionDiff(from_=None if start is None else _ref(start), to=_ref(to), changes=changes, prompt_diff=made)
@@ -56,9 +56,9 @@ def _ref(version: BlueprintVersion) -> VersionRef:
                       message=version.message)  # fmt: skip
 
 
-def _prompt(version: BlueprintVersion) -> str | None:
+def _prompt(version: BlueprintVersion, agent_name: str) -> str | None:
     if version.compilation_status is CompilationStatus.COMPILED:
         return version.compiled_system_prompt
     if version.compilation_status is CompilationStatus.FAILED:
         return None
-    return compile_blueprint(version.agent_blueprint).prompt
+    return compile_blueprint(version.agent_blueprint, agent_name=agent_name).prompt  # as compile_version would

@@ -120,20 +120,21 @@ def storage_violations(document: object) -> list[Violation]:
     return violations
 
 
-def preview(document: object) -> CompilerOutput:
+def preview(document: object, *, agent_name: str | None = None) -> CompilerOutput:
     """What compiling `document` as a new version would give, for a document that can be saved (InvalidBlueprint,
-    as on a save, otherwise)."""
+    as on a save, otherwise); `agent_name` as `compile_version` passes it, when the agent is known."""
     violations = saving_violations(document)
     if violations or not isinstance(document, dict):
         raise InvalidBlueprint(violations)
-    return compile_blueprint(document)
+    return compile_blueprint(document, agent_name=agent_name)
 
 
 def compile_version(agent: Agent, version: BlueprintVersion, *, by: str, now: datetime) -> CompileOutcome:
     """Compiled -> the stored result unchanged; otherwise `compiled` with the prompt, or `failed` with every
-    violation. A deleted agent compiles nothing."""
+    violation. A deleted agent compiles nothing. The agent's name is the compiler's to read for a document in the old
+    system's row shape (an imported agent's version 1: the old row's `name` is the agent's)."""
     ensure_live(agent)
-    compilation: CompilerOutput = compile_blueprint(version.agent_blueprint)
+    compilation: CompilerOutput = compile_blueprint(version.agent_blueprint, agent_name=agent.name)
     if version.compilation_status is CompilationStatus.COMPILED:
         stored = version.compile_warnings  # None: compiled before warnings were stored; the compiler says again
         return CompileOutcome(version=version, warnings=compilation.warnings if stored is None else stored,

@@ -6,14 +6,21 @@ from typing import Any, Final, TypeAlias
 import msgspec
 
 from domain.document import (
+    OLD_ROW_COLUMNS,
+    SECTION,
     SECTION_ORDER,
+    SECTIONS,
     Blueprint,
     Capability,
     Integration,
     KnowledgeSource,
+    OldRow,
     TestScenario,
     Tool,
+    field_value,
+    is_blank,
     read_blueprint,
+    read_old_row,
     shape_violations,
     unknown_fields,
 )
@@ -48,24 +55,23 @@ class CompilerOutput(msgspec.Struct, frozen=True, kw_only=True):
 
 # -- rules ------------------------------------------------------------------------------------------------------
 # Each rule yields every violation it finds and never raises. The required-field rules skip what has the wrong type
-# (the shape rule already names it), so one mistake is reported once.
+# (the shape rule already names it), so one mistake is reported once. An item written as a plain string (the old
+# system's shape) states one field: that one must not be blank, the others it cannot state are warnings instead.
 
 Rule: TypeAlias = Callable[[Mapping[str, Any]], Iterator[Violation]]
 
 
-def _is_blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and (not value or value.isspace()))
-
-
-def _each_item_needs(doc: Mapping[str, Any], section: str) -> Iterator[Violation]:
-    items = doc.get(section)
+def _each_item_needs(doc: Mapping[str, Any], name: str) -> Iterator[Violation]:
+    items, section = doc.get(name), SECTION[name]
     if not isinstance(items, list | tuple):
         return
     for index, item in enumerate(items):
         if isinstance(item, dict):
-            for name in REQUIRED_FIELDS[section]:
-                if _is_blank(item.get(name)):
-                    yield Violation(field=f"{section}[{index}].{name}", message=REQUIRED)
+            for field in REQUIRED_FIELDS[name]:
+                if is_blank(item.get(field)) and (not section.old_names or is_blank(field_value(section, item, field))):
+                    yield Violation(field=f"{name}[{index}].{field}", message=REQUIRED)
+        elif isinstance(item, str) and is_blank(item) and section.text_item in REQUIRED_FIELDS[name]:
+            yield Violation(field=f"{name}[{index}].{section.text_item}", message=REQUIRED)
 
 
 def is_well_shaped(doc: Mapping[str, Any]) -> Iterator[Violation]:
@@ -78,7 +84,7 @@ def identity_is_complete(doc: Mapping[str, Any]) -> Iterator[Violation]:
         identity = {}
     if isinstance(identity, dict):
         for name in REQUIRED_FIELDS["identity"]:
-            if _is_blank(identity.get(name)):
+            if is_blank(identity.get(name)):
                 yield Violation(field=f"identity.{name}", message=REQUIRED)
 
 
@@ -103,23 +109,81 @@ RULES: Final[tuple[Rule, ...]] = (
 )
 
 
-def validate(doc: object) -> list[Violation]:
-    """Every violation of the compile rules, in rule order; never raises, whatever JSON value it is given."""
+def validate(doc: object, *, agent_name: str | None = None) -> list[Violation]:
+    """Every violation of the compile rules, in rule order; never raises, whatever JSON value it is given.
+    `agent_name`: the name of the agent the document belongs to (see `compile_blueprint`)."""
     if not isinstance(doc, dict):
         return shape_violations(doc)
+    return _violations(_as_read(doc, read_old_row(doc, agent_name=agent_name)))
+
+
+def _violations(doc: Mapping[str, Any]) -> list[Violation]:
     return [violation for rule in RULES for violation in rule(doc)]
+
+
+def _as_read(doc: dict[str, Any], old: OldRow | None) -> dict[str, Any]:
+    """The document as the rules see it: the identity fields it leaves blank filled in from its old-row columns."""
+    identity = doc.get("identity")
+    if old is None or not old.identity or not isinstance(identity, dict | None):
+        return doc
+    return doc | {"identity": (identity or {}) | dict(old.identity)}
+
+
+# -- warnings about the old shapes ------------------------------------------------------------------------------
+
+NAMED_ONLY: Final = "no {field}: a plain string gives the {named_by} only, so the model is not told when to use it"
+OLD_ROW_NAMED_ONLY: Final = (
+    "no {field}: the old row gives the tool's name only, so the model is not told when to use it"
+)
+
+
+def _thin_content(doc: Mapping[str, Any], old: OldRow | None) -> Iterator[Violation]:
+    """The required fields that the old shapes cannot state, where they are missing: warnings, not violations."""
+    for section in SECTIONS:
+        items, required = doc.get(section.name), REQUIRED_FIELDS.get(section.name, ())
+        if section.text_item is None or not isinstance(items, list | tuple):
+            continue
+        missing = [field for field in required if field != section.text_item]
+        for index, item in enumerate(items):
+            if isinstance(item, str) and not is_blank(item):
+                for field in missing:
+                    message = NAMED_ONLY.format(named_by=section.text_item, field=field)
+                    yield Violation(field=f"{section.name}[{index}].{field}", message=message)
+    if old is None:
+        return
+    thin = [
+        Violation(field=path, message=OLD_ROW_NAMED_ONLY.format(field=field))
+        for path, tool in old.tools
+        for field in REQUIRED_FIELDS["tools"]
+        if field != "name" and is_blank(getattr(tool, field))
+    ]
+    yield from sorted([*old.warnings, *thin], key=_column_order)
+
+
+def _column_order(warning: Violation) -> tuple[int, int]:
+    """Old-row warnings in column order (`system_prompt`, `tools_list`, `knowledge_list`), then by item."""
+    column, _, rest = warning.field.partition("[")
+    column = column.partition(".")[0]
+    return OLD_ROW_COLUMNS.index(column), int(rest.partition("]")[0]) if rest else -1
 
 
 # -- compile ----------------------------------------------------------------------------------------------------
 
 
-def compile_blueprint(doc: object) -> CompilerOutput:
-    """Total and deterministic: the prompt depends on the document's content only, never on its key order."""
-    warnings = unknown_fields(doc)
-    violations = validate(doc)
-    if violations or not isinstance(doc, dict):
+def compile_blueprint(doc: object, *, agent_name: str | None = None) -> CompilerOutput:
+    """Total and deterministic: the prompt depends on the document's content only, never on its key order.
+    `agent_name` is read only for a document in the old system's row shape (docs/blueprint-shapes.md): the name its
+    identity has when nothing in it gives one, as the old row's `name` became the imported agent's name."""
+    if not isinstance(doc, dict):
+        return CompilerOutput(prompt=None, violations=shape_violations(doc), warnings=[],
+                              compiler_version=COMPILER_VERSION)  # fmt: skip
+    old = read_old_row(doc, agent_name=agent_name)
+    read = _as_read(doc, old)
+    violations = _violations(read)
+    warnings = [*unknown_fields(doc), *_thin_content(doc, old)]
+    if violations:
         return CompilerOutput(prompt=None, violations=violations, warnings=warnings, compiler_version=COMPILER_VERSION)
-    prompt = render_prompt(read_blueprint(doc))
+    prompt = render_prompt(read_blueprint(read), old)
     if len(prompt) > LONG_PROMPT_CHARS:
         long_prompt = Violation(
             field="",
@@ -130,9 +194,19 @@ def compile_blueprint(doc: object) -> CompilerOutput:
     return CompilerOutput(prompt=prompt, violations=[], warnings=warnings, compiler_version=COMPILER_VERSION)
 
 
-def render_prompt(blueprint: Blueprint) -> str:
-    """The system prompt: one block per non-empty section in SECTION_ORDER, then the general instructions."""
+def render_prompt(blueprint: Blueprint, old: OldRow | None = None) -> str:
+    """The system prompt: one block per non-empty section in SECTION_ORDER, then the general instructions. With an
+    old row, its tools and knowledge sources follow the document's own, and what it says that has no place in a
+    blueprint comes as instructions before the general ones."""
+    if old is not None:
+        blueprint = msgspec.structs.replace(
+            blueprint,
+            tools=blueprint.tools + tuple(tool for _, tool in old.tools),
+            knowledge_sources=blueprint.knowledge_sources + tuple(source for _, source in old.knowledge_sources),
+        )
     blocks = [block for name in SECTION_ORDER if (block := _RENDERERS[name](blueprint))]
+    if old is not None and (block := _old_instructions(old)):
+        blocks.append(block)
     blocks.append(_general_instructions(blueprint))
     return "\n\n".join(blocks) + "\n"
 
@@ -279,6 +353,13 @@ def _workflow(blueprint: Blueprint) -> str:
     if flow:
         parts.append(f"Flow: {flow}")
     return "\n\n".join(["## Workflow", *parts]) if parts else ""
+
+
+def _old_instructions(old: OldRow) -> str:
+    """The old prompt's own text, verbatim, then one line per other thing it said."""
+    notes = "\n".join(_bullet(_sentence(_labelled(label, text) if label else text)) for label, text in old.notes)
+    parts = [*old.instructions, *([notes] if notes else [])]
+    return "\n\n".join(["## Instructions", *parts]) if parts else ""
 
 
 _RENDERERS: Final[Mapping[str, Callable[[Blueprint], str]]] = {

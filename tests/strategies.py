@@ -186,7 +186,7 @@ def typed_paths(doc: Doc) -> list[tuple[Path, str]]:
             paths += _field_paths(section, value, where)
         elif isinstance(value, list):
             for index, item in enumerate(value):
-                paths.append(((*where, index), str(SectionShape.OBJECT)))
+                paths.append(((*where, index), OBJECT_OR_TEXT if section.text_item else str(SectionShape.OBJECT)))
                 if isinstance(item, dict):
                     paths += _field_paths(section, item, (*where, index))
     return paths
@@ -211,16 +211,18 @@ def wrong_values(kind: str) -> st.SearchStrategy[Any]:
 
 def _wrong_values(kind: str) -> st.SearchStrategy[Any]:
     choices: list[st.SearchStrategy[Any]] = [st.booleans(), st.integers(), st.floats(allow_nan=False)]
-    if kind != FieldType.TEXT:
+    if kind not in (FieldType.TEXT, OBJECT_OR_TEXT):
         choices.append(st.text(max_size=8))
     if kind not in (SectionShape.LIST, FieldType.TEXT_LIST):
         choices.append(st.lists(_JSON_VALUES, max_size=2))
-    if kind != SectionShape.OBJECT:
+    if kind not in (SectionShape.OBJECT, OBJECT_OR_TEXT):
         choices.append(st.dictionaries(st.text(max_size=8), _JSON_VALUES, max_size=2))
     return st.one_of(choices)
 
 
-_WRONG_VALUES: Final = {str(kind): _wrong_values(kind) for kind in (*SectionShape, *FieldType)}
+# An item of a section that also takes plain strings (the old system's shape, docs/blueprint-shapes.md).
+OBJECT_OR_TEXT: Final = "object or a string"
+_WRONG_VALUES: Final = {str(kind): _wrong_values(kind) for kind in (*SectionShape, *FieldType, OBJECT_OR_TEXT)}
 
 
 def _outermost(paths: list[Path]) -> list[Path]:

@@ -268,7 +268,7 @@ async def test_every_wrongly_typed_field_is_listed(deps: Deps) -> None:
     agent = await agent_of(deps, acme)
     doc: dict[str, Any] = {
         "identity": {"name": 7, "role": ["r"]},
-        "capabilities": [{"task": "t", "examples": "not a list"}, "not an object"],
+        "capabilities": [{"task": "t", "examples": "not a list"}, 42],  # a string is a capability (the old shape)
         "workflow": {"steps": ["ok", 3]},
     }
 

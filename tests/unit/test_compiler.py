@@ -20,6 +20,7 @@ from domain.compiler import (
     validate,
 )
 from domain.document import (
+    OLD_ROW_COLUMNS,
     SECTION_ORDER,
     SECTIONS,
     UNKNOWN_FIELD,
@@ -127,7 +128,7 @@ def test_a_minimal_blueprint_compiles_to_its_identity_and_the_general_instructio
 def test_every_violation_of_a_failing_document_is_listed() -> None:
     doc = {
         "identity": {"name": "  ", "role": 7, "personality": "calm"},
-        "capabilities": [{"task": "Answer"}, {"description": "no task"}, "not an object"],
+        "capabilities": [{"task": "Answer"}, {"description": "no task"}, 42],
         "tools": [{"name": "lookup", "purpose": "", "triggers": ["stock", 3]}],
         "monitoring": ["escalate"],
         "test_scenarios": [{"question": "Hi?"}],
@@ -136,7 +137,7 @@ def test_every_violation_of_a_failing_document_is_listed() -> None:
 
     assert [(v.field, v.message) for v in validate(doc)] == [
         ("identity.role", "must be a string"),
-        ("capabilities[2]", "must be an object"),
+        ("capabilities[2]", "must be an object or a string"),
         ("tools[0].triggers[1]", "must be a string"),
         ("monitoring", "must be an object"),
         ("workflow.steps", "must be a list of strings"),
@@ -192,19 +193,22 @@ def test_a_prompt_over_the_limit_compiles_with_a_warning_naming_its_length() -> 
     assert str(LONG_PROMPT_CHARS + 1) in over.warnings[0].message
 
 
-def test_a_legacy_document_fails_on_identity_and_warns_about_its_unknown_sections() -> None:
+def test_a_legacy_document_is_read_as_the_old_row_and_fails_only_on_what_the_row_never_had() -> None:
     legacy = {
         "system_prompt": "You are a helpful assistant.",
         "tools_list": [{"name": "search"}],
         "knowledge_list": ["faq.pdf"],
     }
 
-    compilation = compile_blueprint(legacy)
+    compilation = compile_blueprint(legacy, agent_name="Helpdesk")
 
     assert compilation.prompt is None
-    assert fields(compilation.violations) == ["identity.name", "identity.role", "identity.primary_purpose"]
-    assert compilation.warnings == [
-        Violation(field=key, message=UNKNOWN_SECTION) for key in ("knowledge_list", "system_prompt", "tools_list")
+    assert fields(compilation.violations) == ["identity.role", "identity.primary_purpose"]
+    assert fields(compilation.warnings) == ["tools_list[0]"]  # a tool with no purpose; the columns are not unknown
+    assert fields(compile_blueprint(legacy).violations) == [
+        "identity.name",
+        "identity.role",
+        "identity.primary_purpose",
     ]
 
 
@@ -430,9 +434,13 @@ def keys_other_than(names: Collection[str], max_size: int) -> st.SearchStrategy[
     return st.text(max_size=max_size).filter(lambda key: key not in names)
 
 
-UNKNOWN_SECTIONS = st.dictionaries(keys_other_than(SECTION_ORDER, 12), json_values(), min_size=1)
+UNKNOWN_SECTIONS = st.dictionaries(keys_other_than([*SECTION_ORDER, *OLD_ROW_COLUMNS], 12), json_values(), min_size=1)
 UNKNOWN_FIELDS = {
-    section.name: st.dictionaries(keys_other_than([name for name, _ in section.fields], 8), json_values(), max_size=2)
+    section.name: st.dictionaries(
+        keys_other_than([*(name for name, _ in section.fields), *(old for old, _ in section.old_names)], 8),
+        json_values(),
+        max_size=2,
+    )
     for section in SECTIONS
 }
 

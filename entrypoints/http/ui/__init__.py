@@ -22,7 +22,7 @@ from domain.agents import MAX_NAME
 from domain.audit import Action
 from domain.blueprints import MAX_CONVERSATION_ID, MAX_MESSAGE
 from domain.compiler import REQUIRED_FIELDS
-from domain.document import SECTIONS, FieldType, SectionShape
+from domain.document import OLD_ROW_COLUMNS, SECTIONS, FieldType, SectionShape
 from domain.labels import LATEST, NAME_PATTERN, PRODUCTION
 from domain.labels import MAX_NAME as MAX_LABEL_NAME
 from domain.roles import Role, Scope
@@ -75,9 +75,15 @@ def domain_facts() -> dict[str, Any]:
                 "key": section.name,
                 "shape": section.shape.value,
                 "fields": [
-                    {"key": name, "type": kind.value, "required": name in REQUIRED_FIELDS.get(section.name, ())}
+                    {
+                        "key": name,
+                        "type": kind.value,
+                        "required": name in REQUIRED_FIELDS.get(section.name, ()),
+                        "old_names": [old for old, new in section.old_names if new == name],
+                    }
                     for name, kind in section.fields
                 ],
+                "text_item": section.text_item,  # a plain-string item is an item with this field (the old shape)
             }
             for section in SECTIONS
         ],
@@ -103,6 +109,7 @@ def domain_facts() -> dict[str, Any]:
             "name_chars": MAX_TOKEN_NAME,
         },
         "activity": {"actions": [action.value for action in Action]},
+        "old_row_columns": list(OLD_ROW_COLUMNS),  # read as the old system's agent row (docs/blueprint-shapes.md)
     }
 
 
@@ -127,7 +134,8 @@ def domain_module(facts: dict[str, Any]) -> bytes:
             "",
             "/** Section shapes and field types, in the domain's words: {OBJECT, LIST} and {TEXT, TEXT_LIST}. */",
             "export const { shapes: SHAPES, types: TYPES } = DOMAIN;",
-            "/** The sections in prompt order: [{key, shape, fields: [{key, type, required}]}]. */",
+            "/** The sections in prompt order: [{key, shape, fields: [{key, type, required, old_names}], text_item}]",
+            " * (text_item: what a plain-string item stands for; old_names: the old system's names of a field). */",
             "export const { sections: SECTIONS } = DOMAIN;",
             "/** The largest request bodies the API accepts, in bytes: {blueprint_bytes, small_body_bytes}. */",
             "export const { limits: LIMITS } = DOMAIN;",
@@ -139,6 +147,8 @@ def domain_module(facts: dict[str, Any]) -> bytes:
             "export const { tokens: TOKENS } = DOMAIN;",
             "/** The audit trail: {actions}, every action it records, in the API's words (label.move …). */",
             "export const { activity: ACTIVITY } = DOMAIN;",
+            "/** The old system's agent row: the top-level keys the compiler reads as its columns. */",
+            "export const { old_row_columns: OLD_ROW_COLUMNS } = DOMAIN;",
             "",
         ]
     ).encode()

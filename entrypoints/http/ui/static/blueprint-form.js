@@ -1,9 +1,11 @@
 // The blueprint editor: a form with one part per section, or the raw JSON; switching keeps the content, and
 // whatever the form has no field for (unknown sections, unknown keys inside a section) is carried over verbatim.
 // Compile violations name fields by path (`identity.name`, `tools[0].purpose`); the form shows each next to its field.
+// The old system's shapes open in the form too (docs/blueprint-shapes.md): a plain-string item shows as an item with
+// that one field, a field under its old name shows in the field; both are written back as they came unless edited.
 
 import { focusOn, h, replace, uid } from "./dom.js";
-import { SECTIONS as DOMAIN_SECTIONS, SHAPES, TYPES } from "./domain.js";
+import { SECTIONS as DOMAIN_SECTIONS, SHAPES, TYPES, OLD_ROW_COLUMNS } from "./domain.js";
 
 // How the form presents the sections and fields the server states in ./domain.js (which ones, their shape and
 // type, and which are required: all from the domain, never typed here). `long`: a text shown as a paragraph.
@@ -96,16 +98,17 @@ function needs(section) {
 export const SECTIONS = DOMAIN_SECTIONS.map((domain) => {
   const look = own(PRESENTATION, domain.key);
   const looks = look.fields || {};
-  const fields = domain.fields.map(({ key, type, required }) => {
+  const fields = domain.fields.map(({ key, type, required, old_names: oldNames = [] }) => {
     const { label = humanize(key), hint, long } = own(looks, key);
     const kind = type === TYPES.TEXT_LIST ? "lines" : long ? "long" : "text";
-    return { key, label, kind, required, hint };
+    return { key, label, kind, required, hint, oldNames };
   });
   const section = {
     key: domain.key,
     title: look.title || humanize(domain.key),
     kind: domain.shape === SHAPES.OBJECT ? "object" : "list",
     item: look.item || domain.key.replaceAll("_", " ").replace(/s$/, ""),
+    textItem: domain.text_item || null, // a plain-string item is an item with this field
     fields,
   };
   section.hint = [look.hint, needs(section)].filter(Boolean).join(" ");
@@ -113,6 +116,20 @@ export const SECTIONS = DOMAIN_SECTIONS.map((domain) => {
 });
 
 const KNOWN = new Set(SECTIONS.map((s) => s.key));
+const OLD_ROW = new Set(OLD_ROW_COLUMNS);
+const isBlank = (value) => value === undefined || value === null || (typeof value === "string" && !value.trim());
+
+/** A list item as the form shows it: an object, or for a plain string the item it stands for; null otherwise. */
+function itemObject(section, item) {
+  if (isObject(item)) return item;
+  return section.textItem && typeof item === "string" ? { [section.textItem]: item } : null;
+}
+
+/** Where a field's value is read from: its own key, or when that is blank an old name that holds something. */
+function sourceKey(field, obj) {
+  if (!isBlank(obj[field.key])) return field.key;
+  return field.oldNames.find((old) => obj[old] !== undefined && obj[old] !== null) || field.key;
+}
 
 /** The document with known sections first, in the prompt's order, then the others as they were. */
 export function ordered(doc) {
@@ -127,8 +144,9 @@ export function formProblems(doc) {
   const problems = [];
   const checkFields = (section, obj, path) => {
     for (const field of section.fields) {
-      const value = obj[field.key];
-      const where = `${path}.${field.key}`;
+      const key = sourceKey(field, obj);
+      const value = obj[key];
+      const where = `${path}.${key}`;
       if (value === null || value === undefined) continue;
       if (field.kind !== "lines") {
         if (typeof value !== "string") problems.push(`${where} is not text`);
@@ -149,8 +167,9 @@ export function formProblems(doc) {
       problems.push(`${section.key} is not a list`);
     } else {
       value.forEach((item, i) => {
-        if (isObject(item)) checkFields(section, item, `${section.key}[${i}]`);
-        else problems.push(`${section.key}[${i}] is not an object`);
+        const obj = itemObject(section, item);
+        if (obj) checkFields(section, obj, `${section.key}[${i}]`);
+        else if (item !== null) problems.push(`${section.key}[${i}] is not an object`);
       });
     }
   }
@@ -237,8 +256,12 @@ export class BlueprintEditor {
     replace(this.formEl, SECTIONS.map((section) => this.sectionElement(section, doc[section.key])));
     const extra = Object.keys(this.extraSections);
     this.extrasNote.hidden = extra.length === 0;
+    const oldRow = extra.filter((key) => OLD_ROW.has(key));
     replace(this.extrasNote, extra.length
-      ? [`Also in this blueprint, kept as they are (see JSON): ${extra.join(", ")}.`]
+      ? [`Also in this blueprint, kept as they are (see JSON): ${extra.join(", ")}.`,
+        oldRow.length ? ` The compiler reads ${oldRow.length === extra.length ? "them" : listed(oldRow)} as the old `
+          + "system's agent row (its role, tools and knowledge, and the agent's name): fill in here what it lacks."
+          : ""]
       : []);
   }
 
@@ -266,7 +289,7 @@ export class BlueprintEditor {
       fieldset.append(grid);
     } else {
       const rows = h("ol", { class: "rows" });
-      const items = Array.isArray(value) ? value.filter(isObject) : [];
+      const items = Array.isArray(value) ? value.filter((item) => itemObject(section, item)) : [];
       items.forEach((item, i) => rows.append(this.rowElement(section, i, item)));
       fieldset.append(rows);
       if (this.readOnly) {
@@ -285,11 +308,17 @@ export class BlueprintEditor {
     const id = this.controlId(path);
     const slot = this.errorSlot(path);
     const fieldset = h("fieldset", { class: "row", id, "aria-describedby": slot.id }, h("legend", {}, title), slot);
-    fieldset.extras = unknownKeys(section, item);
+    const obj = itemObject(section, item);
+    fieldset.plain = typeof item === "string"; // written back as a string while only its one field is filled
+    fieldset.sourceKeys = Object.fromEntries(section.fields.map((field) => [field.key, sourceKey(field, obj)]));
+    const shown = new Set(Object.values(fieldset.sourceKeys));
+    const extras = Object.entries(unknownKeys(section, obj)).filter(([key]) => !shown.has(key));
+    fieldset.extras = Object.fromEntries(extras);
     this.register(path, fieldset, title, slot);
     const grid = h("div", { class: "fields" });
     for (const field of section.fields) {
-      grid.append(this.fieldElement(field, `${path}.${field.key}`, `${title} › ${field.label}`, item[field.key]));
+      const value = obj[fieldset.sourceKeys[field.key]];
+      grid.append(this.fieldElement(field, `${path}.${field.key}`, `${title} › ${field.label}`, value));
     }
     fieldset.append(grid);
     if (!this.readOnly) {
@@ -353,9 +382,10 @@ export class BlueprintEditor {
     for (const field of section.fields) {
       const control = row.querySelector(`[data-path$=".${field.key}"]`);
       const value = readControl(control);
-      if (value !== undefined) obj[field.key] = value;
+      if (value !== undefined) obj[(row.sourceKeys && row.sourceKeys[field.key]) || field.key] = value;
     }
-    return obj;
+    const keys = Object.keys(obj);
+    return row.plain && keys.length === 1 && keys[0] === section.textItem ? obj[section.textItem] : obj;
   }
 
   rerenderSection(section, items) {
