@@ -57,6 +57,7 @@ class GetCompilationStats(msgspec.Struct, frozen=True, kw_only=True):
 
 class PreviewBlueprint(msgspec.Struct, frozen=True, kw_only=True):
     agent_blueprint: object
+    agent_id: UUID | None = None  # the agent it would be a version of: compiled as compile_version would
 
 
 class ListVersions(msgspec.Struct, frozen=True, kw_only=True):
@@ -124,9 +125,14 @@ async def add_version(deps: Deps, who: Principal, cmd: AddVersion) -> BlueprintV
 async def preview_blueprint(deps: Deps, who: Principal, cmd: PreviewBlueprint) -> CompilerOutput:
     """A dry run, for any role: exactly what compiling the document as a new version would record (its prompt, or
     every violation; its warnings), and nothing is written. A document that could not even be saved is refused as a
-    save refuses it (InvalidBlueprint)."""
+    save refuses it (InvalidBlueprint). With an agent (of the caller's organization: AgentNotFound otherwise), its
+    name is read as compile_version reads it (an imported agent's old row names no identity)."""
     ensure_manage_scope(who)
-    return rules.preview(cmd.agent_blueprint)
+    agent_name = None
+    if cmd.agent_id is not None:
+        async with deps.uow() as uow:
+            agent_name = (await uow.agents.get(who.org_id, cmd.agent_id)).name
+    return rules.preview(cmd.agent_blueprint, agent_name=agent_name)
 
 
 async def list_versions(deps: Deps, who: Principal, cmd: ListVersions) -> Page[BlueprintVersion]:

@@ -58,8 +58,11 @@ class DiffController(Controller):
     ) -> PreviewOut:
         """A dry run: exactly what compiling this document as a new version would record (status, prompt,
         warnings, every violation), and nothing is written. Any role. A document a save would refuse (a section of
-        the wrong type) is refused the same way (422)."""
-        made = await preview_blueprint(deps, principal, PreviewBlueprint(agent_blueprint=data.agent_blueprint))
+        the wrong type) is refused the same way (422). With `agent_id`, it is checked as a version of that agent (an
+        imported agent's old row takes its name from the agent)."""
+        made = await preview_blueprint(
+            deps, principal, PreviewBlueprint(agent_blueprint=data.agent_blueprint, agent_id=data.agent_id)
+        )
         return PreviewOut(
             compilation_status=CompilationStatus.COMPILED if made.ok else CompilationStatus.FAILED,
             compiled_system_prompt=made.prompt,

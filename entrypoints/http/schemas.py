@@ -75,6 +75,7 @@ class VersionCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 class PreviewIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     agent_blueprint: Document
+    agent_id: UUID | None = None  # the agent it would be a version of (its name, as compile reads it); 404 if foreign
 
 
 class LabelMoveIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

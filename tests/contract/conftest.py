@@ -6,12 +6,14 @@ listening connection per test, and the cache is transparent to everything else);
 on. Principals are made the way requests get them: a token is minted and resolved.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import psycopg
 import pytest
 
 from application.deps import Deps
+from application.ports import TokenStore
 from application.tokens import CreateToken, authenticate, create_token
 from domain.roles import Principal, Role
 from entrypoints import bootstrap
@@ -52,3 +54,14 @@ async def principal(deps: Deps, org: str, user: str, role: Role) -> Principal:
     resolved = await authenticate(deps, issued.secret)
     assert resolved is not None
     return resolved
+
+
+class CountedTokens:
+    """The adapter's token store with `resolve` replaced (by a counting one); everything else is the adapter's."""
+
+    def __init__(self, inner: TokenStore, resolve: Callable[[bytes], Awaitable[Principal | None]]) -> None:
+        self._inner = inner
+        self.resolve = resolve
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)

@@ -3,8 +3,8 @@ wake together when it moves), and a read never outlives a change it started befo
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable
-from typing import Any, Self, cast
+from collections.abc import Callable
+from typing import Self, cast
 
 import pytest
 
@@ -16,6 +16,7 @@ from application.ports import TokenStore, UnitOfWork
 from application.tokens import CreateToken, authenticate, create_token
 from domain.errors import NoLivePrompt
 from domain.roles import Principal, Role
+from tests.contract.conftest import CountedTokens
 from tests.samples import shop_buddy, team
 
 pytestmark = pytest.mark.anyio
@@ -125,14 +126,3 @@ async def test_requests_whose_token_is_not_cached_share_one_lookup(deps: Deps) -
 
     assert lookups == 1
     assert {answer.user_id if answer else None for answer in answers} == {"ana"}
-
-
-class CountedTokens:
-    """The adapter's token store, with `resolve` replaced by a counting one; everything else is the adapter's."""
-
-    def __init__(self, inner: TokenStore, resolve: Callable[[bytes], Awaitable[Principal | None]]) -> None:
-        self._inner = inner
-        self.resolve = resolve
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)

@@ -42,7 +42,7 @@ from application.tokens import (
 from domain.errors import RoleTooLow, ScopeTooNarrow, TokenNotFound
 from domain.roles import Principal, Role, Scope
 from domain.tokens import InvalidTokenRequest, is_secret, secret_hash
-from tests.contract.conftest import principal
+from tests.contract.conftest import CountedTokens, principal
 from tests.contract.test_labels import until
 from tests.doubles import FixedClock
 from tests.samples import shop_buddy
@@ -233,7 +233,7 @@ async def test_junk_credentials_cost_no_lookup(deps: Deps) -> None:
         lookups += 1
         return await resolve(secret_hash)
 
-    counted_deps = dataclasses.replace(deps, tokens=cast("TokenStore", Counting(deps.tokens, counted)))
+    counted_deps = dataclasses.replace(deps, tokens=cast("TokenStore", CountedTokens(deps.tokens, counted)))
     body = issued.secret[4:47]
     wrong_checksum = issued.secret[:-1] + ("A" if issued.secret[-1] != "A" else "B")
     junk = ["oat_" + "x" * n for n in (1, 42, 44, 48, 50, 60)] + [wrong_checksum, "oat_" + body + "!" * 6, "a.b.c"]
@@ -246,17 +246,6 @@ async def test_junk_credentials_cost_no_lookup(deps: Deps) -> None:
     deps.live.tokens_changed()
     assert await authenticate(counted_deps, issued.secret) is not None
     assert lookups == 1
-
-
-class Counting:
-    """The adapter's token store with `resolve` replaced by a counting one; everything else is the adapter's."""
-
-    def __init__(self, inner: TokenStore, resolve: Any) -> None:
-        self._inner = inner
-        self.resolve = resolve
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
 
 async def test_use_is_written_once_a_minute_at_most_after_the_request(deps: Deps) -> None:

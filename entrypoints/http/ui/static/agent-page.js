@@ -383,7 +383,7 @@ export class AgentPage {
       const these = base.compile_errors.length === 1 ? "this problem" : "these problems";
       editor.showViolations(base.compile_errors, `Version ${base.version} did not compile: fix ${these}`);
     }
-    this.editing = { base, editor, check: new BlueprintCheck(this.ctx, editor), note: new ChangeNote() };
+    this.editing = { base, editor, check: new BlueprintCheck(this.ctx, editor, this.agentId), note: new ChangeNote() };
     if (render) {
       this.renderHistory();
       this.renderPanel();

@@ -9,10 +9,12 @@ const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 const said = (v) => (v.field ? `${v.field}: ${v.message}` : v.message);
 
 export class BlueprintCheck {
-  /** `ctx`: the page's notify and fail; `editor`: the BlueprintEditor whose content is checked. */
-  constructor(ctx, editor) {
+  /** `ctx`: the page's notify and fail; `editor`: the BlueprintEditor whose content is checked; `agentId`: the
+   *  agent it would be a version of (checked as its compile would read it), none for a new agent. */
+  constructor(ctx, editor, agentId = null) {
     this.ctx = ctx;
     this.editor = editor;
+    this.agentId = agentId;
     this.checked = false; // a result is shown, for the content as it was then
     this.button = h("button", {
       type: "button", id: "check-blueprint", "aria-describedby": "check-hint", onclick: () => this.run(),
@@ -47,7 +49,8 @@ export class BlueprintCheck {
     this.result.className = "check-result";
     replace(this.result, h("p", { class: "loading" }, "Checking…"));
     try {
-      const out = await api("POST", "/org-agents/blueprints/preview", { body: { agent_blueprint: doc } });
+      const body = this.agentId ? { agent_blueprint: doc, agent_id: this.agentId } : { agent_blueprint: doc };
+      const out = await api("POST", "/org-agents/blueprints/preview", { body });
       this.show(out);
     } catch (error) {
       if (error instanceof ApiError && error.status === 422 && error.errors.length) {
