@@ -27,12 +27,6 @@ POSTGRES_FIXTURES = {"pg_admin", "database", "migrated_database", "shared_migrat
 FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`--numprocesses=auto`: one worker more than the cores this process may use. Many tests wait on real processes
-    (servers, PostgreSQL, Chromium): with one worker per core, CI's two cores were busy 62% of the run."""
-    return len(os.sched_getaffinity(0)) + 1
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
