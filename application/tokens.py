@@ -107,15 +107,20 @@ async def revoke_token(deps: Deps, cmd: RevokeToken) -> TokenInfo:
 # -- the organization's -----------------------------------------------------------------------------------------
 
 
-def _ensure_may_handle(who: Principal, role: Role) -> None:
-    """Owners handle every token; admins those of admins and members; members none."""
+def _ensure_handles_keys(who: Principal) -> None:
+    """Owners and admins, with a manage key, handle their organization's keys; members none."""
     ensure_manage_scope(who)
     ensure_can_manage(who)
+
+
+def _ensure_may_handle(who: Principal, role: Role) -> None:
+    """Of a key with `role`: owners handle every key, admins those of admins and members."""
     if role is Role.OWNER and who.role is not Role.OWNER:
         raise RoleTooLow(who.role.value, "owner (for an owner's token)")
 
 
 async def mint_token(deps: Deps, who: Principal, cmd: MintToken) -> IssuedToken:
+    _ensure_handles_keys(who)
     _ensure_may_handle(who, cmd.role)
     org_name = await deps.tokens.organization_name(who.org_id)
     if org_name is None:  # nothing deletes organizations, and the caller's token belongs to this one
@@ -125,8 +130,7 @@ async def mint_token(deps: Deps, who: Principal, cmd: MintToken) -> IssuedToken:
 
 async def list_org_tokens(deps: Deps, who: Principal, cmd: ListOrgTokens) -> Page[TokenInfo]:
     """Owners and admins see every token of their organization (never a secret), newest first."""
-    ensure_manage_scope(who)
-    ensure_can_manage(who)
+    _ensure_handles_keys(who)
     limit = checked_limit(cmd.limit)
     after = decode_cursor(cmd.cursor, TokenKey)
     rows = await deps.tokens.page(who.org_id, limit=limit + 1, after=after)
@@ -135,15 +139,13 @@ async def list_org_tokens(deps: Deps, who: Principal, cmd: ListOrgTokens) -> Pag
 
 async def get_org_token(deps: Deps, who: Principal, cmd: GetToken) -> TokenInfo:
     """Owners and admins; a token of another organization is TokenNotFound."""
-    ensure_manage_scope(who)
-    ensure_can_manage(who)
+    _ensure_handles_keys(who)
     return await deps.tokens.get(cmd.token_id, org_id=who.org_id)
 
 
 async def revoke_org_token(deps: Deps, who: Principal, cmd: RevokeToken) -> TokenInfo:
     """Idempotent; a token of another organization is TokenNotFound; an admin may not revoke an owner's token."""
-    ensure_manage_scope(who)
-    ensure_can_manage(who)
+    _ensure_handles_keys(who)
     token = await deps.tokens.get(cmd.token_id, org_id=who.org_id)
     _ensure_may_handle(who, token.role)
     return await _revoke(deps, who.user_id, token, how="id")
@@ -156,7 +158,7 @@ async def revoke_secret(deps: Deps, cmd: RevokeSecret) -> TokenInfo:
         raise InvalidTokenRequest("secret", "not a token of this service (oat_ and 43 or 49 characters)")
     found = await deps.tokens.find(secret_hash(cmd.secret))
     if found is None:
-        raise TokenNotFound(UUID(int=0))
+        raise TokenNotFound(None)
     return await _revoke(deps, found.user_id, found, how="secret")
 
 
@@ -220,11 +222,7 @@ def cached_principal(deps: Deps, credential: str) -> Principal | None:
     asks this before any framework work. None means "ask `authenticate`", never "refused"."""
     if not is_secret(credential) and (deps.identity is None or not deps.identity.accepts(credential)):
         return None
-    principal = deps.live.principal(secret_hash(credential))
-    if principal is None or expired(principal, deps.clock.now()):
-        return None
-    _note_use(deps, principal)
-    return principal
+    return _usable(deps, deps.live.principal(secret_hash(credential)))
 
 
 async def authenticate(deps: Deps, credential: str) -> Principal | None:
@@ -242,6 +240,11 @@ async def authenticate(deps: Deps, credential: str) -> Principal | None:
     principal = deps.live.principal(hashed)
     if principal is None:
         principal = await deps.live.principal_reads.share(hashed, lambda: read(deps, hashed, credential))
+    return _usable(deps, principal)
+
+
+def _usable(deps: Deps, principal: Principal | None) -> Principal | None:
+    """The principal unless it has expired, with its use noted."""
     if principal is None or expired(principal, deps.clock.now()):
         return None
     _note_use(deps, principal)

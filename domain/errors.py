@@ -96,8 +96,9 @@ class LabelNotFound(NotFound):
 
 
 class TokenNotFound(NotFound):
-    def __init__(self, token_id: UUID) -> None:
-        super().__init__(f"no token {token_id}")
+    def __init__(self, token_id: UUID | None) -> None:
+        """`token_id` None: asked for by its secret."""
+        super().__init__("no token has this secret" if token_id is None else f"no token {token_id}")
         self.token_id = token_id
 
 

@@ -10,7 +10,7 @@ import pytest
 APPLICATION: Final = Path(__file__).parents[2] / "application"
 # What a prompt key may do: read the live prompt (with or without a watch) and ask who it is.
 PROMPT_SCOPE: Final = frozenset({"get_live_prompt", "watch_live_prompt", "whoami"})
-CHECKS: Final = frozenset({"ensure_manage_scope", "_ensure_may_handle"})
+CHECKS: Final = frozenset({"ensure_manage_scope", "_ensure_handles_keys"})
 
 
 def use_cases() -> list[tuple[str, ast.AsyncFunctionDef]]:
