@@ -29,7 +29,7 @@ from uuid import UUID
 import msgspec
 
 from application.ports import OrganizationArchive
-from domain.agents import NO_NUL, AgentStatus
+from domain.agents import MAX_NAME, NO_NUL, NUL, AgentStatus
 from domain.audit import Action
 from domain.blueprints import MAX_MESSAGE, CompilationStatus, storage_violations
 from domain.errors import Conflict, DomainError, Invalid, NotFound, Violation
@@ -38,10 +38,9 @@ from domain.labels import PRODUCTION, checked_name
 FORMAT: Final = "org-agents export"
 FORMAT_VERSION: Final = 1
 MAX_LINE: Final = 64 * 1024 * 1024  # one record; a version is at most a few MiB (its document, its prompt)
-NUL: Final = "\x00"
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]  # VARCHAR(255), never blank
-Text255 = Annotated[str, msgspec.Meta(max_length=255)]  # user ids, conversations: VARCHAR(255), as stored
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]  # VARCHAR(255), never blank
+Text255 = Annotated[str, msgspec.Meta(max_length=MAX_NAME)]  # user ids, conversations: VARCHAR(255), as stored
 Moment = Annotated[datetime, msgspec.Meta(tz=True)]
 Number = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]  # INTEGER columns that count from 1
 Count = Annotated[int, msgspec.Meta(ge=0)]
