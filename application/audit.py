@@ -13,6 +13,7 @@ from domain.agents import MAX_NAME, NUL
 from domain.audit import Action, AuditEvent
 from domain.errors import Malformed
 from domain.roles import Principal, ensure_can_manage, ensure_manage_scope
+from domain.webhooks import event_of
 
 MAX_ACTOR: Final = MAX_NAME  # a token's user id, as agent_audit_events.actor (VARCHAR(255)) holds it
 
@@ -22,19 +23,22 @@ async def record(
     **details: Any,
 ) -> None:  # fmt: skip
     """Writes one event about the agent through the caller's unit of work, so it commits or rolls back with the
-    change. `target_id` is the version changed, for an event of one of the agent's versions; the agent otherwise."""
-    await uow.audit.record(
-        AuditEvent(
-            id=deps.ids.new_id(),
-            org_id=who.org_id,
-            actor=who.user_id,
-            action=action,
-            target_id=agent_id if target_id is None else target_id,
-            agent_id=agent_id,
-            occurred_at=deps.clock.now(),
-            details=details,
-        )
+    change. `target_id` is the version changed, for an event of one of the agent's versions; the agent otherwise.
+    An event that is a webhook event (domain/webhooks.py) is queued for the organization's endpoints there too."""
+    event = AuditEvent(
+        id=deps.ids.new_id(),
+        org_id=who.org_id,
+        actor=who.user_id,
+        action=action,
+        target_id=agent_id if target_id is None else target_id,
+        agent_id=agent_id,
+        occurred_at=deps.clock.now(),
+        details=details,
     )
+    await uow.audit.record(event)
+    outgoing = event_of(event)
+    if outgoing is not None:
+        await uow.webhooks.enqueue(outgoing, now=event.occurred_at)
 
 
 class ListAuditEvents(msgspec.Struct, frozen=True, kw_only=True):

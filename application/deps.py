@@ -4,7 +4,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from application.live_cache import LiveCache
-from application.ports import Clock, IdentityProvider, IdSource, TokenStore, UnitOfWorkFactory
+from application.ports import Clock, IdentityProvider, IdSource, TokenStore, UnitOfWorkFactory, WebhookOutbox
 
 Readiness = Callable[[], Awaitable[bool]]  # True when storage answers now (GET /ready)
 
@@ -17,4 +17,6 @@ class Deps:
     tokens: TokenStore
     live: LiveCache  # serves only while attached to a feed of every change (bootstrap decides which)
     ready: Readiness
+    outbox: WebhookOutbox  # the webhook deliveries the running service attempts
     identity: IdentityProvider | None = None  # sign-in tokens of an identity provider, when the deployment has one
+    allow_private_webhooks: bool = False  # webhooks may target loopback and private addresses, over http too

@@ -71,6 +71,13 @@ class AgentKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 TokenKey = AgentKey  # tokens are listed as agents are: newest first by created_at, then id
+WebhookKey = AgentKey  # and webhook endpoints too
+
+
+class DeliveryKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A position in an endpoint's delivery log (newest first): the seq of the last delivery of a page."""
+
+    seq: int
 
 
 class AuditKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

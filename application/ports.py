@@ -8,13 +8,14 @@ from uuid import UUID
 
 import msgspec
 
-from application.pagination import AgentKey, AuditKey, TokenKey
+from application.pagination import AgentKey, AuditKey, TokenKey, WebhookKey
 from domain.agents import Agent, AgentStatus
 from domain.audit import Action, AuditEvent
 from domain.blueprints import BlueprintVersion, CompilationStats, CompilationStatus, LivePrompt
 from domain.idempotency import StoredResponse
 from domain.labels import Label, LabelMove
 from domain.roles import Principal, Role, Scope
+from domain.webhooks import Delivery, Endpoint, Outcome, WebhookEvent
 
 if TYPE_CHECKING:  # the archive's records are its format, defined with the use cases that write and read it
     from application.transfer import ArchiveCounts, ArchiveRecord, OrganizationRecord
@@ -244,6 +245,91 @@ class IdempotencyLog(Protocol):
         ...
 
 
+class WebhookRepository(Protocol):
+    """An organization's webhook endpoints, the outbox of their events, and the delivery log."""
+
+    async def add(self, endpoint: Endpoint) -> None: ...
+
+    async def get(self, org_id: UUID, endpoint_id: UUID, *, for_update: bool = False) -> Endpoint:
+        """Raises WebhookNotFound, also for an endpoint of another organization. `for_update` holds it until the
+        unit of work ends."""
+        ...
+
+    async def update(self, endpoint: Endpoint) -> None: ...
+
+    async def delete(self, endpoint_id: UUID) -> None:
+        """The endpoint and its delivery log."""
+        ...
+
+    async def page(self, org_id: UUID, *, limit: int, after: WebhookKey | None) -> list[Endpoint]:
+        """Newest first (created_at, then id, descending), strictly after `after`."""
+        ...
+
+    async def enqueue(self, event: WebhookEvent, *, now: datetime, endpoint_id: UUID | None = None) -> None:
+        """Writes the event and one delivery, due at `now`, to each enabled endpoint of its organization subscribed
+        to its type; with `endpoint_id`, to that endpoint only, whatever it subscribes to. Nothing is written when no
+        endpoint gets it."""
+        ...
+
+    async def deliveries(self, endpoint_id: UUID, *, limit: int, before: int | None) -> list[Delivery]:
+        """The endpoint's delivery log, newest first (by seq), seqs below `before`."""
+        ...
+
+    async def get_delivery(self, endpoint_id: UUID, delivery_id: UUID) -> Delivery:
+        """Raises DeliveryNotFound, also for a delivery of another endpoint."""
+        ...
+
+    async def update_delivery(self, delivery: Delivery) -> None: ...
+
+
+class DueDelivery(msgspec.Struct, frozen=True, kw_only=True):
+    delivery: Delivery
+    endpoint: Endpoint
+    event: WebhookEvent
+
+
+class ClaimedDeliveries(Protocol):
+    """Deliveries no other worker attempts until the claim ends (the block is left): each of a different endpoint,
+    its oldest due one, so an endpoint that answers gets its events in order."""
+
+    @property
+    def due(self) -> list[DueDelivery]: ...
+
+    async def settle(self, delivery: Delivery, *, now: datetime) -> datetime | None:
+        """Stores the delivery after its attempt. Delivered: its endpoint is healthy again and its other pending
+        deliveries are due at once (it answers again: no need to wait out their backoff). Not delivered: the endpoint
+        is failing since its first failure after its last success, which is returned."""
+        ...
+
+    async def disable(self, endpoint_id: UUID, reason: str, event: AuditEvent) -> None:
+        """Disables an enabled endpoint, with the audit event saying so."""
+        ...
+
+
+class WebhookOutbox(Protocol):
+    """The deliveries the running service attempts; outside any unit of work (a claim holds its own)."""
+
+    def claim(self, *, now: datetime, limit: int) -> AbstractAsyncContextManager[ClaimedDeliveries]:
+        """Up to `limit` due deliveries (pending, next attempt at or before `now`; to an enabled endpoint, or a test
+        event), oldest first, at most one per endpoint and none of an endpoint another claim holds one of. Whatever was
+        not settled when the block is left is attempted again (a crash loses nothing)."""
+        ...
+
+    async def wait(self, timeout_s: float) -> None:
+        """Returns when deliveries may have been queued since the last call (by this process, or by another one
+        where storage can tell), or after `timeout_s`."""
+        ...
+
+
+class WebhookSender(Protocol):
+    """Sends one signed webhook request (Standard Webhooks) and says what came back; never raises for the
+    receiver's failures."""
+
+    async def send(
+        self, url: str, *, message_id: str, timestamp: datetime, body: bytes, secrets: tuple[str, ...]
+    ) -> Outcome: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: everything done through it is kept by `commit()`, and dropped when the block is left
     without it (or by an exception)."""
@@ -258,6 +344,8 @@ class UnitOfWork(Protocol):
     def audit(self) -> AuditLog: ...
     @property
     def idempotency(self) -> IdempotencyLog: ...
+    @property
+    def webhooks(self) -> WebhookRepository: ...
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, *exc_info: object) -> None: ...
     async def commit(self) -> None: ...

@@ -24,6 +24,11 @@ class Action(StrEnum):
     LABEL_PROTECT = "label.protect"
     TOKEN_CREATE = "token.create"  # noqa: S105 - target: the token
     TOKEN_REVOKE = "token.revoke"  # noqa: S105
+    WEBHOOK_CREATE = "webhook.create"  # target: the endpoint
+    WEBHOOK_UPDATE = "webhook.update"
+    WEBHOOK_DELETE = "webhook.delete"
+    WEBHOOK_ROTATE = "webhook.rotate_secret"
+    WEBHOOK_DISABLE = "webhook.disable"  # by the service, after DISABLE_AFTER of failures (actor "org-agents")
 
 
 class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,7 +36,9 @@ class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
     org_id: UUID
     actor: str  # the user id of the token that made the change
     action: Action
-    target_id: UUID  # the agent (also for its labels), the blueprint version or the token changed
+    target_id: UUID  # the agent (also for its labels), the blueprint version, the token or the webhook changed
     occurred_at: datetime
     details: dict[str, Any] = msgspec.field(default_factory=dict)
-    agent_id: UUID | None = None  # the agent it is about (the target, or the version's agent); None for tokens
+    agent_id: UUID | None = (
+        None  # the agent it is about (the target, or the version's agent); None for tokens, webhooks
+    )

@@ -102,6 +102,19 @@ class TokenNotFound(NotFound):
         self.token_id = token_id
 
 
+class WebhookNotFound(NotFound):
+    def __init__(self, endpoint_id: UUID) -> None:
+        super().__init__(f"no webhook {endpoint_id}")
+        self.endpoint_id = endpoint_id
+
+
+class DeliveryNotFound(NotFound):
+    def __init__(self, endpoint_id: UUID, delivery_id: UUID) -> None:
+        super().__init__(f"webhook {endpoint_id} has no delivery {delivery_id}")
+        self.endpoint_id = endpoint_id
+        self.delivery_id = delivery_id
+
+
 # -- conflicts ------------------------------------------------------------------------------------------------
 
 

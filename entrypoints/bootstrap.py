@@ -14,15 +14,19 @@ from adapters.embedded_postgres import EmbeddedPostgresError, embedded_postgres
 from adapters.jwt_identity import ClaimNames, InvalidKeySet, JwtIdentity, KeySet, KeySource, RemoteKeySet, SharedSecret
 from adapters.memory.tokens import InMemoryTokenStore
 from adapters.memory.unit_of_work import InMemoryStore
+from adapters.memory.webhooks import InMemoryWebhookOutbox
 from adapters.postgres import changes, migrations
 from adapters.postgres.pool import database_answers, open_pool
 from adapters.postgres.tokens import PostgresTokenStore
 from adapters.postgres.transfer import PostgresOrganizationArchive
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
+from adapters.postgres.webhooks import PostgresWebhookOutbox
+from adapters.webhook_sender import HttpWebhookSender
 from application.deps import Deps
 from application.live_cache import LiveCache
 from application.ports import Clock, IdentityProvider, IdSource, OrganizationArchive
 from entrypoints.settings import JWT_JWKS, Settings, SettingsError
+from entrypoints.webhook_worker import deliver_forever
 
 
 class SystemClock:
@@ -126,9 +130,12 @@ async def postgres_deps(
         async def ready() -> bool:
             return await database_answers(pool, settings.pool_timeout_s)
 
+        outbox = PostgresWebhookOutbox(pool)
         feed = None
         if follow_changes and settings.live_cache_mb > 0:
-            feed = asyncio.create_task(changes.follow_changes(conninfo, live), name="org-agents change feed")
+            feed = asyncio.create_task(
+                changes.follow_changes(conninfo, live, on_webhooks=outbox.notify), name="org-agents change feed"
+            )
         try:
             yield Deps(
                 uow=lambda: PostgresUnitOfWork(pool),
@@ -137,7 +144,9 @@ async def postgres_deps(
                 ids=ids or RandomIds(),
                 live=live,
                 ready=ready,
+                outbox=outbox,
                 identity=identity,
+                allow_private_webhooks=settings.webhook_allow_private,
             )
         finally:
             if feed is not None:
@@ -161,5 +170,22 @@ def memory_deps(clock: Clock | None = None, ids: IdSource | None = None, *, sett
         ids=ids or RandomIds(),
         live=live,
         ready=_always_ready,
+        outbox=InMemoryWebhookOutbox(store),
         identity=None if settings is None else identity_of(settings),
+        allow_private_webhooks=settings is not None and settings.webhook_allow_private,
     )
+
+
+@asynccontextmanager
+async def webhook_deliveries(deps: Deps, settings: Settings) -> AsyncIterator[None]:
+    """The process's webhook delivery worker (entrypoints/webhook_worker.py), running until the block ends; a
+    delivery it was sending then is attempted again later."""
+    sender = HttpWebhookSender(allow_private=settings.webhook_allow_private, timeout_s=settings.webhook_timeout_s)
+    worker = asyncio.create_task(deliver_forever(deps, sender), name="org-agents webhook deliveries")
+    try:
+        yield
+    finally:
+        worker.cancel()
+        with suppress(asyncio.CancelledError):
+            await worker
+        await sender.aclose()

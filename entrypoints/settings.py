@@ -30,6 +30,7 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     return value
 
 
+DEFAULT_WEBHOOK_TIMEOUT_S = 10.0
 DEFAULT_JWT_LEEWAY_S = 30.0  # clock skew between the identity provider and this service
 MAX_JWT_LEEWAY_S = 300.0
 MIN_JWT_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the hash
@@ -146,6 +147,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     hot_path: bool = True  # cached live prompts are answered before routing (entrypoints/http/hot_path.py)
     max_watchers: int = DEFAULT_MAX_WATCHERS  # `?wait=` requests held at once per process; past it, answered at once
     sign_in: SignIn | None = None  # JWTs of an identity provider are accepted as bearer tokens; None: off
+    webhook_allow_private: bool = False  # webhooks may target loopback and private addresses, over http too
+    webhook_timeout_s: float = DEFAULT_WEBHOOK_TIMEOUT_S  # one delivery attempt, connecting to the last byte read
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -170,6 +173,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             hot_path=_flag(env, "ORG_AGENTS_HOT_PATH", True),
             max_watchers=int(_number(env, "ORG_AGENTS_MAX_WATCHERS", DEFAULT_MAX_WATCHERS, minimum=0)),
             sign_in=_sign_in(env),
+            webhook_allow_private=_flag(env, "ORG_AGENTS_WEBHOOK_ALLOW_PRIVATE", False),
+            webhook_timeout_s=_number(env, "ORG_AGENTS_WEBHOOK_TIMEOUT", DEFAULT_WEBHOOK_TIMEOUT_S, minimum=0.1),
         )
 
 

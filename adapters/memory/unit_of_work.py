@@ -12,11 +12,13 @@ from adapters.memory.audit import InMemoryAuditLog
 from adapters.memory.blueprints import InMemoryBlueprintRepository
 from adapters.memory.idempotency import InMemoryIdempotencyLog
 from adapters.memory.labels import InMemoryLabelRepository
+from adapters.memory.webhooks import InMemoryWebhookRepository
 from domain.agents import Agent
 from domain.audit import AuditEvent
 from domain.blueprints import BlueprintVersion
 from domain.idempotency import StoredResponse
 from domain.labels import Label, LabelMove
+from domain.webhooks import Delivery, Endpoint, WebhookEvent
 
 
 class InMemoryState(msgspec.Struct, kw_only=True):
@@ -29,6 +31,10 @@ class InMemoryState(msgspec.Struct, kw_only=True):
     audit: list[AuditEvent] = msgspec.field(default_factory=list)
     idempotency: dict[tuple[UUID, str], StoredResponse] = msgspec.field(default_factory=dict)
     last_agent_number: int = 0
+    webhooks: dict[UUID, Endpoint] = msgspec.field(default_factory=dict)
+    webhook_events: dict[UUID, WebhookEvent] = msgspec.field(default_factory=dict)
+    deliveries: dict[UUID, Delivery] = msgspec.field(default_factory=dict)
+    last_delivery_seq: int = 0
 
     def snapshot(self) -> "InMemoryState":
         return InMemoryState(
@@ -39,6 +45,10 @@ class InMemoryState(msgspec.Struct, kw_only=True):
             audit=list(self.audit),
             idempotency=dict(self.idempotency),
             last_agent_number=self.last_agent_number,
+            webhooks=dict(self.webhooks),
+            webhook_events=dict(self.webhook_events),
+            deliveries=dict(self.deliveries),
+            last_delivery_seq=self.last_delivery_seq,
         )
 
 
@@ -48,6 +58,7 @@ class InMemoryStore:
     def __init__(self) -> None:
         self.state = InMemoryState()
         self.lock = asyncio.Lock()
+        self.deliveries_queued = asyncio.Event()  # set by a commit that queued webhook deliveries
 
     def unit_of_work(self) -> "InMemoryUnitOfWork":
         return InMemoryUnitOfWork(self)
@@ -78,6 +89,10 @@ class InMemoryUnitOfWork:
     def idempotency(self) -> InMemoryIdempotencyLog:
         return InMemoryIdempotencyLog(self._state)
 
+    @property
+    def webhooks(self) -> InMemoryWebhookRepository:
+        return InMemoryWebhookRepository(self._state)
+
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()
         self._state = self._store.state.snapshot()
@@ -87,5 +102,7 @@ class InMemoryUnitOfWork:
         self._store.lock.release()  # without commit(), the snapshot and every change in it are dropped
 
     async def commit(self) -> None:
+        if self._state.last_delivery_seq != self._store.state.last_delivery_seq:
+            self._store.deliveries_queued.set()
         self._store.state = self._state
         self._state = self._state.snapshot()

@@ -7,6 +7,7 @@ database until a new connection listens again, and the cache then starts empty (
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Final
 from uuid import UUID
 
@@ -28,6 +29,8 @@ NOTIFYING_TRIGGERS: Final = (
 )
 COUNT_TRIGGERS: Final = "SELECT count(*) FROM pg_trigger WHERE tgname = ANY(%(names)s)"
 LISTEN: Final = sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL))
+WEBHOOKS_CHANNEL: Final = "org_agents_webhooks"  # migration 0014: webhook deliveries were queued
+LISTEN_WEBHOOKS: Final = sql.SQL("LISTEN {}").format(sql.Identifier(WEBHOOKS_CHANNEL))
 CONNECT_TIMEOUT_S: Final = 2
 
 
@@ -53,8 +56,10 @@ async def follow_changes(
     ping_every_s: float = 1.0,
     retry_min_s: float = 0.05,
     retry_max_s: float = 2.0,
+    on_webhooks: Callable[[], None] | None = None,
 ) -> None:
-    """Runs until cancelled. A connection that fails a ping within `ping_every_s` counts as dropped."""
+    """Runs until cancelled. A connection that fails a ping within `ping_every_s` counts as dropped. Notices that
+    webhook deliveries were queued call `on_webhooks` (the delivery workers look on their own too, every second)."""
     retry_s = retry_min_s
     while True:
         try:
@@ -68,11 +73,17 @@ async def follow_changes(
                     log.warning("live cache off: the change triggers (migration 0007) are missing")
                     return
                 await conn.execute(LISTEN)
+                if on_webhooks is not None:
+                    await conn.execute(LISTEN_WEBHOOKS)
                 cache.attach()
                 log.info("live cache on: following changes on %s", CHANNEL)
                 retry_s = retry_min_s
                 while True:
                     async for notice in conn.notifies(timeout=ping_every_s):
+                        if notice.channel == WEBHOOKS_CHANNEL:
+                            if on_webhooks is not None:
+                                on_webhooks()
+                            continue
                         apply_notice(cache, notice.payload)
                     await asyncio.wait_for(conn.execute("SELECT 1"), ping_every_s)
         except (psycopg.Error, OSError, TimeoutError) as exc:

@@ -11,6 +11,7 @@ from adapters.postgres.blueprints import PostgresBlueprintRepository
 from adapters.postgres.idempotency import PostgresIdempotencyLog
 from adapters.postgres.labels import PostgresLabelRepository
 from adapters.postgres.session import Session, translated_errors
+from adapters.postgres.webhooks import PostgresWebhookRepository
 
 
 class PostgresUnitOfWork:
@@ -45,6 +46,10 @@ class PostgresUnitOfWork:
     @property
     def idempotency(self) -> PostgresIdempotencyLog:
         return PostgresIdempotencyLog(self.session)
+
+    @property
+    def webhooks(self) -> PostgresWebhookRepository:
+        return PostgresWebhookRepository(self.session)
 
     async def __aenter__(self) -> Self:
         async with translated_errors():

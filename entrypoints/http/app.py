@@ -15,7 +15,7 @@ from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive
 from litestar.types.asgi_types import HTTPScope
 
 from application.deps import Deps
-from entrypoints.bootstrap import postgres_deps
+from entrypoints.bootstrap import postgres_deps, webhook_deliveries
 from entrypoints.http.agents import AgentController
 from entrypoints.http.audit import AuditController
 from entrypoints.http.auth import provide_principal, require_token
@@ -30,6 +30,7 @@ from entrypoints.http.logs import access_log
 from entrypoints.http.schemas import MAX_SMALL_BODY_BYTES
 from entrypoints.http.tokens import TokenController, revoke_by_secret, who_am_i
 from entrypoints.http.ui import ui
+from entrypoints.http.webhooks import WebhookController
 from entrypoints.serve import take_stop_signals_once_serving
 from entrypoints.settings import Settings, configure_logging
 
@@ -83,6 +84,7 @@ def create_app(
                 if not settings.database_url:
                     raise RuntimeError("create_app needs settings.database_url or deps")
                 app.state.deps = await stack.enter_async_context(postgres_deps(settings, settings.database_url))
+            await stack.enter_async_context(webhook_deliveries(app.state.deps, settings))
             if on_started is not None:
                 on_started(app.state.deps.live.close_watches)  # what to do first when asked to stop
             yield
@@ -96,6 +98,7 @@ def create_app(
             DiffController,
             LabelController,
             TokenController,
+            WebhookController,
         ],
         guards=[require_token],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},

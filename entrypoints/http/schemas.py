@@ -15,6 +15,8 @@ from domain.blueprints import MAX_CONVERSATION_ID, MAX_MESSAGE, CompilationStatu
 from domain.diff import Op
 from domain.roles import Role, Scope
 from domain.tokens import MAX_TOKEN_NAME
+from domain.webhooks import MAX_DESCRIPTION as MAX_WEBHOOK_DESCRIPTION
+from domain.webhooks import MAX_URL, SUBSCRIBABLE, DeliveryStatus, EventType
 
 T = TypeVar("T")
 
@@ -299,6 +301,85 @@ class IssuedTokenOut(msgspec.Struct, frozen=True, kw_only=True):
 class TokensPage(msgspec.Struct, frozen=True, kw_only=True):
     items: list[TokenOut]
     next_cursor: str | None
+
+
+WebhookUrl = Annotated[
+    str,
+    msgspec.Meta(min_length=1, max_length=MAX_URL, examples=["https://hooks.example.com/org-agents"],
+                 description="https; the name must resolve to public addresses (the operator may allow private ones, "
+                 "over http too)"),
+]  # fmt: skip
+WebhookEvents = Annotated[
+    list[str],
+    msgspec.Meta(min_length=1, max_length=len(SUBSCRIBABLE), examples=[["version.compiled", "label.moved"]],
+                 description=f"the events it is told of: one or more of {', '.join(SUBSCRIBABLE)}"),
+]  # fmt: skip
+WebhookDescription = Annotated[str, msgspec.Meta(max_length=MAX_WEBHOOK_DESCRIPTION, examples=["cache refresher"])]
+
+
+class WebhookIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    url: WebhookUrl
+    events: WebhookEvents
+    description: WebhookDescription | None = None
+
+
+class WebhookUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Only the fields sent change; `"description": null` clears it; `"enabled": true` re-enables an endpoint the
+    service disabled."""
+
+    url: WebhookUrl | msgspec.UnsetType = msgspec.UNSET
+    events: WebhookEvents | msgspec.UnsetType = msgspec.UNSET
+    enabled: bool | msgspec.UnsetType = msgspec.UNSET
+    description: WebhookDescription | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class WebhookOut(msgspec.Struct, frozen=True, kw_only=True):
+    """Never the secret: it is shown once, when the endpoint is created or its secret rotated."""
+
+    id: UUID
+    url: str
+    events: list[EventType]
+    description: str | None
+    enabled: bool
+    disabled_reason: str | None  # set when the service disabled it, after its deliveries failed for days
+    failing_since: datetime | None  # its first failed attempt since its last delivered one; null: healthy
+    created_at: datetime
+    updated_at: datetime
+
+
+class NewWebhookSecretOut(msgspec.Struct, frozen=True, kw_only=True):
+    webhook: WebhookOut
+    secret: str  # whsec_…: shown this once; receivers verify signatures with it (Standard Webhooks)
+
+
+class WebhooksPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[WebhookOut]
+    next_cursor: str | None
+
+
+class DeliveryOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    event_id: UUID  # the webhook-id header: the same on every attempt
+    event_type: EventType
+    status: DeliveryStatus
+    attempts: int  # since it was last queued
+    created_at: datetime
+    next_attempt_at: datetime | None  # null once delivered or failed
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None  # why the last attempt got no answer (refused address, timeout, connection refused)
+    last_response: str | None  # the start of the receiver's last answer
+    delivered_at: datetime | None
+
+
+class DeliveriesPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[DeliveryOut]
+    next_cursor: str | None
+
+
+class TestSentOut(msgspec.Struct, frozen=True, kw_only=True):
+    event_id: UUID
+    delivery: DeliveryOut
 
 
 class WhoamiOut(msgspec.Struct, frozen=True, kw_only=True):

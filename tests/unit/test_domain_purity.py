@@ -26,6 +26,7 @@ PURE: Final = frozenset(
         "enum",
         "functools",
         "hashlib",
+        "ipaddress",  # parsing and classifying addresses written in a URL; it resolves nothing
         "zlib",
         "itertools",
         "math",
@@ -36,6 +37,7 @@ PURE: Final = frozenset(
         "textwrap",
         "typing",
         "unicodedata",
+        "urllib.parse",  # splitting a URL; it fetches nothing
         "uuid",
     }
 )
