@@ -14,7 +14,7 @@ from application.labels import move_label
 from application.pagination import Page, VersionKey, checked_limit, decode_cursor, page_of
 from application.tokens import cached_principal
 from domain import blueprints as rules
-from domain.agents import Agent, ensure_unchanged
+from domain.agents import NO_NUL, NUL, Agent, ensure_unchanged
 from domain.audit import Action
 from domain.blueprints import BlueprintVersion, CompilationStats, CompilationStatus, LivePrompt
 from domain.compiler import CompilerOutput
@@ -159,6 +159,8 @@ async def _list(
 ) -> Page[BlueprintVersion]:
     size = checked_limit(limit)
     key = decode_cursor(cursor, VersionKey)
+    if conversation_id is not None and NUL in conversation_id:
+        raise Malformed("conversation_id", NO_NUL)  # no stored id holds one, and PostgreSQL text cannot
     async with deps.uow() as uow:
         agent = await uow.agents.get(who.org_id, agent_id)
         rows = await uow.versions.page(

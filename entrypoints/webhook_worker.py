@@ -24,14 +24,12 @@ async def deliver_forever(deps: Deps, sender: WebhookSender) -> None:
     async def claims() -> None:
         while True:
             try:
-                attempted = await deliver_due(deps, sender, limit=PER_CLAIM)
+                if await deliver_due(deps, sender, limit=PER_CLAIM) == 0:
+                    await deps.outbox.wait(LOOK_EVERY_S)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # storage away, say: the deliveries wait in the outbox; keep the worker alive
                 log.warning("webhook deliveries paused: %s", exc)
                 await asyncio.sleep(AFTER_ERROR_S)
-                continue
-            if attempted == 0:
-                await deps.outbox.wait(LOOK_EVERY_S)
 
     await asyncio.gather(*(claims() for _ in range(CLAIMS_AT_ONCE)))

@@ -22,6 +22,7 @@ from entrypoints.http.auth import provide_principal, require_token
 from entrypoints.http.blueprints import BlueprintController
 from entrypoints.http.diff import DiffController
 from entrypoints.http.errors import EXCEPTION_HANDLERS, JSONRequest
+from entrypoints.http.headers import secure
 from entrypoints.http.health import health, ready
 from entrypoints.http.hot_path import answer_from_memory
 from entrypoints.http.labels import LabelController
@@ -73,18 +74,21 @@ def create_app(
     *,
     on_started: Callable[[Callable[[], None]], None] | None = None,
 ) -> Litestar:
-    """The app; with no `deps`, the lifespan opens the PostgreSQL pool at `settings.database_url`."""
+    """The app; with no `deps`, the lifespan opens the PostgreSQL pool at `settings.database_url` and runs the
+    process's webhook deliveries on it."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             if deps is not None:
-                app.state.deps = deps
+                app.state.deps = deps  # its owner runs the webhook deliveries (bootstrap.webhook_deliveries)
             else:
                 if not settings.database_url:
                     raise RuntimeError("create_app needs settings.database_url or deps")
                 app.state.deps = await stack.enter_async_context(postgres_deps(settings, settings.database_url))
-            await stack.enter_async_context(webhook_deliveries(app.state.deps, settings))
+                # On the deps' own event loop: a test client runs the lifespan on a loop of its own, so deps made
+                # elsewhere (tests) must run their deliveries where they were made.
+                await stack.enter_async_context(webhook_deliveries(app.state.deps, settings))
             if on_started is not None:
                 on_started(app.state.deps.live.close_watches)  # what to do first when asked to stop
             yield
@@ -113,6 +117,7 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=JSONRequest,
         middleware=[access_log],
+        before_send=[secure],
         request_max_body_size=MAX_SMALL_BODY_BYTES,
         logging_config=None,  # the entrypoint (the CLI) configures logging, once
         openapi_config=OpenAPIConfig(

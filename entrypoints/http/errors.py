@@ -111,7 +111,9 @@ def http_problem(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict
     headers = dict(exc.headers or {})
     extra = exc.extra if isinstance(exc.extra, dict) else {}
     code = HTTP_CODES.get(exc.status_code)
-    return problem(exc.status_code, str(exc.detail), code=code, headers=headers, **extra)
+    # Litestar's 404s may quote the path asked for (static files do): the detail never echoes what the client sent.
+    detail = "no such resource" if exc.status_code == 404 else str(exc.detail)
+    return problem(exc.status_code, detail, code=code, headers=headers, **extra)
 
 
 def internal_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
@@ -121,13 +123,16 @@ def internal_problem(request: Request[Any, Any, Any], exc: Exception) -> Respons
 
 
 class JSONRequest(Request[Any, Any, Any]):
-    """Litestar's request, but a body nested too deeply to decode is malformed JSON (400), not a RecursionError."""
+    """Litestar's request, but a body nested too deeply to decode, or not UTF-8, is malformed JSON (400), not a
+    RecursionError or a UnicodeDecodeError (a 500)."""
 
     async def json(self) -> Any:
         try:
             return await super().json()
         except RecursionError:
             raise SerializationException("JSON is malformed: nested too deeply") from None
+        except UnicodeDecodeError as exc:
+            raise SerializationException(f"JSON is malformed: not UTF-8 (byte {exc.start})") from None
 
 
 EXCEPTION_HANDLERS: Final[ExceptionHandlersMap] = {

@@ -9,6 +9,7 @@ from litestar import Litestar, Request, Response
 from litestar.response.base import ASGIResponse
 
 from domain.blueprints import LivePrompt
+from entrypoints.http.headers import PROMPT_CACHE_CONTROL, SECURITY
 from entrypoints.http.schemas import LivePromptOut, to_out
 
 ROUTE: Final = "/org-agents/{agent_id}/prompt"  # the route's template, as the access log names it
@@ -47,7 +48,7 @@ _encode = msgspec.json.Encoder().encode
 def render(live: LivePrompt) -> Rendered:
     etag = etag_of(live.blueprint_id)
     body = _encode(to_out(live, LivePromptOut))
-    common = [(b"etag", etag.encode()), (b"cache-control", b"no-cache")]
+    common = [(b"etag", etag.encode()), PROMPT_CACHE_CONTROL, *SECURITY]
     return Rendered(
         live=live,
         etag=etag,

@@ -225,7 +225,7 @@ async def test_the_live_prompt_answers_304_to_every_form_of_a_matching_if_none_m
     await client.post(f"/org-agents/{agent}/blueprints/{version}/compile?activate=true", headers=acme.owner.headers)
     live = await client.get(f"/org-agents/{agent}/prompt", headers=acme.member.headers)
     etag = live.headers["etag"]
-    assert live.headers["cache-control"] == "no-cache"
+    assert live.headers["cache-control"] == "private, no-cache"
 
     for header in (etag, f"W/{etag}", f'"stale", {etag}', "*"):
         cached = await client.get(
