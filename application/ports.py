@@ -88,6 +88,10 @@ class TokenStore(Protocol):
 
     async def organization_name(self, org_id: UUID) -> str | None: ...
 
+    async def find_organization(self, name: str) -> UUID | None:
+        """The id of the organization of that name; None when there is none."""
+        ...
+
     async def organization_id(self, name: str, *, new_id: UUID, now: datetime) -> UUID:
         """The id of the organization of that name, created with `new_id` when it is new (a sign-in names it)."""
         ...

@@ -12,7 +12,7 @@ from application.deps import Deps
 from application.pagination import Page, TokenKey, checked_limit, decode_cursor, page_of
 from application.ports import TokenInfo
 from domain.audit import Action, AuditEvent
-from domain.errors import RoleTooLow, TokenNotFound
+from domain.errors import RoleTooLow, TokenNotFound, UnknownOrganization
 from domain.roles import Principal, Role, Scope, ensure_can_manage, ensure_manage_scope, expired
 from domain.tokens import (
     SECRET_BYTES,
@@ -93,8 +93,11 @@ async def create_token(deps: Deps, cmd: CreateToken) -> IssuedToken:
 
 
 async def list_tokens(deps: Deps, cmd: ListTokens) -> list[TokenInfo]:
-    """Oldest first; an unknown organization has none."""
-    return await deps.tokens.of_org(cmd.org_name.strip())
+    """Oldest first; an unknown organization is UnknownOrganization (a typo, not an empty list)."""
+    name = cmd.org_name.strip()
+    if await deps.tokens.find_organization(name) is None:
+        raise UnknownOrganization(name)
+    return await deps.tokens.of_org(name)
 
 
 async def revoke_token(deps: Deps, cmd: RevokeToken) -> TokenInfo:

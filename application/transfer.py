@@ -32,7 +32,7 @@ from application.ports import OrganizationArchive
 from domain.agents import MAX_NAME, NO_NUL, NUL, AgentStatus
 from domain.audit import Action
 from domain.blueprints import MAX_MESSAGE, CompilationStatus, storage_violations
-from domain.errors import Conflict, DomainError, Invalid, NotFound, Violation
+from domain.errors import Conflict, DomainError, Invalid, Violation
 from domain.labels import PRODUCTION, checked_name
 
 FORMAT: Final = "org-agents export"
@@ -151,12 +151,6 @@ SECTIONS: Final[tuple[tuple[str, type[ArchiveRecord]], ...]] = (
     ("audit_events", AuditRecord),
 )
 SECTION_OF: Final[dict[type[ArchiveRecord], int]] = {kind: n for n, (_, kind) in enumerate(SECTIONS)}
-
-
-class UnknownOrganization(NotFound):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"no organization named {name!r}")
-        self.name = name
 
 
 class ArchiveInvalid(Invalid):

@@ -102,6 +102,12 @@ class TokenNotFound(NotFound):
         self.token_id = token_id
 
 
+class UnknownOrganization(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no organization named {name!r}")
+        self.name = name
+
+
 class WebhookNotFound(NotFound):
     def __init__(self, endpoint_id: UUID) -> None:
         super().__init__(f"no webhook {endpoint_id}")

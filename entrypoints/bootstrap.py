@@ -8,6 +8,7 @@ from typing import Final
 from uuid import UUID, uuid4
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import PoolTimeout
 
 from adapters.embedded_postgres import EmbeddedPostgresError, embedded_postgres
@@ -48,6 +49,10 @@ def database(settings: Settings) -> Iterator[str]:
     """The conninfo of the service's database: DATABASE_URL as given, else the embedded server for the data dir
     (started when no other org-agents process runs it, stopped when the last one leaves)."""
     if settings.database_url:
+        try:
+            conninfo_to_dict(settings.database_url)
+        except psycopg.ProgrammingError as exc:
+            raise SettingsError(f"DATABASE_URL is not a PostgreSQL connection string: {exc}") from None
         yield settings.database_url
         return
     with embedded_postgres(settings.data_dir) as conninfo:
@@ -58,6 +63,12 @@ def database(settings: Settings) -> Iterator[str]:
 # the embedded server cannot start; the message says why) and the database unreachable.
 STORAGE_REFUSED: Final[tuple[type[Exception], ...]] = (migrations.MigrationError, EmbeddedPostgresError)
 DATABASE_UNREACHABLE: Final[tuple[type[Exception], ...]] = (psycopg.OperationalError, PoolTimeout)
+
+
+def ensure_reachable(conninfo: str, timeout_s: float) -> None:
+    """Raises what DATABASE_UNREACHABLE holds when the database does not answer within `timeout_s`."""
+    with psycopg.connect(conninfo, connect_timeout=max(1, round(timeout_s))) as conn:
+        conn.execute("SELECT 1")
 
 
 def apply_migrations(conninfo: str, *, log: Callable[[str], None]) -> list[migrations.Migration]:

@@ -2,9 +2,12 @@
 
 import argparse
 import asyncio
+import errno
+import importlib.metadata
 import os
 import re
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -28,6 +31,7 @@ from entrypoints.bootstrap import (
     STORAGE_REFUSED,
     apply_migrations,
     database,
+    ensure_reachable,
     identity_of,
     migration_status,
     organization_archive,
@@ -35,7 +39,7 @@ from entrypoints.bootstrap import (
     undo_last_migration,
 )
 from entrypoints.serve import serve_granian, serve_uvicorn
-from entrypoints.settings import Settings, SettingsError, configure_logging
+from entrypoints.settings import ENVIRONMENT, Settings, SettingsError, configure_logging
 
 SERVERS = ("granian", "uvicorn")
 DEFAULT_SERVER = "granian"  # chosen by measurement: BENCHMARKS.md
@@ -45,8 +49,18 @@ REFUSED: tuple[type[Exception], ...] = (SettingsError, DomainError, *STORAGE_REF
 UNREACHABLE: tuple[type[Exception], ...] = (*DATABASE_UNREACHABLE, Unavailable)  # exit 3; checked before REFUSED
 
 
+def _environment_help() -> str:
+    width = max(len(name) for name in ENVIRONMENT)
+    lines = [f"  {name.ljust(width)}  {meaning}" for name, meaning in ENVIRONMENT.items()]
+    return "environment variables (read once at startup):\n" + "\n".join(lines)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="org-agents", description="Organizations' AI agents and their blueprints.")
+    parser = argparse.ArgumentParser(
+        prog="org-agents", description="Organizations' AI agents and their blueprints.", epilog=_environment_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"org-agents {importlib.metadata.version('org-agents')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="apply pending migrations, then serve HTTP")
@@ -64,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="apply (up), undo the last (down) or list (status) migrations")
     migrate.add_argument("action", nargs="?", choices=["up", "down", "status"], default="up")
+    migrate.add_argument("--yes", action="store_true", help="down: undo without asking")
 
     token = commands.add_parser("token", help="create, list or revoke API tokens")
     token_commands = token.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -125,6 +140,11 @@ def _positive(text: str) -> int:
     return value
 
 
+def _one_line(exc: BaseException) -> str:
+    """libpq's messages run over several lines (a hint on the second): an error is one line of the log."""
+    return " ".join(str(exc).split())
+
+
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -133,8 +153,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     """Each worker builds the app itself (`app_from_env`) from the environment, to which the chosen database's
     conninfo is added; the embedded PostgreSQL, when used, belongs to this process and outlives the workers."""
     identity_of(settings)  # an unusable JWKS file stops `serve` here (exit 2), not in every worker's startup
+    _ensure_free(args.host, args.port)
     with database(settings) as conninfo:
-        if not args.no_migrate:
+        if args.no_migrate:
+            ensure_reachable(conninfo, settings.pool_timeout_s)  # one line and exit 3, not a traceback per worker
+        else:
             apply_migrations(conninfo, log=_stderr)
         os.environ["DATABASE_URL"] = conninfo
         serve = serve_granian if args.server == "granian" else serve_uvicorn
@@ -143,12 +166,49 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _migrate(settings: Settings, action: str) -> int:
+class PortInUse(SettingsError):
+    pass
+
+
+def _ensure_free(host: str, port: int) -> None:
+    """The workers share their port (SO_REUSEPORT), and so would a second `serve` on the same port, taking half the
+    requests: a port another server listens on is refused before anything starts. A port that is merely in
+    TIME_WAIT after a stop is free (SO_REUSEADDR)."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise PortInUse(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    for family, kind, proto, _, address in found:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                why = "another server listens there" if exc.errno == errno.EADDRINUSE else exc.strerror
+                raise PortInUse(f"cannot listen on {host}:{port}: {why}") from None
+
+
+def _confirmed(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in {"y", "yes"}
+
+
+def _migrate(settings: Settings, action: str, *, yes: bool = False) -> int:
     with database(settings) as conninfo:
         if action == "up":
             applied = apply_migrations(conninfo, log=_stderr)
             print(f"{len(applied)} migration(s) applied" if applied else "up to date")
         elif action == "down":
+            done = migration_status(conninfo).applied
+            if not done:
+                print("nothing to undo")
+                return 0
+            last = done[-1][0].name
+            if not yes and not _confirmed(f"undo {last}? What it added is dropped."):
+                _stderr(f"org-agents: migrate down would undo {last} and drop what it added; pass --yes to do it")
+                return 2
             undone = undo_last_migration(conninfo, log=_stderr)
             print(f"undid {undone.name}" if undone else "nothing to undo")
         else:
@@ -181,15 +241,16 @@ async def _token(settings: Settings, args: argparse.Namespace, conninfo: str) ->
             print(issued.secret)
         elif args.action == "list":
             # The first five columns are those of earlier versions, in their order: scripts may split on them.
+            tokens = await list_tokens(deps, ListTokens(org_name=args.org))
             print("id\tuser\trole\tcreated\trevoked\tscope\texpires\tlast_used\tname")
-            for info in await list_tokens(deps, ListTokens(org_name=args.org)):
+            for info in tokens:
                 print(
                     f"{info.id}\t{info.user_id}\t{info.role}\t{_when(info.created_at)}\t{_when(info.revoked_at)}\t"
                     f"{info.scope}\t{_when(info.expires_at)}\t{_when(info.last_used_at)}\t{info.name or '-'}"
                 )
         else:
             info = await revoke_token(deps, RevokeToken(token_id=args.id))
-            print(f"revoked {info.id} ({info.user_id}, {info.org_name}) at {info.revoked_at}")
+            print(f"revoked {info.id} ({info.user_id}, {info.org_name}) at {_when(info.revoked_at)}")
     return 0
 
 
@@ -242,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(settings, args)
         if args.command == "migrate":
-            return _migrate(settings, args.action)
+            return _migrate(settings, args.action, yes=args.yes)
         with database(settings) as conninfo:
             apply_migrations(conninfo, log=_stderr)  # tokens, exports and imports need their tables
             if args.command == "export":
@@ -251,10 +312,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _import(settings, args, conninfo)
             return asyncio.run(_token(settings, args, conninfo))
     except UNREACHABLE as exc:
-        _stderr(f"org-agents: cannot reach the database: {exc}")
+        _stderr(f"org-agents: cannot reach the database: {_one_line(exc)}")
         return 3
     except REFUSED as exc:
-        _stderr(f"org-agents: {exc}")
+        _stderr(f"org-agents: {_one_line(exc)}")
         return 2
     except OSError as exc:  # a FILE of export or import that cannot be written or read
         _stderr(f"org-agents: {exc}")

@@ -5,6 +5,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Final
 from urllib.parse import urlsplit
 
 import msgspec
@@ -132,6 +133,32 @@ def _loopback(host: str | None) -> bool:
         return host is not None and ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+# Every variable the service reads, as `--help` lists them (the README's configuration table says more).
+ENVIRONMENT: Final[dict[str, str]] = {
+    "DATABASE_URL": "PostgreSQL connection string; unset: the embedded PostgreSQL in the data dir",
+    "ORG_AGENTS_DATA_DIR": "where the embedded PostgreSQL keeps its cluster",
+    "ORG_AGENTS_POOL_MIN_SIZE": "database connections per process, at least (2)",
+    "ORG_AGENTS_POOL_MAX_SIZE": "database connections per process, at most (10)",
+    "ORG_AGENTS_POOL_TIMEOUT": "seconds to wait for a connection before answering 503 (5)",
+    "ORG_AGENTS_STATEMENT_TIMEOUT": "seconds a statement may run before it is cancelled (10)",
+    "ORG_AGENTS_LOG_LEVEL": "debug, info, warning or error (info)",
+    "ORG_AGENTS_LIVE_CACHE_MB": "live prompts kept in memory per worker; 0: off (64)",
+    "ORG_AGENTS_TOKEN_CACHE_S": "seconds a token may be answered from memory (30)",
+    "ORG_AGENTS_HOT_PATH": "0: cached prompts go through routing too (1)",
+    "ORG_AGENTS_MAX_WATCHERS": "held ?wait= requests per worker (10000)",
+    JWT_SECRET: "sign-in: HS256 secret shared with the identity provider",
+    JWT_JWKS: "sign-in: JWKS URL or file of RS256/ES256 keys",
+    JWT_ISSUER: "sign-in: required `iss`",
+    JWT_AUDIENCE: "sign-in: required `aud`",
+    JWT_CLAIMS["org_claim"]: "sign-in: the claim naming the organization (org)",
+    JWT_CLAIMS["user_claim"]: "sign-in: the claim naming the user (sub)",
+    JWT_CLAIMS["role_claim"]: "sign-in: the claim naming the role (role)",
+    JWT_LEEWAY: "sign-in: seconds of clock skew allowed (30)",
+    "ORG_AGENTS_WEBHOOK_ALLOW_PRIVATE": "1: webhooks may target loopback and private addresses, over http too (0)",
+    "ORG_AGENTS_WEBHOOK_TIMEOUT": "seconds one webhook delivery attempt may take (10)",
+}
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):

@@ -93,6 +93,9 @@ class InMemoryTokenStore:
     async def organization_name(self, org_id: UUID) -> str | None:
         return next((name for name, known in self._orgs.items() if known == org_id), None)
 
+    async def find_organization(self, name: str) -> UUID | None:
+        return self._orgs.get(name)
+
     async def organization_id(self, name: str, *, new_id: UUID, now: datetime) -> UUID:
         return self._orgs.setdefault(name, new_id)
 

@@ -154,6 +154,10 @@ class PostgresTokenStore:
         row = await self._one(SELECT_ORGANIZATION_NAME, {"org_id": org_id})
         return None if row is None else str(row["name"])
 
+    async def find_organization(self, name: str) -> UUID | None:
+        row = await self._one(SELECT_ORGANIZATION_ID, {"org_name": name})
+        return None if row is None else UUID(str(row["id"]))
+
     async def organization_id(self, name: str, *, new_id: UUID, now: datetime) -> UUID:
         params = {"org_id": new_id, "org_name": name, "created_at": now}
         async with (

@@ -32,9 +32,9 @@ from application.transfer import (
     LabelMoveRecord,
     LabelRecord,
     OrganizationRecord,
-    UnknownOrganization,
     VersionRecord,
 )
+from domain.errors import UnknownOrganization
 
 SELECT_ORGANIZATION: Final = "SELECT id, name, created_at FROM agent_organizations WHERE name = %(name)s"
 COUNT_RECORDS: Final = """

@@ -151,7 +151,7 @@ def test_migrate_status_down_and_up(database: str) -> None:
     assert [line.split()[:2] for line in applied] == [["applied", line.split()[1]] for line in pending]
 
     last = pending[-1].split()[1]
-    assert ok("migrate", "down", env=env).strip() == f"undid {last}"
+    assert ok("migrate", "down", "--yes", env=env).strip() == f"undid {last}"
     assert ok("migrate", "status", env=env).splitlines()[-1] == f"pending  {last}"
     assert ok("migrate", "up", env=env).strip() == "1 migration(s) applied"
 

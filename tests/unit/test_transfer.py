@@ -22,7 +22,6 @@ from application.transfer import (
     LabelMoveRecord,
     LabelRecord,
     OrganizationRecord,
-    UnknownOrganization,
     VersionRecord,
     export_organization,
     read_archive,
@@ -30,7 +29,7 @@ from application.transfer import (
 from domain.agents import AgentStatus
 from domain.audit import Action
 from domain.blueprints import CompilationStatus
-from domain.errors import Violation
+from domain.errors import UnknownOrganization, Violation
 
 if TYPE_CHECKING:
     from application.ports import OrganizationArchive
