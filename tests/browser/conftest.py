@@ -89,6 +89,7 @@ def ui_server(pg_admin: str) -> Iterator[UiServer]:
     name = f"oa_ui_{uuid.uuid4().hex[:12]}"
     create_database(pg_admin, name)
     env = database_url_env(database_conninfo(pg_admin, name))
+    env["ORG_AGENTS_WEBHOOK_ALLOW_PRIVATE"] = "1"  # the webhooks page sends to loopback receivers (tests/receivers.py)
     try:
         with serving(env, Path(tempfile.mkdtemp(prefix="org-agents-ui-")) / "serve.log") as served:
             yield UiServer(served.url, env)

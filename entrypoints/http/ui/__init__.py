@@ -3,11 +3,12 @@
 The page is one more client of the JSON API (`fetch` with the bearer token a person pastes); nothing here reads or
 writes data. None of these routes is part of the API, so none is in the OpenAPI document. One script is not a file:
 `/ui/domain.js` states the blueprint's sections, their required fields, the body limits, the change note's length,
-the release labels' rules, the keys' roles, scopes and name length, and the audit trail's actions, made from the
-constants the compiler, the API, domain/blueprints.py, domain/labels.py, domain/roles.py, domain/tokens.py and
-domain/audit.py use, so the page cannot drift from them.
+the release labels' rules, the keys' roles, scopes and name length, the audit trail's actions and the webhooks'
+events and limits, made from the constants the compiler, the API, domain/blueprints.py, domain/labels.py,
+domain/roles.py, domain/tokens.py, domain/audit.py and domain/webhooks.py use, so the page cannot drift from them.
 """
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -27,6 +28,8 @@ from domain.labels import LATEST, NAME_PATTERN, PRODUCTION
 from domain.labels import MAX_NAME as MAX_LABEL_NAME
 from domain.roles import Role, Scope
 from domain.tokens import MAX_TOKEN_NAME
+from domain.webhooks import MAX_ATTEMPTS, MAX_URL, ROTATION_GRACE, SUBSCRIBABLE
+from domain.webhooks import MAX_DESCRIPTION as MAX_WEBHOOK_DESCRIPTION
 from entrypoints.http.schemas import MAX_BLUEPRINT_BYTES, MAX_SMALL_BODY_BYTES
 
 STATIC: Final = Path(__file__).parent / "static"
@@ -66,7 +69,9 @@ def domain_facts() -> dict[str, Any]:
     the words the domain uses for shapes and types, the largest request bodies the API accepts, the longest change
     note a version takes, the names of the release labels the domain treats apart (production is the active
     version, latest is read-only), what a key may be (its roles, most powerful first, its scopes, the length of its
-    user id and name) and the actions the audit trail records."""
+    user id and name), the actions the audit trail records and what a webhook may be (the events it may be told
+    of, the length of its URL and description, how many attempts a delivery gets and how long a rotated secret
+    still signs)."""
     return {
         "shapes": {shape.name: shape.value for shape in SectionShape},
         "types": {kind.name: kind.value for kind in FieldType},
@@ -109,6 +114,13 @@ def domain_facts() -> dict[str, Any]:
             "name_chars": MAX_TOKEN_NAME,
         },
         "activity": {"actions": [action.value for action in Action]},
+        "webhooks": {
+            "events": [kind.value for kind in SUBSCRIBABLE],
+            "url_chars": MAX_URL,
+            "description_chars": MAX_WEBHOOK_DESCRIPTION,
+            "max_attempts": MAX_ATTEMPTS,
+            "rotation_grace_hours": ROTATION_GRACE // timedelta(hours=1),
+        },
         "old_row_columns": list(OLD_ROW_COLUMNS),  # read as the old system's agent row (docs/blueprint-shapes.md)
     }
 
@@ -120,7 +132,7 @@ def domain_module(facts: dict[str, Any]) -> bytes:
         [
             "// Made by the server from domain/document.py (SECTIONS), domain/compiler.py (REQUIRED_FIELDS),",
             "// domain/blueprints.py (MAX_MESSAGE), domain/labels.py, domain/roles.py, domain/tokens.py,",
-            "// domain/audit.py and the constants of the limits",
+            "// domain/audit.py, domain/webhooks.py and the constants of the limits",
             "// (entrypoints/http/ui/__init__.py names them):",
             "// change those, not this.",
             "",
@@ -147,6 +159,9 @@ def domain_module(facts: dict[str, Any]) -> bytes:
             "export const { tokens: TOKENS } = DOMAIN;",
             "/** The audit trail: {actions}, every action it records, in the API's words (label.move …). */",
             "export const { activity: ACTIVITY } = DOMAIN;",
+            "/** Webhooks: {events (the subscribable types, in the API's order), url_chars, description_chars,",
+            " * max_attempts (of a delivery's schedule), rotation_grace_hours (a rotated secret still signs)}. */",
+            "export const { webhooks: WEBHOOKS } = DOMAIN;",
             "/** The old system's agent row: the top-level keys the compiler reads as its columns. */",
             "export const { old_row_columns: OLD_ROW_COLUMNS } = DOMAIN;",
             "",

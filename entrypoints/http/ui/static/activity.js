@@ -3,7 +3,7 @@
 // the organization's view (#/activity, owners and admins, with filters by action, person and time) and by the agent
 // page's Activity section (anyone of the organization; that agent's own events, its versions' and labels').
 
-import { ACTIVITY, LABELS, LIMITS, TOKENS } from "./domain.js";
+import { ACTIVITY, LABELS, LIMITS, TOKENS, WEBHOOKS } from "./domain.js";
 import { api, ApiError } from "./api.js";
 import { focusOn, h, replace } from "./dom.js";
 import { labelBadge } from "./labels.js";
@@ -35,8 +35,13 @@ export const ACTION_WORDS = {
   "label.protect": "Label protected or unprotected",
   "token.create": "Key created",
   "token.revoke": "Key revoked",
+  "webhook.create": "Webhook created",
+  "webhook.update": "Webhook changed, disabled or enabled",
+  "webhook.delete": "Webhook deleted",
+  "webhook.rotate_secret": "Webhook secret rotated",
+  "webhook.disable": "Webhook disabled by org-agents (it kept failing)",
 };
-const GROUPS = { agent: "Agents", blueprint: "Versions", label: "Labels", token: "Keys" };
+const GROUPS = { agent: "Agents", blueprint: "Versions", label: "Labels", token: "Keys", webhook: "Webhooks" };
 
 // -- one event, one sentence ---------------------------------------------------------------------------------------
 
@@ -120,6 +125,50 @@ function updateSentence(refs, details) {
   return parts.flatMap((part, i) => (i ? [" and ", part] : [part]));
 }
 
+/** A webhook by its URL (cut when long; the whole URL is its title). */
+const webhook = (url) => h("strong", { class: "mono webhook-url", title: url || null },
+  typeof url === "string" && url ? cut(url) : "a webhook");
+
+/** "a, b and c" of parts (text or elements). */
+function listed(parts) {
+  return parts.flatMap((part, i) => {
+    if (!i) return [part];
+    return [i === parts.length - 1 ? " and " : ", ", part];
+  });
+}
+
+/** The events a webhook is told of: "every event", or "version.compiled and label.moved". */
+function eventsOf(types) {
+  const kinds = Array.isArray(types) ? types.filter((t) => typeof t === "string") : [];
+  if (!kinds.length) return "no event";
+  if (WEBHOOKS.events.every((t) => kinds.includes(t))) return "every event";
+  return listed(kinds.map((t) => h("code", {}, t)));
+}
+
+/** The changes of a webhook.update: "disabled the webhook https://…", or "changed the webhook https://…: pointed
+ * it at https://… and set its events to label.moved". */
+function webhookUpdateSentence(who, details) {
+  const before = isObject(details.before) ? details.before : {};
+  const after = isObject(details.after) ? details.after : {};
+  const url = typeof before.url === "string" ? before.url : details.url;
+  const changed = Object.keys(after);
+  if (changed.length === 1 && changed[0] === "enabled") {
+    return [who, after.enabled ? " enabled the webhook " : " disabled the webhook ", webhook(url)];
+  }
+  const parts = [];
+  if ("url" in after) parts.push(["pointed it at ", webhook(after.url)]);
+  if ("events" in after) parts.push(["set its events to ", eventsOf(after.events)]);
+  if ("description" in after) {
+    if (!before.description) parts.push("added a description");
+    else if (!after.description) parts.push("removed its description");
+    else parts.push("changed its description");
+  }
+  if ("enabled" in after) parts.push(after.enabled ? "enabled it" : "disabled it");
+  const others = changed.filter((key) => !["url", "events", "description", "enabled"].includes(key));
+  if (others.length) parts.push(["changed ", others.join(", ")]);
+  return [who, " changed the webhook ", webhook(url), parts.length ? [": ", listed(parts)] : null];
+}
+
 /** The sentence of one event: [subject, …rest] of text and elements; an action it does not know still reads. */
 export function sentence(event, refs) {
   const d = isObject(event.details) ? event.details : {};
@@ -181,6 +230,19 @@ export function sentence(event, refs) {
       return d.by === "secret"
         ? [capitalize(key), of, " was revoked by pasting its secret"]
         : [who, " revoked ", key, of];
+    }
+    case "webhook.create":
+      return [who, " created the webhook ", webhook(d.url), " for ", eventsOf(d.events)];
+    case "webhook.update":
+      return webhookUpdateSentence(who, d);
+    case "webhook.delete":
+      return [who, " deleted the webhook ", webhook(d.url)];
+    case "webhook.rotate_secret":
+      return [who, " rotated the signing secret of the webhook ", webhook(d.url)];
+    case "webhook.disable": {
+      const since = typeof d.failing_since === "string" ? new Date(d.failing_since) : null;
+      return [who, " disabled the webhook ", webhook(d.url), since && !Number.isNaN(since.getTime())
+        ? [": every delivery had failed since ", DATE.format(since)] : ": its deliveries kept failing"];
     }
     default:
       return [who, " did ", h("code", {}, event.action), event.agent_id ? [" on ", refs.agent()] : null];
@@ -449,7 +511,7 @@ export function renderActivity(ctx, main, view, params) {
   replace(main,
     h("div", { class: "title-row" }, h("h1", {}, "Activity")),
     h("p", { class: "lead" }, `Who did what in ${ctx.me.org_name || "your organization"}, newest first: agents, `
-      + `versions, labels and keys. Times are in your time zone${zone ? ` (${zone})` : ""}.`),
+      + `versions, labels, keys and webhooks. Times are in your time zone${zone ? ` (${zone})` : ""}.`),
     form,
     said ? h("p", { class: "filtered", id: "activity-filtered" }, "Showing: ", h("strong", {}, said)) : null,
     feed.element);

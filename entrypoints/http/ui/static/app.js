@@ -1,6 +1,6 @@
 // The page's shell: sign-in with a pasted token, the header, messages, confirmations, and the views by address
 // (#/ agents, #/new a new agent, #/agents/<id>[/versions/<version id>] one agent, #/activity[?filters] the
-// organization's activity and #/keys its keys, both for owners and admins).
+// organization's activity, #/keys its keys and #/webhooks its webhooks, all three for owners and admins).
 
 import { LIMITS } from "./domain.js";
 import { api, ApiError, describe, session } from "./api.js";
@@ -8,6 +8,7 @@ import { BlueprintEditor } from "./blueprint-form.js";
 import { AgentPage } from "./agent-page.js";
 import { renderActivity } from "./activity.js";
 import { KeysPage } from "./keys.js";
+import { WebhooksPage } from "./webhooks.js";
 import { BlueprintCheck } from "./check.js";
 import { ChangeNote } from "./change-note.js";
 import { append, focusOn, h, replace, statusBadge, STATUS_LABELS, time } from "./dom.js";
@@ -93,6 +94,7 @@ function showWho() {
   document.getElementById("main-nav").hidden = !signedIn || promptKey;
   document.getElementById("nav-activity").hidden = !ctx.canManage;
   document.getElementById("nav-keys").hidden = !ctx.canManage;
+  document.getElementById("nav-webhooks").hidden = !ctx.canManage;
   if (signedIn) {
     const { org_id: org, org_name: orgName, token_name: keyName, expires_at: expires } = ctx.me;
     replace(document.getElementById("who-text"),
@@ -255,6 +257,8 @@ function route(focus = false) {
     renderNewAgent(startView("New agent", focus));
   } else if (hash === "#/keys") {
     new KeysPage(ctx, main, startView("Keys", focus)).render();
+  } else if (hash === "#/webhooks") {
+    new WebhooksPage(ctx, main, startView("Webhooks", focus)).render();
   } else if (hash === "#/activity" || hash.startsWith("#/activity?")) {
     const params = new URLSearchParams(hash.slice("#/activity?".length));
     renderActivity(ctx, main, startView("Activity", focus), params);
