@@ -77,7 +77,7 @@ WebhookKey = AgentKey  # and webhook endpoints too
 class DeliveryKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A position in an endpoint's delivery log (newest first): the seq of the last delivery of a page."""
 
-    seq: int
+    seq: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]  # a BIGINT identity, from 1: a forged one is Malformed
 
 
 class AuditKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -169,6 +169,15 @@ ENDPOINTS: Final = (
     # The organization's keys: owners and admins (tests/e2e/test_http_tokens.py has the rows naming a token).
     Endpoint(method="POST", path="/tokens", body={"user_id": "probe", "role": "member"}, managers_only=True, ok=201),
     Endpoint(method="GET", path="/tokens", managers_only=True),
+    # Webhook endpoints: owners and admins (tests/e2e/test_http_webhooks.py has the rows naming a webhook).
+    Endpoint(
+        method="POST",
+        path="/webhooks",
+        body={"url": "https://hooks.example.com/org-agents", "events": ["agent.created"]},
+        managers_only=True,
+        ok=201,
+    ),
+    Endpoint(method="GET", path="/webhooks", managers_only=True),
     # The audit trail: the organization's is for managers, an agent's for anyone of the organization.
     Endpoint(method="GET", path="/org-agents/audit-events", managers_only=True),
     Endpoint(method="GET", path="/org-agents/{agent}/audit-events"),

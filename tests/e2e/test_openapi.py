@@ -20,8 +20,15 @@ pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("deps", ["memory"], ind
 
 PUBLIC: Final = {("GET", "/health"), ("GET", "/ready"), ("POST", "/tokens/revoke")}
 TABLE: Final = {e.route for e in ENDPOINTS}
-# Documented, and tested outside the matrices' rows (tests/e2e/test_http_tokens.py): they name a token, not an agent.
-BESIDE_THE_TABLE: Final = {("GET", "/whoami"), ("GET", "/tokens/{token_id}"), ("DELETE", "/tokens/{token_id}")}
+# Documented, and tested outside the matrices' rows (tests/e2e/test_http_tokens.py, test_http_webhooks.py): they name
+# a token or a webhook, not an agent.
+WEBHOOK: Final = "/webhooks/{webhook_id}"
+BESIDE_THE_TABLE: Final = {
+    ("GET", "/whoami"), ("GET", "/tokens/{token_id}"), ("DELETE", "/tokens/{token_id}"),
+    ("GET", WEBHOOK), ("PATCH", WEBHOOK), ("DELETE", WEBHOOK), ("POST", WEBHOOK + "/rotate-secret"),
+    ("POST", WEBHOOK + "/test"), ("GET", WEBHOOK + "/deliveries"),
+    ("POST", WEBHOOK + "/deliveries/{delivery_id}/retry"),
+}  # fmt: skip
 CREATES: Final = {
     ("POST", "/org-agents"): "AgentCreate",
     ("POST", "/org-agents/with-blueprint"): "AgentWithBlueprintCreate",
@@ -34,6 +41,8 @@ OTHER_BODIES: Final = {
     ("PUT", "/org-agents/{agent_id}/labels/{name}"): "LabelMoveIn",
     ("PATCH", "/org-agents/{agent_id}/labels/{name}"): "LabelProtectIn",
     ("POST", "/tokens"): "TokenIn",
+    ("POST", "/webhooks"): "WebhookIn",
+    ("PATCH", "/webhooks/{webhook_id}"): "WebhookUpdate",
     ("POST", "/tokens/revoke"): "RevokeSecretIn",
 }
 LABEL: Final = "/org-agents/{agent_id}/labels/{name}"
