@@ -262,7 +262,7 @@ class WebhookRepository(Protocol):
     async def update(self, endpoint: Endpoint) -> None: ...
 
     async def delete(self, endpoint_id: UUID) -> None:
-        """The endpoint and its delivery log."""
+        """The endpoint and its delivery log; waits for a delivery of it in flight to be settled."""
         ...
 
     async def page(self, org_id: UUID, *, limit: int, after: WebhookKey | None) -> list[Endpoint]:

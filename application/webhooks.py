@@ -171,7 +171,7 @@ async def delete_webhook(deps: Deps, who: Principal, cmd: GetWebhook) -> None:
     ensure_manage_scope(who)
     ensure_can_manage(who)
     async with deps.uow() as uow:
-        endpoint = await uow.webhooks.get(who.org_id, cmd.webhook_id, for_update=True)
+        endpoint = await uow.webhooks.get(who.org_id, cmd.webhook_id)  # not held: storage takes its deliveries first
         await uow.webhooks.delete(endpoint.id)
         await _audit(uow, deps, who, Action.WEBHOOK_DELETE, endpoint)
         await uow.commit()

@@ -23,6 +23,7 @@ SECRET_BYTES: Final = 24  # Standard Webhooks asks for 24 to 64 random bytes
 MAX_URL: Final = 2048
 MAX_DESCRIPTION: Final = MAX_NAME
 MAX_RESPONSE_EXCERPT: Final = 1024  # characters of a receiver's answer kept in the delivery log
+REPLACEMENT: Final = "\ufffd"  # stands for a NUL character of a receiver's answer in the delivery log
 MAX_RESPONSE_READ: Final = 64 * 1024  # bytes of a receiver's answer read at most; the rest is not waited for
 ROTATION_GRACE: Final = timedelta(hours=24)  # after a rotation, deliveries carry the old key's signature too
 
@@ -182,8 +183,9 @@ def after_attempt(delivery: Delivery, outcome: Outcome, *, now: datetime, jitter
         "attempts": attempts,
         "last_attempt_at": now,
         "last_status_code": outcome.status_code,
-        "last_error": outcome.error,
-        "last_response": outcome.response[:MAX_RESPONSE_EXCERPT] or None,
+        "last_error": None if outcome.error is None else outcome.error.replace(NUL, REPLACEMENT),
+        # a receiver's answer may hold NUL, which PostgreSQL text cannot
+        "last_response": outcome.response[:MAX_RESPONSE_EXCERPT].replace(NUL, REPLACEMENT) or None,
     }
     if outcome.delivered:
         return msgspec.structs.replace(
@@ -204,9 +206,10 @@ def should_disable(endpoint: Endpoint, *, now: datetime) -> bool:
 
 def retry_after_seconds(value: str | None) -> float | None:
     """A Retry-After header in seconds (RFC 9110: delay-seconds; an HTTP date is not honoured)."""
-    if value is None or not value.strip().isdigit():
+    text = "" if value is None else value.strip()
+    if not (text.isascii() and text.isdigit()):  # str.isdigit() also takes "²", which float() refuses
         return None
-    return float(value.strip())
+    return float(text)
 
 
 # -- what may be registered -----------------------------------------------------------------------------------

@@ -55,8 +55,8 @@ CREATE INDEX webhook_deliveries_endpoint_idx ON webhook_deliveries (endpoint_id,
 CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_pending_idx ON webhook_deliveries (endpoint_id, seq) WHERE status = 'pending';
 
--- Wake the services' delivery workers when deliveries are queued (PostgreSQL sends one notice per transaction);
--- they also look every second.
+-- Wake the services' delivery workers when deliveries are queued or made due sooner (a retry by hand, an endpoint
+-- answering again); PostgreSQL sends one notice per transaction. The workers also look every second.
 CREATE FUNCTION org_agents_notify_webhooks() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_notify('org_agents_webhooks', '');
@@ -66,3 +66,8 @@ $$;
 CREATE TRIGGER webhook_deliveries_notify
     AFTER INSERT ON webhook_deliveries
     FOR EACH ROW EXECUTE FUNCTION org_agents_notify_webhooks();
+CREATE TRIGGER webhook_deliveries_notify_sooner
+    AFTER UPDATE OF next_attempt_at ON webhook_deliveries
+    FOR EACH ROW
+    WHEN (NEW.status = 'pending' AND (OLD.status <> 'pending' OR NEW.next_attempt_at < OLD.next_attempt_at))
+    EXECUTE FUNCTION org_agents_notify_webhooks();

@@ -78,6 +78,8 @@ class Receiver:
                 if retry_after is not None:
                     self.send_header("Retry-After", retry_after)
                 self.send_header("Content-Length", str(len(answer)))
+                # one request per connection: a kept-alive one would outlive down() and still be answered
+                self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(answer)
 
@@ -88,7 +90,10 @@ class Receiver:
         server.daemon_threads = True
         self.port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="webhook receiver", daemon=True)
+        # serve_forever looks for shutdown() every poll_interval (0.5 s by default): down() waits that long
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.01}, name="webhook receiver", daemon=True
+        )
         self._thread.start()
 
     def down(self) -> None:

@@ -35,6 +35,7 @@ class InMemoryState(msgspec.Struct, kw_only=True):
     webhook_events: dict[UUID, WebhookEvent] = msgspec.field(default_factory=dict)
     deliveries: dict[UUID, Delivery] = msgspec.field(default_factory=dict)
     last_delivery_seq: int = 0
+    deliveries_made_due: int = 0  # counts retries by hand: a commit that changes it wakes the delivery worker
 
     def snapshot(self) -> "InMemoryState":
         return InMemoryState(
@@ -49,6 +50,7 @@ class InMemoryState(msgspec.Struct, kw_only=True):
             webhook_events=dict(self.webhook_events),
             deliveries=dict(self.deliveries),
             last_delivery_seq=self.last_delivery_seq,
+            deliveries_made_due=self.deliveries_made_due,
         )
 
 
@@ -102,7 +104,11 @@ class InMemoryUnitOfWork:
         self._store.lock.release()  # without commit(), the snapshot and every change in it are dropped
 
     async def commit(self) -> None:
-        if self._state.last_delivery_seq != self._store.state.last_delivery_seq:
+        before, after = self._store.state, self._state
+        if (after.last_delivery_seq, after.deliveries_made_due) != (
+            before.last_delivery_seq,
+            before.deliveries_made_due,
+        ):
             self._store.deliveries_queued.set()
         self._store.state = self._state
         self._state = self._state.snapshot()

@@ -87,6 +87,11 @@ class InMemoryWebhookRepository:
         return found
 
     async def update_delivery(self, delivery: Delivery) -> None:
+        before = self._state.deliveries.get(delivery.id)
+        if delivery.status is DeliveryStatus.PENDING and (
+            before is None or before.next_attempt_at != delivery.next_attempt_at
+        ):
+            self._state.deliveries_made_due += 1
         self._state.deliveries[delivery.id] = delivery
 
 

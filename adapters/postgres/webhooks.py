@@ -44,6 +44,9 @@ UPDATE_ENDPOINT: Final = """
 """
 SELECT_ENDPOINT: Final = f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = %(id)s AND org_id = %(org_id)s"  # noqa: S608
 SELECT_ENDPOINT_FOR_UPDATE: Final = SELECT_ENDPOINT + " FOR UPDATE"
+# Deliveries first, then the endpoint: a claim holds its deliveries and then updates their endpoint, so a delete must
+# take them in that order too (the endpoint first, as its cascade would, deadlocks with a delivery in flight).
+DELETE_DELIVERIES: Final = "DELETE FROM webhook_deliveries WHERE endpoint_id = %(id)s"
 DELETE_ENDPOINT: Final = "DELETE FROM webhook_endpoints WHERE id = %(id)s"
 SELECT_ENDPOINT_PAGE: Final = f"""
     SELECT {ENDPOINT_COLUMNS}
@@ -160,6 +163,7 @@ class PostgresWebhookRepository:
         self._session.write(UPDATE_ENDPOINT, _endpoint_params(endpoint))
 
     async def delete(self, endpoint_id: UUID) -> None:
+        self._session.write(DELETE_DELIVERIES, {"id": endpoint_id})
         self._session.write(DELETE_ENDPOINT, {"id": endpoint_id})
 
     async def page(self, org_id: UUID, *, limit: int, after: WebhookKey | None) -> list[Endpoint]:
@@ -239,6 +243,10 @@ class PostgresWebhookOutbox:
         async with translated_errors(), self._pool.connection() as conn:
             session = Session(conn)
             rows = await session.rows(CLAIM, {"now": now, "limit": limit})
+            # A row another claim settled after this statement's snapshot comes back locked in its new version (READ
+            # COMMITTED locks the newest version and re-checks only the outer WHERE, `d.id IN (...)`): no longer due,
+            # it is dropped, or a delivered row would be sent again. Tested here, not in CLAIM, whose plan it spoils.
+            rows = [r for r in rows if r["status"] == DeliveryStatus.PENDING.value and r["next_attempt_at"] <= now]
             endpoints: dict[UUID, Endpoint] = {}
             if rows:
                 found = await session.rows(SELECT_ENDPOINTS, {"ids": list({r["endpoint_id"] for r in rows})})

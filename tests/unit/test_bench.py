@@ -6,14 +6,24 @@ import math
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 from uuid import UUID
 
 import pytest
 
-from bench.measure import Load, Options, Versions, WriteRun, Writes, access_log, percentile, prompts_answered
+from bench.measure import (
+    BenchFailed,
+    Load,
+    Options,
+    Versions,
+    WriteRun,
+    Writes,
+    access_log,
+    percentile,
+    prompts_answered,
+)
 from bench.report import WatchResults, render
 from bench.staleness import Sighting, slowest, switches
 from bench.watch import (
@@ -29,6 +39,7 @@ from bench.watch import (
     outcome,
     split,
 )
+from bench.webhooks import Arrival, summary
 from bench.wrk import Errors, Run, WrkFailed, parse
 
 # wrk 4.1.0 (Debian) with bench/lua/bench.lua, verbatim: against a file server, then POSTs it answers with 501.
@@ -333,3 +344,44 @@ def test_idle_watches_are_all_held_only_when_every_one_was_waiting_and_none_answ
     assert _met(_watching([50.0], held=4))["(j) idle watches held, of 4"] == "yes"
     assert _met(_watching([50.0], held=3))["(j) idle watches held, of 4"] == "**no**"
     assert _met(_watching([50.0], held=4))["(j) req/s with 4 idle watches / without"] == "**no**"  # 0.85 < 0.9
+
+
+T0: Final = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+
+
+def _arrival(path: str, event_id: str, stamped: datetime, at_s: float) -> Arrival:
+    """A webhook request for `event_id` at `path`, whose body says `stamped`, read `at_s` seconds after T0."""
+    body = b'{"type":"agent.created","timestamp":"%s","data":{}}' % stamped.isoformat().encode()
+    return Arrival(path, event_id, T0.timestamp() + at_s, body)
+
+
+def test_webhook_lag_is_each_deliverys_first_receipt_less_its_events_timestamp() -> None:
+    events = {"a": T0, "b": T0 + timedelta(seconds=1)}
+    arrivals = [
+        _arrival("/hook/0", "a", T0, 0.010),
+        _arrival("/hook/1", "a", T0, 0.020),
+        _arrival("/hook/0", "b", events["b"], 1.005),
+        _arrival("/hook/0", "a", T0, 3.0),  # sent again (at least once): not a delivery, not a lag
+        _arrival("/hook/1", "b", events["b"], 1.500),
+    ]
+    run = summary("storm", events, ["/hook/0", "/hook/1"], arrivals, committed_at=T0.timestamp() + 1.001)
+    assert run.lag_ms == pytest.approx([5.0, 10.0, 20.0, 500.0])
+    assert (run.deliveries, run.duplicates) == (4, 1)
+    assert run.drain_s == pytest.approx(1.5)  # the first event's timestamp to the last first receipt
+    assert run.per_s == pytest.approx(4 / 1.5)
+    assert run.offered_per_s == pytest.approx(2 / 1.001)
+
+
+@pytest.mark.parametrize(
+    ("arrivals", "says"),
+    [
+        ([_arrival("/hook/0", "a", T0, 0.1)], "1 of 2 deliveries never arrived"),
+        ([_arrival("/hook/0", "a", T0, 0.1), _arrival("/hook/0", "z", T0, 0.2)], "not this run's"),
+        ([_arrival("/hook/0", "a", T0, 0.1), _arrival("/hook/9", "b", T0, 0.2)], "not this run's"),
+        ([_arrival("/hook/0", "a", T0, 0.1), _arrival("/hook/0", "b", T0, 0.2)], "its audit event otherwise"),
+    ],
+)
+def test_a_webhook_run_with_a_delivery_missing_or_foreign_fails(arrivals: list[Arrival], says: str) -> None:
+    events = {"a": T0, "b": T0 + timedelta(seconds=1)}
+    with pytest.raises(BenchFailed, match=says):
+        summary("storm", events, ["/hook/0"], arrivals, committed_at=T0.timestamp() + 1)
