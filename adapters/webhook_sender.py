@@ -55,13 +55,18 @@ class HttpWebhookSender:
         }
         try:
             async with asyncio.timeout(self._timeout_s):
-                target, host = await self._pinned(url)
-                headers["host"] = host
-                request = self._client.build_request(
-                    "POST", target, content=body, headers=headers,
-                    extensions={"sni_hostname": urlsplit(url).hostname or ""},
-                )  # fmt: skip
-                response = await self._client.send(request, stream=True)
+                targets, headers["host"] = await self._pinned(url)
+                for number, target in enumerate(targets, 1):  # each checked address in turn, as a browser would
+                    request = self._client.build_request(
+                        "POST", target, content=body, headers=headers,
+                        extensions={"sni_hostname": urlsplit(url).hostname or ""},
+                    )  # fmt: skip
+                    try:
+                        response = await self._client.send(request, stream=True)
+                        break
+                    except httpx.ConnectError:
+                        if number == len(targets):
+                            raise
                 try:
                     read = bytearray()
                     async for chunk in response.aiter_bytes():
@@ -84,8 +89,9 @@ class HttpWebhookSender:
             retry_after_s=retry_after_seconds(response.headers.get("retry-after")),
         )  # fmt: skip
 
-    async def _pinned(self, url: str) -> tuple[str, str]:
-        """The URL with its host replaced by a checked address of it, and the Host header to send."""
+    async def _pinned(self, url: str) -> tuple[list[str], str]:
+        """The URL with its host replaced by each checked address of it (the resolver's order, each once), and the
+        Host header to send."""
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -100,8 +106,8 @@ class HttpWebhookSender:
             for address in addresses:
                 if not is_public_address(address):
                     raise RefusedTarget(f"{host} resolves to {address}, a loopback, private or link-local address")
-        address = addresses[0]
-        literal = f"[{address}]" if address.version == 6 else str(address)
-        netloc = f"{literal}:{port}"
-        host_header = parts.netloc.rpartition("@")[2]
-        return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")), host_header
+        targets = []
+        for address in dict.fromkeys(addresses):
+            literal = f"[{address}]" if address.version == 6 else str(address)
+            targets.append(urlunsplit((parts.scheme, f"{literal}:{port}", parts.path or "/", parts.query, "")))
+        return targets, parts.netloc.rpartition("@")[2]
