@@ -7,12 +7,14 @@ Signatures are checked as an outside receiver checks them: by the `standardwebho
 import http.server
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import msgspec
 from standardwebhooks import Webhook
+
+from adapters.webhook_sender import HttpWebhookSender
 
 
 class Received(msgspec.Struct, frozen=True, kw_only=True):
@@ -122,3 +124,13 @@ def receiver() -> Iterator[Receiver]:
         yield made
     finally:
         made.down()
+
+
+@asynccontextmanager
+async def http_sender(*, allow_private: bool, timeout_s: float) -> AsyncIterator[HttpWebhookSender]:
+    """The service's own sender, closed at the end."""
+    made = HttpWebhookSender(allow_private=allow_private, timeout_s=timeout_s)
+    try:
+        yield made
+    finally:
+        await made.aclose()

@@ -1,6 +1,7 @@
 """A real `org-agents serve` process for end-to-end tests: started as a user starts it, ready once /health answers,
 its log in a file (a pipe nobody reads would block it), stopped with SIGTERM."""
 
+import os
 import signal
 import socket
 import subprocess
@@ -46,10 +47,15 @@ def _healthy(url: str) -> bool:
 
 
 @contextmanager
-def serving(env: dict[str, str], log: Path, args: Sequence[str] = ()) -> Iterator[Serving]:
+def serving(env: dict[str, str], log: Path, args: Sequence[str] = (), *, own_group: bool = False) -> Iterator[Serving]:
+    """`own_group`: serve runs in a process group of its own, which the test may SIGKILL whole (serve and its workers
+    at once, as when its container is killed); killed, not stopped, on exit if the test did not."""
     port = free_port()
     with log.open("ab") as out:
-        proc = subprocess.Popen([ORG_AGENTS, "serve", "--port", str(port), *args], env=env, stdout=out, stderr=out)
+        proc = subprocess.Popen(
+            [ORG_AGENTS, "serve", "--port", str(port), *args], env=env, stdout=out, stderr=out,
+            start_new_session=own_group,
+        )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP_S
@@ -59,6 +65,9 @@ def serving(env: dict[str, str], log: Path, args: Sequence[str] = ()) -> Iterato
             time.sleep(0.05)
         yield Serving(url, proc, log)
     finally:
+        if own_group and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:

@@ -86,7 +86,7 @@ from domain.webhooks import (
     after_attempt,
 )
 from tests.contract.test_audit import IdSourceDown, failing_on, whole_trail
-from tests.receivers import Receiver, receiver
+from tests.receivers import Receiver, http_sender, receiver
 from tests.samples import Team, clock_of, missing_identity_name, shop_buddy, team
 
 pytestmark = pytest.mark.anyio
@@ -104,11 +104,8 @@ def hooks(deps: Deps) -> Deps:
 
 @pytest.fixture
 async def sender() -> AsyncIterator[HttpWebhookSender]:
-    made = HttpWebhookSender(allow_private=True, timeout_s=SEND_TIMEOUT_S)
-    try:
+    async with http_sender(allow_private=True, timeout_s=SEND_TIMEOUT_S) as made:
         yield made
-    finally:
-        await made.aclose()
 
 
 @pytest.fixture

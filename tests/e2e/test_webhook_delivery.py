@@ -8,13 +8,12 @@ printed (shown with -s), never asserted, and measured properly by bench/webhooks
 import asyncio
 import os
 import signal
-import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import Final
 
@@ -34,7 +33,7 @@ from entrypoints.bootstrap import postgres_deps
 from entrypoints.settings import Settings
 from tests.conftest import create_database, database_conninfo, database_url_env
 from tests.receivers import Receiver, receiver
-from tests.serving import ORG_AGENTS, STARTUP_S, ServeFailed, Serving, free_port, serving
+from tests.serving import Serving, serving
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -130,36 +129,6 @@ def wait_until(what: str, ready: Callable[[], bool], timeout_s: float = DEADLINE
         time.sleep(0.01)  # polling a condition, bounded by the deadline
 
 
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-@contextmanager
-def own_group(env: dict[str, str], log: Path, args: Sequence[str] = ()) -> Iterator[Serving]:
-    """serve as tests/serving.py starts it, but in a process group of its own, which the test may SIGKILL whole
-    (serve and its workers at once, as when its container is killed); killed on exit if the test did not."""
-    port = free_port()
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [ORG_AGENTS, "serve", "--port", str(port), *args], env=env, stdout=out, stderr=out, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_S
-        while not _healthy(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise ServeFailed("org-agents serve did not start:\n" + log.read_text(errors="replace"))
-            time.sleep(0.05)
-        yield Serving(url, proc, log)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
 def kill_group(served: Serving) -> None:
     """SIGKILL to serve's process group; returns once serve and every worker are gone."""
     workers = psutil.Process(served.proc.pid).children(recursive=True)
@@ -175,7 +144,10 @@ def test_serve_killed_mid_delivery_loses_no_event_the_next_start_delivers_them(
 ) -> None:
     env = webhook_env(migrated_database)
     who, auth = owner(migrated_database, tmp_path, "acme")
-    with receiver() as got, own_group(env, tmp_path / "killed.log", ["--no-migrate", "--workers", "2"]) as first:
+    with (
+        receiver() as got,
+        serving(env, tmp_path / "killed.log", ["--no-migrate", "--workers", "2"], own_group=True) as first,
+    ):
         got.delay_s = SLOW_RECEIVER_S
         with httpx.Client(base_url=first.url, headers=auth, timeout=30) as http:
             secret = subscribe(http, got.url)

@@ -19,7 +19,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from adapters.webhook_sender import USER_AGENT, HttpWebhookSender
 from domain.webhooks import MAX_RESPONSE_EXCERPT, MAX_RESPONSE_READ, Outcome
-from tests.receivers import Receiver, receiver
+from tests.receivers import Receiver, http_sender, receiver
 
 pytestmark = pytest.mark.anyio
 
@@ -31,21 +31,15 @@ TIMEOUT_S: Final = 0.3
 
 @pytest.fixture
 async def sender() -> AsyncIterator[HttpWebhookSender]:
-    made = HttpWebhookSender(allow_private=True, timeout_s=TIMEOUT_S)
-    try:
+    async with http_sender(allow_private=True, timeout_s=TIMEOUT_S) as made:
         yield made
-    finally:
-        await made.aclose()
 
 
 @pytest.fixture
 async def strict() -> AsyncIterator[HttpWebhookSender]:
     """A sender as production runs it: private targets refused."""
-    made = HttpWebhookSender(allow_private=False, timeout_s=TIMEOUT_S)
-    try:
+    async with http_sender(allow_private=False, timeout_s=TIMEOUT_S) as made:
         yield made
-    finally:
-        await made.aclose()
 
 
 @pytest.fixture
