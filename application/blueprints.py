@@ -299,7 +299,7 @@ def live_prompt_from_memory(deps: Deps, secret: str, cmd: GetLivePrompt) -> Live
     None, and `authenticate` with `get_live_prompt` answer (errors included). No IO and no await: the HTTP hot path
     asks this before any framework work. `cmd.label` must be a well-formed name (the hot path checks it)."""
     who = cached_principal(deps, secret)
-    return None if who is None else deps.live.prompt(who.org_id, cmd.agent_id, cmd.label)
+    return None if who is None else deps.live.prompt(who.org_id, cmd.agent_id, cmd.label, count_miss=False)
 
 
 async def get_compilation_stats(deps: Deps, who: Principal, cmd: GetCompilationStats) -> CompilationStats:

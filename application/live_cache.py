@@ -129,6 +129,8 @@ class LiveCache:
         self._tokens_changed_at = 0
         self._uses: dict[UUID, float] = {}  # token -> when its use was last written
         self._chores: set[asyncio.Task[None]] = set()
+        self.prompt_hits = 0  # live prompts asked for and found here (read by the metrics; never reset)
+        self.prompt_misses = 0  # and not found: read from the database
 
     # -- what the change feed calls --------------------------------------------------------------------------------
 
@@ -179,11 +181,17 @@ class LiveCache:
         """The clock principals' lifetimes are counted on: read it before reading a principal from the database."""
         return self._monotonic()
 
-    def prompt(self, org_id: UUID, agent_id: UUID, label: str = PRODUCTION) -> LivePrompt | None:
+    def prompt(
+        self, org_id: UUID, agent_id: UUID, label: str = PRODUCTION, *, count_miss: bool = True
+    ) -> LivePrompt | None:
+        """`count_miss=False`: the caller asks again where a miss is counted (the hot path, before the route)."""
         key = (agent_id, label)
         entry = self._prompts.get(key)
         if entry is None or entry[0] != org_id:
+            if count_miss:
+                self.prompt_misses += 1
             return None
+        self.prompt_hits += 1
         self._prompts.move_to_end(key)
         return entry[1]
 

@@ -17,7 +17,9 @@ from adapters.memory.tokens import InMemoryTokenStore
 from adapters.memory.unit_of_work import InMemoryStore
 from adapters.memory.webhooks import InMemoryWebhookOutbox
 from adapters.postgres import changes, migrations
-from adapters.postgres.pool import database_answers, open_pool
+from adapters.postgres.metrics import WebhookBacklog
+from adapters.postgres.metrics import webhook_backlog as count_webhook_backlog
+from adapters.postgres.pool import database_answers, open_pool, pool_stats
 from adapters.postgres.tokens import PostgresTokenStore
 from adapters.postgres.transfer import PostgresOrganizationArchive
 from adapters.postgres.unit_of_work import PostgresUnitOfWork
@@ -81,6 +83,14 @@ def undo_last_migration(conninfo: str, *, log: Callable[[str], None]) -> migrati
 
 def migration_status(conninfo: str) -> migrations.Status:
     return migrations.status(conninfo, migrations.load_migrations())
+
+
+def webhook_backlog(conninfo: str, timeout_s: float) -> WebhookBacklog | None:
+    """The deliveries waiting, for `serve`'s metrics listener; None when the database does not answer in time."""
+    try:
+        return count_webhook_backlog(conninfo, timeout_s)
+    except psycopg.Error:
+        return None
 
 
 def organization_archive(settings: Settings, conninfo: str) -> OrganizationArchive:
@@ -158,6 +168,7 @@ async def postgres_deps(
                 outbox=outbox,
                 identity=identity,
                 allow_private_webhooks=settings.webhook_allow_private,
+                pool=lambda: pool_stats(pool),
             )
         finally:
             if feed is not None:

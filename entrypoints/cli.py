@@ -37,9 +37,11 @@ from entrypoints.bootstrap import (
     organization_archive,
     postgres_deps,
     undo_last_migration,
+    webhook_backlog,
 )
+from entrypoints.metrics_listener import SCRAPE_QUERY_TIMEOUT_S, metrics_listener
 from entrypoints.serve import serve_granian, serve_uvicorn
-from entrypoints.settings import ENVIRONMENT, Settings, SettingsError, configure_logging
+from entrypoints.settings import ENVIRONMENT, METRICS_ADDR, Settings, SettingsError, configure_logging
 
 SERVERS = ("granian", "uvicorn")
 DEFAULT_SERVER = "granian"  # chosen by measurement: BENCHMARKS.md
@@ -154,6 +156,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     conninfo is added; the embedded PostgreSQL, when used, belongs to this process and outlives the workers."""
     identity_of(settings)  # an unusable JWKS file stops `serve` here (exit 2), not in every worker's startup
     _ensure_free(args.host, args.port)
+    if settings.metrics_addr is not None and settings.metrics_addr[1] == args.port:
+        raise PortInUse(f"{METRICS_ADDR} must name a port other than serve's own ({args.port})")
     with database(settings) as conninfo:
         if args.no_migrate:
             ensure_reachable(conninfo, settings.pool_timeout_s)  # one line and exit 3, not a traceback per worker
@@ -161,8 +165,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             apply_migrations(conninfo, log=_stderr)
         os.environ["DATABASE_URL"] = conninfo
         serve = serve_granian if args.server == "granian" else serve_uvicorn
-        serve(host=args.host, port=args.port, workers=args.workers, log_level=settings.log_level,
-              max_watchers=settings.max_watchers)  # fmt: skip
+        with metrics_listener(settings.metrics_addr, lambda: webhook_backlog(conninfo, SCRAPE_QUERY_TIMEOUT_S)):
+            serve(host=args.host, port=args.port, workers=args.workers, log_level=settings.log_level,
+                  max_watchers=settings.max_watchers)  # fmt: skip
     return 0
 
 

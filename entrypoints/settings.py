@@ -3,6 +3,7 @@
 import ipaddress
 import logging
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -135,6 +136,26 @@ def _loopback(host: str | None) -> bool:
         return False
 
 
+METRICS_ADDR: Final = "ORG_AGENTS_METRICS_ADDR"
+DEFAULT_METRICS_ADDR: Final = ("127.0.0.1", 9464)  # loopback: metrics are for the operator, not for any client
+
+
+def _metrics_addr(env: Mapping[str, str]) -> tuple[str, int] | None:
+    """`HOST:PORT` (an IPv6 host in brackets), or `off`; unset: loopback, port 9464."""
+    raw = (env.get(METRICS_ADDR) or "").strip()
+    if not raw:
+        return DEFAULT_METRICS_ADDR
+    if raw.lower() == "off":
+        return None
+    found = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:([0-9]{1,5})|([^:\[\]\s]+):([0-9]{1,5})", raw)
+    if found is None:
+        raise SettingsError(f"{METRICS_ADDR} must be HOST:PORT ([HOST]:PORT for IPv6) or off, not {raw!r}")
+    host, port = found[1] or found[3], int(found[2] or found[4])
+    if not 0 < port < 65536:
+        raise SettingsError(f"{METRICS_ADDR}'s port must be 1 to 65535, not {port}")
+    return host, port
+
+
 # Every variable the service reads, as `--help` lists them (the README's configuration table says more).
 ENVIRONMENT: Final[dict[str, str]] = {
     "DATABASE_URL": "PostgreSQL connection string; unset: the embedded PostgreSQL in the data dir",
@@ -158,6 +179,7 @@ ENVIRONMENT: Final[dict[str, str]] = {
     JWT_LEEWAY: "sign-in: seconds of clock skew allowed (30)",
     "ORG_AGENTS_WEBHOOK_ALLOW_PRIVATE": "1: webhooks may target loopback and private addresses, over http too (0)",
     "ORG_AGENTS_WEBHOOK_TIMEOUT": "seconds one webhook delivery attempt may take (10)",
+    METRICS_ADDR: "HOST:PORT of the Prometheus listener (/metrics); off: none (127.0.0.1:9464)",
 }
 
 
@@ -176,6 +198,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sign_in: SignIn | None = None  # JWTs of an identity provider are accepted as bearer tokens; None: off
     webhook_allow_private: bool = False  # webhooks may target loopback and private addresses, over http too
     webhook_timeout_s: float = DEFAULT_WEBHOOK_TIMEOUT_S  # one delivery attempt, connecting to the last byte read
+    metrics_addr: tuple[str, int] | None = DEFAULT_METRICS_ADDR  # where `serve` answers /metrics; None: off
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -202,6 +225,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             sign_in=_sign_in(env),
             webhook_allow_private=_flag(env, "ORG_AGENTS_WEBHOOK_ALLOW_PRIVATE", False),
             webhook_timeout_s=_number(env, "ORG_AGENTS_WEBHOOK_TIMEOUT", DEFAULT_WEBHOOK_TIMEOUT_S, minimum=0.1),
+            metrics_addr=_metrics_addr(env),
         )
 
 

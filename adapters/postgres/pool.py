@@ -9,6 +9,8 @@ import psycopg
 from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from application.deps import PoolStats
+
 
 async def use_msgspec_json(conn: psycopg.AsyncConnection[Any]) -> None:
     """JSON columns read and written by msgspec: several times faster than the json module on blueprints."""
@@ -48,3 +50,14 @@ async def database_answers(pool: AsyncConnectionPool, timeout_s: float) -> bool:
     except (PoolTimeout, psycopg.Error):
         return False
     return True
+
+
+def pool_stats(pool: AsyncConnectionPool) -> PoolStats:
+    """psycopg_pool's own statistics (`get_stats()`; its counters are absent until they first count)."""
+    stats = pool.get_stats()
+    size, idle = stats.get("pool_size", 0), stats.get("pool_available", 0)
+    return PoolStats(
+        size=size, idle=idle, max_size=stats.get("pool_max", pool.max_size), waiting=stats.get("requests_waiting", 0),
+        waited=stats.get("requests_queued", 0), wait_s=stats.get("requests_wait_ms", 0) / 1000,
+        timeouts=stats.get("requests_errors", 0),
+    )  # fmt: skip

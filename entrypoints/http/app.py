@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 from litestar.types.asgi_types import HTTPScope
@@ -21,6 +22,7 @@ from entrypoints.http.audit import AuditController
 from entrypoints.http.auth import provide_principal, require_token
 from entrypoints.http.blueprints import BlueprintController
 from entrypoints.http.diff import DiffController
+from entrypoints.http.docs import ApiReference, docs_router
 from entrypoints.http.errors import EXCEPTION_HANDLERS, JSONRequest
 from entrypoints.http.headers import secure
 from entrypoints.http.health import health, ready
@@ -32,6 +34,7 @@ from entrypoints.http.schemas import MAX_SMALL_BODY_BYTES
 from entrypoints.http.tokens import TokenController, revoke_by_secret, who_am_i
 from entrypoints.http.ui import ui
 from entrypoints.http.webhooks import WebhookController
+from entrypoints.metrics import count_unrouted, recording
 from entrypoints.serve import take_stop_signals_once_serving
 from entrypoints.settings import Settings, configure_logging
 
@@ -89,6 +92,8 @@ def create_app(
                 # On the deps' own event loop: a test client runs the lifespan on a loop of its own, so deps made
                 # elsewhere (tests) must run their deliveries where they were made.
                 await stack.enter_async_context(webhook_deliveries(app.state.deps, settings))
+                if settings.metrics_addr is not None:  # for serve's metrics listener (entrypoints/metrics.py)
+                    await stack.enter_async_context(recording(app.state.deps))
             if on_started is not None:
                 on_started(app.state.deps.live.close_watches)  # what to do first when asked to stop
             yield
@@ -117,13 +122,17 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=JSONRequest,
         middleware=[access_log],
-        before_send=[secure],
+        before_send=[secure, count_unrouted],
         request_max_body_size=MAX_SMALL_BODY_BYTES,
         logging_config=None,  # the entrypoint (the CLI) configures logging, once
         openapi_config=OpenAPIConfig(
             title="org-agents",
             version="0.1.0",
             description="Organizations' AI agents: versioned blueprints, human-controlled compilation, live prompts.",
+            # Swagger UI from a pinned package, sandboxed under a strict CSP (entrypoints/http/docs.py), beside the
+            # documents themselves; no UI that loads scripts from elsewhere.
+            render_plugins=[ApiReference(), JsonRenderPlugin(), YamlRenderPlugin()],
+            openapi_router=docs_router(),
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(

@@ -21,6 +21,7 @@ from domain.labels import NAME_PATTERN, PRODUCTION
 from entrypoints.http.auth import bearer_secret
 from entrypoints.http.live_prompt import ROUTE, RenderedAnswers, answer
 from entrypoints.http.logs import REQUEST_ID, log_access, request_id_of
+from entrypoints.metrics import FROM_MEMORY
 
 UUID_TEXT: Final = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"  # as str(UUID) writes it
 PROMPT_PATH: Final = re.compile(ROUTE.replace("{agent_id}", f"({UUID_TEXT})"))
@@ -64,4 +65,5 @@ async def answer_from_memory(
     await respond({"type": "http.response.start", "status": status, "headers": [*headers, (REQUEST_ID, request_id)]})
     await respond({"type": "http.response.body", "body": body, "more_body": False})
     log_access("GET", ROUTE, status, started, request_id, from_memory=True)
+    FROM_MEMORY[status] += 1  # the metrics' count (entrypoints/metrics.py): a dict increment, nothing more
     return True

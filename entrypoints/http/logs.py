@@ -13,6 +13,8 @@ import msgspec
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from entrypoints.metrics import count_routed
+
 log = logging.getLogger("org_agents.access")
 
 REQUEST_ID: Final = b"x-request-id"
@@ -86,7 +88,8 @@ def access_log(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_with_id)
         finally:
-            route = scope.get("path_template") or "(no route)"
-            log_access(str(scope.get("method", "?")), route, status, started, request_id)
+            route, method = scope.get("path_template") or "(no route)", str(scope.get("method", "?"))
+            log_access(method, route, status, started, request_id)
+            count_routed(method, route, status, time.perf_counter() - started)
 
     return middleware
