@@ -326,15 +326,16 @@ def test_psql_gives_the_old_database_what_the_runner_gives_it(pg_admin: str, dat
 def test_undoing_0013_and_doing_it_again_gives_the_same_result(database: str) -> None:
     oids = _old_system(database)
     old = _untouched(database, oids)
-    migrate_up(database, MIGRATIONS)
+    through_identity = MIGRATIONS[: MIGRATIONS.index(IDENTITY_MIGRATION) + 1]  # 0013 as the last one applied
+    migrate_up(database, through_identity)
     done = contents(database), snapshot(database)
 
-    assert migrate_down(database, MIGRATIONS) == IDENTITY_MIGRATION
+    assert migrate_down(database, through_identity) == IDENTITY_MIGRATION
     assert contents(database) == done[0]  # numbers and names stay: valid data for 0012's schema
     columns = _fetch(database, "SELECT column_name FROM information_schema.columns"
                                " WHERE table_name = 'active_agents_with_blueprints'")  # fmt: skip
     assert "blueprint_id" not in {c["column_name"] for c in columns}
-    migrate_up(database, MIGRATIONS)
+    migrate_up(database, through_identity)
 
     assert (contents(database), snapshot(database)) == done
     assert _untouched(database, oids) == old

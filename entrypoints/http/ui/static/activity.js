@@ -145,8 +145,8 @@ function eventsOf(types) {
   return listed(kinds.map((t) => h("code", {}, t)));
 }
 
-/** The changes of a webhook.update: "disabled the webhook https://…", or "changed the webhook https://…: pointed
- * it at https://… and set its events to label.moved". */
+/** The changes of a webhook.update: "disabled the webhook <url>", or "changed the webhook <url>: pointed it at
+ * <new url> and set its events to label.moved". */
 function webhookUpdateSentence(who, details) {
   const before = isObject(details.before) ? details.before : {};
   const after = isObject(details.after) ? details.after : {};

@@ -119,7 +119,7 @@ export class WebhooksPage {
     };
     const url = h("input", {
       type: "text", inputmode: "url", id: "webhook-url", required: true, maxlength: WEBHOOKS.url_chars,
-      autocomplete: "off", spellcheck: "false", autocapitalize: "off", placeholder: "https://",
+      autocomplete: "off", spellcheck: "false", autocapitalize: "off", placeholder: "https address of the receiver",
       "aria-describedby": "webhook-url-hint webhook-url-error",
     });
     const boxes = WEBHOOKS.events.map((type) => {
