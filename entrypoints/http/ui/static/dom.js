@@ -65,3 +65,19 @@ export function statusBadge(status) {
 export function compilationBadge(status) {
   return h("span", { class: `badge compilation-${status}` }, COMPILATION_LABELS[status] || status);
 }
+
+/** Copies a secret shown once to the clipboard (or selects it where the browser has no clipboard API), tells the
+ * user how it went with `notify`, and gives the focus back to the button. */
+export async function copySecret(input, button, notify, stored) {
+  try {
+    await navigator.clipboard.writeText(input.value);
+  } catch {
+    input.select(); // no clipboard API (plain http from another host): the secret is selected instead
+    if (!document.execCommand("copy")) {
+      notify("The browser did not allow copying. The secret is selected: press Ctrl+C (⌘C).", "info");
+      return;
+    }
+  }
+  notify(`The secret is copied to the clipboard. ${stored}`);
+  button.focus();
+}

@@ -4,7 +4,7 @@
 
 import { LIMITS, TOKENS } from "./domain.js";
 import { api, ApiError } from "./api.js";
-import { focusOn, h, replace, time } from "./dom.js";
+import { copySecret, focusOn, h, replace, time } from "./dom.js";
 
 const DAY_MS = 24 * 3600 * 1000;
 const EXPIRIES = [ // [value, words]: a list, as an object would put the numbers first
@@ -254,7 +254,9 @@ export class KeysPage {
       type: "text", id: "new-secret", readonly: true, value: secret, class: "mono secret", spellcheck: "false",
       autocomplete: "off", "aria-describedby": "secret-warning",
     });
-    const copy = h("button", { type: "button", class: "primary", onclick: () => this.copy(input, copy) },
+    const stored = "Store it somewhere safe now.";
+    const copy = h("button", { type: "button", class: "primary",
+      onclick: () => copySecret(input, copy, this.ctx.notify, stored) },
       "Copy secret");
     const done = h("button", {
       type: "button",
@@ -288,20 +290,6 @@ export class KeysPage {
     this.secretEl.scrollIntoView({ block: "start" });
     focusOn(document.getElementById("secret-heading"));
     this.ctx.notify(`Key created for ${token.user_id}. Copy its secret now: it is shown only this once.`);
-  }
-
-  async copy(input, button) {
-    try {
-      await navigator.clipboard.writeText(input.value);
-    } catch {
-      input.select(); // no clipboard API (plain http from another host): the secret is selected instead
-      if (!document.execCommand("copy")) {
-        this.ctx.notify("The browser did not allow copying. The secret is selected: press Ctrl+C (⌘C).", "info");
-        return;
-      }
-    }
-    this.ctx.notify("The secret is copied to the clipboard. Store it somewhere safe now.");
-    button.focus();
   }
 
   // -- list ----------------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 
 import { LIMITS, WEBHOOKS } from "./domain.js";
 import { api, ApiError } from "./api.js";
-import { focusOn, h, replace, uid } from "./dom.js";
+import { copySecret, focusOn, h, replace, uid } from "./dom.js";
 
 /** The events in a person's words; a type the server names but this page does not know is shown by its name. */
 export const EVENT_WORDS = {
@@ -218,7 +218,9 @@ export class WebhooksPage {
       type: "text", id: "new-secret", readonly: true, value: secret, class: "mono secret", spellcheck: "false",
       autocomplete: "off", "aria-describedby": "secret-warning",
     });
-    const copy = h("button", { type: "button", class: "primary", onclick: () => this.copy(input, copy) },
+    const stored = "Store it where the receiver reads it.";
+    const copy = h("button", { type: "button", class: "primary",
+      onclick: () => copySecret(input, copy, this.ctx.notify, stored) },
       "Copy secret");
     const done = h("button", {
       type: "button",
@@ -251,20 +253,6 @@ export class WebhooksPage {
     focusOn(document.getElementById("secret-heading"));
     this.ctx.notify(rotated ? "New secret made. Copy it now: it is shown only this once."
       : "Webhook created. Copy its secret now: it is shown only this once.");
-  }
-
-  async copy(input, button) {
-    try {
-      await navigator.clipboard.writeText(input.value);
-    } catch {
-      input.select(); // no clipboard API (plain http from another host): the secret is selected instead
-      if (!document.execCommand("copy")) {
-        this.ctx.notify("The browser did not allow copying. The secret is selected: press Ctrl+C (⌘C).", "info");
-        return;
-      }
-    }
-    this.ctx.notify("The secret is copied to the clipboard. Store it where the receiver reads it.");
-    button.focus();
   }
 
   // -- the endpoints -------------------------------------------------------------------------------------------------
