@@ -6,6 +6,7 @@ import shlex
 import shutil
 import signal
 import sys
+import os
 import tempfile
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -91,6 +92,8 @@ def run(o: Options, stamp: str, command: str) -> Results | WatchResults:
     RESULTS.mkdir(exist_ok=True)
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="org-agents-bench-")))
+        if os.geteuid() == 0:
+            tmp.chmod(0o711)  # the embedded server runs as its own user under root, and must pass (never read) here
         conninfo, kind = stack.enter_context(bench_database(tmp))
         bench = Bench(o, conninfo, tmp, stamp)
         with psycopg.connect(conninfo) as conn:
