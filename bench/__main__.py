@@ -2,11 +2,11 @@
 
 import argparse
 import gzip
+import os
 import shlex
 import shutil
 import signal
 import sys
-import os
 import tempfile
 from collections.abc import Sequence
 from contextlib import ExitStack
