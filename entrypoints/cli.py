@@ -167,7 +167,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         serve = serve_granian if args.server == "granian" else serve_uvicorn
         with metrics_listener(settings.metrics_addr, lambda: webhook_backlog(conninfo, SCRAPE_QUERY_TIMEOUT_S)):
             serve(host=args.host, port=args.port, workers=args.workers, log_level=settings.log_level,
-                  max_watchers=settings.max_watchers)  # fmt: skip
+                  max_watchers=settings.max_watchers, client_timeout_s=settings.client_timeout_s)  # fmt: skip
     return 0
 
 

@@ -70,6 +70,11 @@ async def count_unrouted(message: Message, scope: Scope) -> None:
         ANSWERED[method if method in METHODS else "other", NO_ROUTE, message["status"]] += 1
 
 
+def count_refused(method: str, status: int) -> None:
+    """A request refused before routing (request limits: entrypoints/http/limits.py)."""
+    ANSWERED[method if method in METHODS else "other", NO_ROUTE, status] += 1
+
+
 class WorkerMetrics:
     """A worker's gauges and the counters it adds to; made in the worker (a gauge writes its file when made)."""
 

@@ -41,16 +41,22 @@ STOP_SIGNALS: Final = frozenset({signal.SIGINT, signal.SIGTERM})
 REQUESTS_IN_FLIGHT: Final = 1024
 
 
-def serve_granian(*, host: str, port: int, workers: int, log_level: str, max_watchers: int) -> None:
-    """Returns once granian has stopped its workers after SIGTERM or SIGINT (requests in flight finish)."""
+def serve_granian(
+    *, host: str, port: int, workers: int, log_level: str, max_watchers: int, client_timeout_s: float
+) -> None:
+    """Returns once granian has stopped its workers after SIGTERM or SIGINT (requests in flight finish). A client
+    has `client_timeout_s` to send a request's headers (and to start one on an idle connection); the body's own
+    deadline is the app's (entrypoints/http/limits.py)."""
     from granian import Granian
     from granian.constants import Interfaces, Loops
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
     server = Granian(
         APP_FACTORY, factory=True, interface=Interfaces.ASGI, address=host, port=port, workers=workers,
         loop=Loops.uvloop, log_level=LogLevels(log_level), log_access=False, websockets=False,
         workers_kill_timeout=WORKER_STOP_S, backpressure=REQUESTS_IN_FLIGHT + max_watchers,
+        http1_settings=HTTP1Settings(header_read_timeout=round(client_timeout_s * 1000)),
     )  # fmt: skip
     server.on_startup(_hold_stop_signals)
     try:
@@ -92,15 +98,18 @@ def take_stop_signals_once_serving(before_stop: Callable[[], None]) -> None:
     threading.Thread(target=take, name="org-agents stop signal", daemon=True).start()
 
 
-def serve_uvicorn(*, host: str, port: int, workers: int, log_level: str, max_watchers: int) -> None:
-    """uvicorn has no limit of requests in flight by default: `max_watchers` needs no room made."""
+def serve_uvicorn(
+    *, host: str, port: int, workers: int, log_level: str, max_watchers: int, client_timeout_s: float
+) -> None:
+    """uvicorn has no limit of requests in flight by default: `max_watchers` needs no room made. An idle connection
+    is closed after `client_timeout_s`."""
     import uvicorn
 
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler it found: a clean exit.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         APP_FACTORY, factory=True, host=host, port=port, workers=workers, loop="uvloop", http="httptools",
-        log_level=log_level, lifespan="on", access_log=False,
+        log_level=log_level, lifespan="on", access_log=False, timeout_keep_alive=max(1, round(client_timeout_s)),
     )  # fmt: skip  # our own access log writes one structured line per request
 
 

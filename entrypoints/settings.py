@@ -136,6 +136,21 @@ def _loopback(host: str | None) -> bool:
         return False
 
 
+DEFAULT_RATE_LIMIT: Final = 1_000.0  # requests per second per credential, per worker: a busy runtime's fetches
+DEFAULT_AUTH_FAILURE_LIMIT: Final = 10.0  # failed authentications per second per client address, per worker
+DEFAULT_CLIENT_TIMEOUT_S: Final = 30.0  # to send a request's headers; and, from its first read, its whole body
+
+
+def _rate(env: Mapping[str, str], name: str, default: float) -> float | None:
+    """A positive number per second, or `off` (None)."""
+    if (env.get(name) or "").strip().lower() == "off":
+        return None
+    value = _number(env, name, default, minimum=0)
+    if value <= 0:
+        raise SettingsError(f"{name} must be above 0, or off, not {env.get(name)!r}")
+    return value
+
+
 METRICS_ADDR: Final = "ORG_AGENTS_METRICS_ADDR"
 DEFAULT_METRICS_ADDR: Final = ("127.0.0.1", 9464)  # loopback: metrics are for the operator, not for any client
 
@@ -180,6 +195,9 @@ ENVIRONMENT: Final[dict[str, str]] = {
     "ORG_AGENTS_WEBHOOK_ALLOW_PRIVATE": "1: webhooks may target loopback and private addresses, over http too (0)",
     "ORG_AGENTS_WEBHOOK_TIMEOUT": "seconds one webhook delivery attempt may take (10)",
     METRICS_ADDR: "HOST:PORT of the Prometheus listener (/metrics); off: none (127.0.0.1:9464)",
+    "ORG_AGENTS_RATE_LIMIT": "requests per second per credential (or client address), per worker; off (1000)",
+    "ORG_AGENTS_AUTH_FAILURE_LIMIT": "failed authentications per second per client address, per worker; off (10)",
+    "ORG_AGENTS_CLIENT_TIMEOUT": "seconds a client has to send a request's headers, and its body (30)",
 }
 
 
@@ -199,6 +217,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_allow_private: bool = False  # webhooks may target loopback and private addresses, over http too
     webhook_timeout_s: float = DEFAULT_WEBHOOK_TIMEOUT_S  # one delivery attempt, connecting to the last byte read
     metrics_addr: tuple[str, int] | None = DEFAULT_METRICS_ADDR  # where `serve` answers /metrics; None: off
+    rate_limit: float | None = DEFAULT_RATE_LIMIT  # per credential (or address), per worker; None: off
+    auth_failure_limit: float | None = DEFAULT_AUTH_FAILURE_LIMIT  # per client address, per worker; None: off
+    client_timeout_s: float = DEFAULT_CLIENT_TIMEOUT_S  # headers, then the body: a stalled client is let go
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -226,6 +247,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             webhook_allow_private=_flag(env, "ORG_AGENTS_WEBHOOK_ALLOW_PRIVATE", False),
             webhook_timeout_s=_number(env, "ORG_AGENTS_WEBHOOK_TIMEOUT", DEFAULT_WEBHOOK_TIMEOUT_S, minimum=0.1),
             metrics_addr=_metrics_addr(env),
+            rate_limit=_rate(env, "ORG_AGENTS_RATE_LIMIT", DEFAULT_RATE_LIMIT),
+            auth_failure_limit=_rate(env, "ORG_AGENTS_AUTH_FAILURE_LIMIT", DEFAULT_AUTH_FAILURE_LIMIT),
+            client_timeout_s=_number(env, "ORG_AGENTS_CLIENT_TIMEOUT", DEFAULT_CLIENT_TIMEOUT_S, minimum=0.1),
         )
 
 

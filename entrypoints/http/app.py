@@ -28,6 +28,7 @@ from entrypoints.http.headers import secure
 from entrypoints.http.health import health, ready
 from entrypoints.http.hot_path import answer_from_memory
 from entrypoints.http.labels import LabelController
+from entrypoints.http.limits import RequestLimits, refuse
 from entrypoints.http.live_prompt import RenderedAnswers
 from entrypoints.http.logs import access_log
 from entrypoints.http.schemas import MAX_SMALL_BODY_BYTES
@@ -45,7 +46,8 @@ def provide_deps(state: State) -> Deps:
 
 
 class OrgAgentsApp(Litestar):
-    """Litestar, with the hot path in front: a live prompt the live cache holds is sent without routing."""
+    """Litestar, with two things in front of routing: the request limits (limits.py), which see every request, and
+    the hot path: a live prompt the live cache holds is sent without routing."""
 
     async def __call__(
         self, scope: Scope | LifeSpanScope, receive: Receive | LifeSpanReceive, send: Send | LifeSpanSend
@@ -53,12 +55,18 @@ class OrgAgentsApp(Litestar):
         if scope["type"] == ScopeType.HTTP:
             http = cast("HTTPScope", scope)
             deps: Deps | None = self.state.get("deps")
+            limits: RequestLimits = self.state.limits
+            if (refused := limits.refusal(deps, http)) is not None:
+                await refuse(http, cast("Send", send), *refused)
+                return
             if (
-                http["method"] == "GET"
+                self.state.hot_path
+                and http["method"] == "GET"
                 and deps is not None
                 and await answer_from_memory(deps, self.state.rendered, http, send)
             ):
                 return
+            receive, send = limits.watched(http, cast("Receive", receive), cast("Send", send))
         await super().__call__(scope, receive, send)
 
 
@@ -113,10 +121,13 @@ def create_app(
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         security=[{"bearer": []}],
     )
-    app_class = OrgAgentsApp if settings.hot_path else Litestar
-    return app_class(
+    limits = RequestLimits(
+        rate=settings.rate_limit, failure_rate=settings.auth_failure_limit, body_timeout_s=settings.client_timeout_s
+    )
+    return OrgAgentsApp(
         route_handlers=[health, ready, who_am_i, revoke_by_secret, api, ui],
-        state=State({"rendered": RenderedAnswers()}),  # this app's own: what it renders is rendered from its data
+        # This app's own: what it renders is rendered from its data; its limits count its requests.
+        state=State({"rendered": RenderedAnswers(), "limits": limits, "hot_path": settings.hot_path}),
         lifespan=[lifespan],
         dependencies={"deps": Provide(provide_deps, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,

@@ -49,8 +49,11 @@ PROBLEMS: Final = {
         "cannot be deleted nor unprotected)",
         412: "If-Match names an ETag the agent or label no longer has: read it again (the current ETag is in `etag`; "
         "for a label, its version id, null when it does not exist)",
+        408: "The request body was not sent within the client timeout",
         413: "Request body too large",
         422: "Well-formed but invalid content: every violation is listed in `errors`",
+        429: "Too many requests for this credential, or too many failed authentications from this address; retry "
+        "after `Retry-After` seconds",
         503: "The database is unavailable; retry after `Retry-After` seconds",
     }.items()
 }
@@ -59,6 +62,7 @@ HTTP_CODES: Final = {
     401: "Unauthenticated",
     404: "NotFound",
     405: "MethodNotAllowed",
+    408: "RequestTimeout",
     413: "BodyTooLarge",
 }
 REQUEST_PARTS: Final = frozenset({"query", "path", "header", "cookie"})

@@ -64,11 +64,25 @@ def test_a_large_minimum_pool_raises_the_default_maximum() -> None:
         ({"ORG_AGENTS_HOT_PATH": "maybe"}, "ORG_AGENTS_HOT_PATH must be 1 or 0"),
         ({"ORG_AGENTS_MAX_WATCHERS": "-1"}, "ORG_AGENTS_MAX_WATCHERS must be at least 0"),
         ({"ORG_AGENTS_MAX_WATCHERS": "lots"}, "ORG_AGENTS_MAX_WATCHERS must be a number"),
+        ({"ORG_AGENTS_RATE_LIMIT": "0"}, "ORG_AGENTS_RATE_LIMIT must be above 0, or off"),
+        ({"ORG_AGENTS_RATE_LIMIT": "fast"}, "ORG_AGENTS_RATE_LIMIT must be a number"),
+        ({"ORG_AGENTS_AUTH_FAILURE_LIMIT": "-3"}, "ORG_AGENTS_AUTH_FAILURE_LIMIT must be at least 0"),
+        ({"ORG_AGENTS_CLIENT_TIMEOUT": "0"}, "ORG_AGENTS_CLIENT_TIMEOUT must be at least"),
     ],
 )
 def test_an_unusable_value_is_refused_with_its_name(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         Settings.from_env(env)
+
+
+def test_the_request_limits_are_on_by_default_read_and_may_be_switched_off() -> None:
+    default = Settings.from_env({})
+    assert (default.rate_limit, default.auth_failure_limit, default.client_timeout_s) == (1000, 10, 30)
+    read = Settings.from_env(
+        {"ORG_AGENTS_RATE_LIMIT": "50.5", "ORG_AGENTS_AUTH_FAILURE_LIMIT": "OFF", "ORG_AGENTS_CLIENT_TIMEOUT": "5"}
+    )
+    assert (read.rate_limit, read.auth_failure_limit, read.client_timeout_s) == (50.5, None, 5)
+    assert Settings.from_env({"ORG_AGENTS_RATE_LIMIT": "off"}).rate_limit is None
 
 
 def test_the_live_caches_settings_are_read_and_default_to_a_bounded_token_lifetime_and_the_hot_path_on() -> None:
