@@ -236,6 +236,10 @@ class AuditLog(Protocol):
         before `until`. Each page is one index range, however long the trail."""
         ...
 
+    async def purge(self, *, before: datetime, limit: int) -> int:
+        """Forgets up to `limit` events, of any organization, that occurred before `before`; returns how many."""
+        ...
+
 
 class IdempotencyLog(Protocol):
     """First answers to Idempotency-Keys, per organization, written in the unit of work of what they created."""
@@ -246,6 +250,10 @@ class IdempotencyLog(Protocol):
 
     async def save(self, org_id: UUID, key: str, stored: StoredResponse, *, since: datetime) -> None:
         """Raises ConcurrentUpdate when another request stored an answer for the key after `since` meanwhile."""
+        ...
+
+    async def purge(self, *, before: datetime, limit: int) -> int:
+        """Forgets up to `limit` answers, of any organization, stored at or before `before`; returns how many."""
         ...
 
 
@@ -284,6 +292,11 @@ class WebhookRepository(Protocol):
         ...
 
     async def update_delivery(self, delivery: Delivery) -> None: ...
+
+    async def purge_log(self, *, before: datetime, limit: int) -> int:
+        """Forgets up to `limit` settled deliveries (delivered or failed), of any organization, queued before
+        `before`, and the events no delivery is left for; returns how many deliveries. Pending ones are kept."""
+        ...
 
 
 class DueDelivery(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,10 +1,10 @@
 """The composition root: the only module that chooses adapters and wires them to the application."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 from uuid import UUID, uuid4
 
 import psycopg
@@ -26,8 +26,10 @@ from adapters.postgres.unit_of_work import PostgresUnitOfWork
 from adapters.postgres.webhooks import PostgresWebhookOutbox
 from adapters.webhook_sender import HttpWebhookSender
 from application.deps import Deps
+from application.housekeeping import Retention
 from application.live_cache import LiveCache
 from application.ports import Clock, IdentityProvider, IdSource, OrganizationArchive
+from entrypoints.housekeeping_worker import purge_forever
 from entrypoints.settings import JWT_JWKS, Settings, SettingsError
 from entrypoints.webhook_worker import deliver_forever
 
@@ -203,11 +205,27 @@ async def webhook_deliveries(deps: Deps, settings: Settings) -> AsyncIterator[No
     """The process's webhook delivery worker (entrypoints/webhook_worker.py), running until the block ends; a
     delivery it was sending then is attempted again later."""
     sender = HttpWebhookSender(allow_private=settings.webhook_allow_private, timeout_s=settings.webhook_timeout_s)
-    worker = asyncio.create_task(deliver_forever(deps, sender), name="org-agents webhook deliveries")
+    try:
+        async with _running(deliver_forever(deps, sender), "org-agents webhook deliveries"):
+            yield
+    finally:
+        await sender.aclose()
+
+
+@asynccontextmanager
+async def retention(deps: Deps, settings: Settings) -> AsyncIterator[None]:
+    """The process's retention worker (entrypoints/housekeeping_worker.py), running until the block ends."""
+    kept = Retention(audit_days=settings.audit_retention_days, webhook_log_days=settings.webhook_log_days)
+    async with _running(purge_forever(deps, kept), "org-agents retention"):
+        yield
+
+
+@asynccontextmanager
+async def _running(work: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
+    task = asyncio.create_task(work, name=name)
     try:
         yield
     finally:
-        worker.cancel()
+        task.cancel()
         with suppress(asyncio.CancelledError):
-            await worker
-        await sender.aclose()
+            await task

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import msgspec
 import platformdirs
 
+from application.housekeeping import DEFAULT_WEBHOOK_LOG_DAYS
 from application.live_cache import DEFAULT_MAX_WATCHERS, DEFAULT_PRINCIPAL_TTL_S, DEFAULT_PROMPT_MB
 
 
@@ -139,6 +140,7 @@ def _loopback(host: str | None) -> bool:
 DEFAULT_RATE_LIMIT: Final = 1_000.0  # requests per second per credential, per worker: a busy runtime's fetches
 DEFAULT_AUTH_FAILURE_LIMIT: Final = 10.0  # failed authentications per second per client address, per worker
 DEFAULT_CLIENT_TIMEOUT_S: Final = 30.0  # to send a request's headers; and, from its first read, its whole body
+MIN_RETENTION_DAYS: Final = 1.0
 
 
 def _rate(env: Mapping[str, str], name: str, default: float) -> float | None:
@@ -149,6 +151,13 @@ def _rate(env: Mapping[str, str], name: str, default: float) -> float | None:
     if value <= 0:
         raise SettingsError(f"{name} must be above 0, or off, not {env.get(name)!r}")
     return value
+
+
+def _days(env: Mapping[str, str], name: str) -> float | None:
+    """A number of days, at least one; unset: None (forever)."""
+    if not (env.get(name) or "").strip():
+        return None
+    return _number(env, name, 0, minimum=MIN_RETENTION_DAYS)
 
 
 METRICS_ADDR: Final = "ORG_AGENTS_METRICS_ADDR"
@@ -198,6 +207,8 @@ ENVIRONMENT: Final[dict[str, str]] = {
     "ORG_AGENTS_RATE_LIMIT": "requests per second per credential (or client address), per worker; off (1000)",
     "ORG_AGENTS_AUTH_FAILURE_LIMIT": "failed authentications per second per client address, per worker; off (10)",
     "ORG_AGENTS_CLIENT_TIMEOUT": "seconds a client has to send a request's headers, and its body (30)",
+    "ORG_AGENTS_AUDIT_RETENTION_DAYS": "days audit events are kept; unset: forever",
+    "ORG_AGENTS_WEBHOOK_LOG_DAYS": "days settled webhook deliveries are kept in the log (30)",
 }
 
 
@@ -220,6 +231,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit: float | None = DEFAULT_RATE_LIMIT  # per credential (or address), per worker; None: off
     auth_failure_limit: float | None = DEFAULT_AUTH_FAILURE_LIMIT  # per client address, per worker; None: off
     client_timeout_s: float = DEFAULT_CLIENT_TIMEOUT_S  # headers, then the body: a stalled client is let go
+    audit_retention_days: float | None = None  # None: audit events are kept forever
+    webhook_log_days: float = DEFAULT_WEBHOOK_LOG_DAYS  # settled deliveries; pending ones are always kept
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -250,6 +263,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             rate_limit=_rate(env, "ORG_AGENTS_RATE_LIMIT", DEFAULT_RATE_LIMIT),
             auth_failure_limit=_rate(env, "ORG_AGENTS_AUTH_FAILURE_LIMIT", DEFAULT_AUTH_FAILURE_LIMIT),
             client_timeout_s=_number(env, "ORG_AGENTS_CLIENT_TIMEOUT", DEFAULT_CLIENT_TIMEOUT_S, minimum=0.1),
+            audit_retention_days=_days(env, "ORG_AGENTS_AUDIT_RETENTION_DAYS"),
+            webhook_log_days=_number(
+                env, "ORG_AGENTS_WEBHOOK_LOG_DAYS", DEFAULT_WEBHOOK_LOG_DAYS, minimum=MIN_RETENTION_DAYS
+            ),
         )
 
 

@@ -46,3 +46,9 @@ class InMemoryAuditLog:
             and (until is None or event.occurred_at < until)
         )
         return sorted(found, key=_newest_first, reverse=True)[:limit]
+
+    async def purge(self, *, before: datetime, limit: int) -> int:
+        oldest = sorted((event for event in self._state.audit if event.occurred_at < before), key=_newest_first)
+        expired = {event.id for event in oldest[:limit]}
+        self._state.audit = [event for event in self._state.audit if event.id not in expired]
+        return len(expired)

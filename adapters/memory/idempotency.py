@@ -23,3 +23,9 @@ class InMemoryIdempotencyLog:
         if await self.find(org_id, key, since=since) is not None:
             raise ConcurrentUpdate("another request with this Idempotency-Key was answered meanwhile; retry")
         self._state.idempotency[(org_id, key)] = stored
+
+    async def purge(self, *, before: datetime, limit: int) -> int:
+        expired = [key for key, stored in self._state.idempotency.items() if stored.created_at <= before][:limit]
+        for key in expired:
+            del self._state.idempotency[key]
+        return len(expired)

@@ -94,6 +94,19 @@ class InMemoryWebhookRepository:
             self._state.deliveries_made_due += 1
         self._state.deliveries[delivery.id] = delivery
 
+    async def purge_log(self, *, before: datetime, limit: int) -> int:
+        settled = sorted(
+            (d for d in self._state.deliveries.values()
+             if d.status is not DeliveryStatus.PENDING and d.created_at < before),
+            key=lambda d: d.seq,
+        )[:limit]  # fmt: skip
+        for delivery in settled:
+            del self._state.deliveries[delivery.id]
+        referred = {d.event_id for d in self._state.deliveries.values()}
+        for event_id in {d.event_id for d in settled} - referred:
+            del self._state.webhook_events[event_id]
+        return len(settled)
+
 
 class InMemoryClaim:
     def __init__(self, store: "InMemoryStore", due: list[DueDelivery]) -> None:

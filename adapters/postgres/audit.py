@@ -60,6 +60,16 @@ SELECT_EVENTS_OF_ACTION: Final = """
     ORDER BY occurred_at DESC, id DESC
     LIMIT %(limit)s
 """
+# Retention (application/housekeeping.py): the oldest first, in batches, skipping rows another purge holds.
+PURGE_EVENTS: Final = """
+    WITH expired AS (
+        SELECT id FROM agent_audit_events WHERE occurred_at < %(before)s
+        ORDER BY occurred_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+    ), gone AS (
+        DELETE FROM agent_audit_events a USING expired WHERE a.id = expired.id RETURNING 1
+    )
+    SELECT count(*) AS purged FROM gone
+"""
 EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
 LATEST: Final = datetime.max.replace(tzinfo=UTC)
 LOWEST_ID: Final = UUID(int=0)
@@ -121,3 +131,7 @@ class PostgresAuditLog:
             "limit": limit,
         }
         return [row_as(row, AuditEvent) for row in await self._session.rows(query, params)]
+
+    async def purge(self, *, before: datetime, limit: int) -> int:
+        row = await self._session.row(PURGE_EVENTS, {"before": before, "limit": limit})
+        return int(row["purged"]) if row else 0

@@ -24,6 +24,17 @@ SAVE_RESPONSE: Final = """
     RETURNING 1 AS saved
 """
 
+# Keys past their TTL, in batches (application/housekeeping.py).
+PURGE_RESPONSES: Final = """
+    WITH expired AS (
+        SELECT org_id, key FROM agent_idempotency_keys WHERE created_at <= %(before)s
+        ORDER BY created_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+    ), gone AS (
+        DELETE FROM agent_idempotency_keys k USING expired e WHERE k.org_id = e.org_id AND k.key = e.key RETURNING 1
+    )
+    SELECT count(*) AS purged FROM gone
+"""
+
 
 class PostgresIdempotencyLog:
     def __init__(self, session: Session) -> None:
@@ -44,3 +55,7 @@ class PostgresIdempotencyLog:
         }  # fmt: skip
         if await self._session.row(SAVE_RESPONSE, params) is None:
             raise ConcurrentUpdate("another request with this Idempotency-Key was answered meanwhile; retry")
+
+    async def purge(self, *, before: datetime, limit: int) -> int:
+        row = await self._session.row(PURGE_RESPONSES, {"before": before, "limit": limit})
+        return int(row["purged"]) if row else 0

@@ -145,6 +145,25 @@ def _delivery_params(delivery: Delivery) -> dict[str, Any]:
     return msgspec.structs.asdict(delivery) | {"status": delivery.status.value}
 
 
+# The delivery log's retention (application/housekeeping.py): settled deliveries, oldest first, in batches; then the
+# events none is left for. Every CTE sees the rows as they were, so the deliveries being removed are left out of
+# the check by hand. A retry by hand of a delivery being purged waits for it, then finds it gone (404).
+PURGE_LOG: Final = """
+    WITH settled AS (
+        SELECT id, event_id FROM webhook_deliveries WHERE status <> 'pending' AND created_at < %(before)s
+        ORDER BY created_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+    ), gone AS (
+        DELETE FROM webhook_deliveries d USING settled s WHERE d.id = s.id RETURNING d.event_id
+    ), events AS (
+        DELETE FROM webhook_events e
+        WHERE e.id IN (SELECT event_id FROM gone)
+          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                          WHERE d.event_id = e.id AND d.id NOT IN (SELECT id FROM settled))
+    )
+    SELECT count(*) AS purged FROM gone
+"""
+
+
 class PostgresWebhookRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -189,6 +208,10 @@ class PostgresWebhookRepository:
 
     async def update_delivery(self, delivery: Delivery) -> None:
         self._session.write(UPDATE_DELIVERY, _delivery_params(delivery))
+
+    async def purge_log(self, *, before: datetime, limit: int) -> int:
+        row = await self._session.row(PURGE_LOG, {"before": before, "limit": limit})
+        return int(row["purged"]) if row else 0
 
 
 DELIVERY_FIELDS: Final = (

@@ -16,7 +16,7 @@ from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive
 from litestar.types.asgi_types import HTTPScope
 
 from application.deps import Deps
-from entrypoints.bootstrap import postgres_deps, webhook_deliveries
+from entrypoints.bootstrap import postgres_deps, retention, webhook_deliveries
 from entrypoints.http.agents import AgentController
 from entrypoints.http.audit import AuditController
 from entrypoints.http.auth import provide_principal, require_token
@@ -100,6 +100,7 @@ def create_app(
                 # On the deps' own event loop: a test client runs the lifespan on a loop of its own, so deps made
                 # elsewhere (tests) must run their deliveries where they were made.
                 await stack.enter_async_context(webhook_deliveries(app.state.deps, settings))
+                await stack.enter_async_context(retention(app.state.deps, settings))
                 if settings.metrics_addr is not None:  # for serve's metrics listener (entrypoints/metrics.py)
                     await stack.enter_async_context(recording(app.state.deps))
             if on_started is not None:

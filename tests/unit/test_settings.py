@@ -68,6 +68,9 @@ def test_a_large_minimum_pool_raises_the_default_maximum() -> None:
         ({"ORG_AGENTS_RATE_LIMIT": "fast"}, "ORG_AGENTS_RATE_LIMIT must be a number"),
         ({"ORG_AGENTS_AUTH_FAILURE_LIMIT": "-3"}, "ORG_AGENTS_AUTH_FAILURE_LIMIT must be at least 0"),
         ({"ORG_AGENTS_CLIENT_TIMEOUT": "0"}, "ORG_AGENTS_CLIENT_TIMEOUT must be at least"),
+        ({"ORG_AGENTS_AUDIT_RETENTION_DAYS": "0.5"}, "ORG_AGENTS_AUDIT_RETENTION_DAYS must be at least 1"),
+        ({"ORG_AGENTS_AUDIT_RETENTION_DAYS": "a year"}, "ORG_AGENTS_AUDIT_RETENTION_DAYS must be a number"),
+        ({"ORG_AGENTS_WEBHOOK_LOG_DAYS": "0"}, "ORG_AGENTS_WEBHOOK_LOG_DAYS must be at least 1"),
     ],
 )
 def test_an_unusable_value_is_refused_with_its_name(env: dict[str, str], named: str) -> None:
@@ -83,6 +86,13 @@ def test_the_request_limits_are_on_by_default_read_and_may_be_switched_off() -> 
     )
     assert (read.rate_limit, read.auth_failure_limit, read.client_timeout_s) == (50.5, None, 5)
     assert Settings.from_env({"ORG_AGENTS_RATE_LIMIT": "off"}).rate_limit is None
+
+
+def test_audit_events_are_kept_forever_and_the_webhook_log_30_days_unless_told_otherwise() -> None:
+    default = Settings.from_env({})
+    assert (default.audit_retention_days, default.webhook_log_days) == (None, 30)
+    read = Settings.from_env({"ORG_AGENTS_AUDIT_RETENTION_DAYS": "400", "ORG_AGENTS_WEBHOOK_LOG_DAYS": "7"})
+    assert (read.audit_retention_days, read.webhook_log_days) == (400, 7)
 
 
 def test_the_live_caches_settings_are_read_and_default_to_a_bounded_token_lifetime_and_the_hot_path_on() -> None:
