@@ -135,6 +135,25 @@ def test_sigterm_as_soon_as_serve_answers_stops_every_worker_gracefully_and_prom
     assert postmaster_pid(data_dir) is None
 
 
+def test_when_its_workers_die_serve_stops_too_promptly_and_with_an_error(data_dir: Path, tmp_path: Path) -> None:
+    """No half-alive server: with its workers gone (killed, out of memory), `serve` stops the rest and its
+    embedded PostgreSQL and exits 1; a SIGTERM meanwhile is honoured as promptly (and, when it came before granian
+    saw the workers go, as an ordinary stop: 0)."""
+    for signalled in (False, True):
+        log = tmp_path / f"serve-{signalled}.log"
+        server = Server(data_dir, log, "--workers", "2")
+        for worker in psutil.Process(server.proc.pid).children():
+            worker.kill()
+        killed_at = time.monotonic()
+        if signalled:
+            server.proc.send_signal(signal.SIGTERM)
+        code = server.proc.wait(timeout=60)
+        server.log.close()
+        assert time.monotonic() - killed_at < PROMPT_STOP_S, log.read_text()
+        assert code == 1 or (signalled and code == 0), log.read_text()
+        assert postmaster_pid(data_dir) is None
+
+
 WATCHES = 20
 
 
