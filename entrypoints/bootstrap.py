@@ -16,7 +16,7 @@ from adapters.jwt_identity import ClaimNames, InvalidKeySet, JwtIdentity, KeySet
 from adapters.memory.tokens import InMemoryTokenStore
 from adapters.memory.unit_of_work import InMemoryStore
 from adapters.memory.webhooks import InMemoryWebhookOutbox
-from adapters.postgres import changes, migrations
+from adapters.postgres import changes, migrations, roles
 from adapters.postgres.metrics import WebhookBacklog
 from adapters.postgres.metrics import webhook_backlog as count_webhook_backlog
 from adapters.postgres.pool import database_answers, open_pool, pool_stats
@@ -61,6 +61,13 @@ def database(settings: Settings) -> Iterator[str]:
         return
     with embedded_postgres(settings.data_dir) as conninfo:
         yield conninfo
+
+
+def service_database(settings: Settings, owner_conninfo: str) -> str:
+    """The conninfo `serve`'s workers use. On the embedded server, which org-agents owns, a role that may read and
+    write but not change the schema (adapters/postgres/roles.py); DATABASE_URL as given (its operator picks the
+    role: README, "Configuration")."""
+    return owner_conninfo if settings.database_url else roles.service_role(owner_conninfo)
 
 
 # What the CLI maps to exit codes, besides its own errors: the storage refused (migrations out of step with the code,

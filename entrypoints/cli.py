@@ -36,6 +36,7 @@ from entrypoints.bootstrap import (
     migration_status,
     organization_archive,
     postgres_deps,
+    service_database,
     undo_last_migration,
     webhook_backlog,
 )
@@ -163,6 +164,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             ensure_reachable(conninfo, settings.pool_timeout_s)  # one line and exit 3, not a traceback per worker
         else:
             apply_migrations(conninfo, log=_stderr)
+        conninfo = service_database(settings, conninfo)  # migrations were the owner's; the workers are not
         os.environ["DATABASE_URL"] = conninfo
         serve = serve_granian if args.server == "granian" else serve_uvicorn
         with metrics_listener(settings.metrics_addr, lambda: webhook_backlog(conninfo, SCRAPE_QUERY_TIMEOUT_S)):

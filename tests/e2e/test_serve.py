@@ -14,7 +14,10 @@ import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
+from adapters.embedded_postgres import embedded_postgres
+from adapters.postgres.roles import SERVICE_ROLE
 from application.tokens import CreateToken, create_token
 from domain.roles import Role
 from entrypoints.http.app import create_app
@@ -64,6 +67,7 @@ def test_serve_runs_on_the_embedded_server_and_a_second_terminal_mints_a_token_o
     )  # fmt: skip
     token = created.stdout.splitlines()[-1]
     assert postmaster_pid(data_dir) == pid  # the second command used the running server
+    assert_the_workers_cannot_change_the_schema(data_dir)
 
     status, _, who = request(f"{base}/whoami", token)
     assert status == 200
@@ -84,6 +88,23 @@ def test_serve_runs_on_the_embedded_server_and_a_second_terminal_mints_a_token_o
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
     assert postmaster_pid(data_dir) is None  # the last user stopped the embedded server
+
+
+def assert_the_workers_cannot_change_the_schema(data_dir: Path) -> None:
+    """serve's workers connect as the service role (issue 20, item 6): it reads and writes, and changes nothing else."""
+    with embedded_postgres(data_dir) as owner, psycopg.connect(owner, autocommit=True) as conn:
+        users = conn.execute(
+            "SELECT DISTINCT usename FROM pg_stat_activity WHERE backend_type = 'client backend' AND datname = "
+            "current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+        assert users == [(SERVICE_ROLE,)]
+        with psycopg.connect(make_conninfo(owner, user=SERVICE_ROLE), autocommit=True) as service:
+            assert service.execute("SELECT count(*) FROM agent_api_tokens").fetchone() == (1,)
+            for ddl in ("CREATE TABLE planted (x int)", "DROP TABLE agent_audit_events", "TRUNCATE org_agents",
+                        "ALTER TABLE agent_blueprints DROP COLUMN message", "CREATE SCHEMA planted",
+                        "CREATE ROLE planted SUPERUSER"):  # fmt: skip
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    service.execute(ddl)
 
 
 def test_a_request_without_a_token_is_refused_with_a_challenge(server: tuple[str, subprocess.Popen[bytes]]) -> None:
