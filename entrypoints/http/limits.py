@@ -110,6 +110,9 @@ class RequestLimits:
         self.failures = None if failure_rate is None else Buckets(failure_rate, failure_rate * FAILURE_BURST_S,
                                                                    clock=clock)  # fmt: skip
         self.body_timeout_s = body_timeout_s
+        # Credentials refused lately: a client retrying one (a runtime whose key expired) costs its address one
+        # failure, not one per retry; what the limit stops is many different credentials tried from one address.
+        self._refused: dict[bytes, None] = {}
 
     def refusal(self, deps: Deps | None, scope: HTTPScope) -> tuple[list[tuple[bytes, bytes]], bytes] | None:
         """The 429 to send instead of answering, or None to go on."""
@@ -130,11 +133,27 @@ class RequestLimits:
         return None
 
     def watched(self, scope: HTTPScope, receive: Receive, send: Send) -> tuple[Receive, Send]:
-        """`receive` with the body's deadline, and `send` noting a 401 as a failed authentication of the address."""
+        """`receive` with the body's deadline, and `send` noting a 401 to a credential not refused lately as a
+        failed authentication of the address (a 401 without a credential cost no lookup: it is not counted)."""
         receive = _body_in_time(receive, self.body_timeout_s)
         if self.failures is not None:
-            send = _noting_failures(send, self.failures, _address(scope))
+            authorization = next((value for name, value in scope["headers"] if name == b"authorization"), None)
+            if authorization:
+                send = self._noting_failures(send, self.failures, authorization.partition(b" ")[2], _address(scope))
         return receive, send
+
+    def _noting_failures(self, send: Send, failures: Buckets, credential: bytes, address: str) -> Send:
+        refused = self._refused
+
+        async def noting(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 401 and credential not in refused:
+                if len(refused) >= MAX_KEYS:
+                    refused.clear()
+                refused[credential] = None
+                failures.take(address)
+            await send(message)
+
+        return noting
 
 
 async def refuse(scope: HTTPScope, send: Send, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
@@ -178,12 +197,3 @@ def _body_in_time(receive: Receive, timeout_s: float) -> Receive:
         return message
 
     return cast("Receive", in_time)
-
-
-def _noting_failures(send: Send, failures: Buckets, address: str) -> Send:
-    async def noting(message: Message) -> None:
-        if message["type"] == "http.response.start" and message["status"] == 401:
-            failures.take(address)
-        await send(message)
-
-    return noting
