@@ -70,6 +70,23 @@ class OrgAgentsApp(Litestar):
         await super().__call__(scope, receive, send)
 
 
+def own_state(settings: Settings, deps: Deps | None) -> dict[str, object]:
+    """What an app keeps of its own: the deps it was given (None: its lifespan opens them), what it rendered from
+    their data, the limits counting its requests."""
+    limits = RequestLimits(
+        rate=settings.rate_limit, failure_rate=settings.auth_failure_limit, body_timeout_s=settings.client_timeout_s
+    )
+    return {"given_deps": deps, "rendered": RenderedAnswers(), "limits": limits, "hot_path": settings.hot_path}
+
+
+def on_other_deps(app: Litestar, settings: Settings, deps: Deps) -> Litestar:
+    """`app`, its state made anew for `deps`, as `create_app(settings, deps)` would make it: tests build one app per
+    process this way (building one costs about 0.1 s, and the HTTP tests make some 1,500 clients). Not while its
+    lifespan runs."""
+    app.state.update(own_state(settings, deps))
+    return app
+
+
 def app_from_env() -> Litestar:
     """The app as each worker of `org-agents serve` builds it: settings from the environment the CLI prepared
     (DATABASE_URL names the database it chose, embedded or not). Once serving, a worker takes the stop signals that
@@ -91,8 +108,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            if deps is not None:
-                app.state.deps = deps  # its owner runs the webhook deliveries (bootstrap.webhook_deliveries)
+            given: Deps | None = app.state.given_deps
+            if given is not None:
+                app.state.deps = given  # its owner runs the webhook deliveries (bootstrap.webhook_deliveries)
             else:
                 if not settings.database_url:
                     raise RuntimeError("create_app needs settings.database_url or deps")
@@ -122,13 +140,9 @@ def create_app(
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         security=[{"bearer": []}],
     )
-    limits = RequestLimits(
-        rate=settings.rate_limit, failure_rate=settings.auth_failure_limit, body_timeout_s=settings.client_timeout_s
-    )
     return OrgAgentsApp(
         route_handlers=[health, ready, who_am_i, revoke_by_secret, api, ui],
-        # This app's own: what it renders is rendered from its data; its limits count its requests.
-        state=State({"rendered": RenderedAnswers(), "limits": limits, "hot_path": settings.hot_path}),
+        state=State(own_state(settings, deps)),
         lifespan=[lifespan],
         dependencies={"deps": Provide(provide_deps, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,

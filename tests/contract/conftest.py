@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from application.deps import Deps
 from application.ports import TokenStore
@@ -20,10 +21,19 @@ from entrypoints import bootstrap
 from entrypoints.settings import Settings
 from tests.doubles import FixedClock, SequentialIds
 
-TABLES = (
-    "agent_idempotency_keys, agent_audit_events, agent_label_moves, agent_labels, agent_blueprints, org_agents, "
-    "agent_api_tokens, agent_organizations"
-)
+
+def empty(conninfo: str) -> None:
+    """Deletes every row of every table but the migrations' record: what a test left, whatever table it is in.
+    DELETE with the foreign keys' triggers off (replica mode) is ten times faster than TRUNCATE on tables this small
+    (7 ms against 70), and this runs before every PostgreSQL test."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        tables = [row[0] for row in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'agent_schema_migrations'"
+        )]  # fmt: skip
+        with conn.transaction():
+            conn.execute("SET LOCAL session_replication_role = replica")
+            for table in tables:
+                conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -38,8 +48,7 @@ def deps(request: pytest.FixtureRequest) -> Deps:  # sync on purpose: it may not
 async def postgres_deps(
     request: pytest.FixtureRequest, shared_migrated_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Deps]:
-    with psycopg.connect(shared_migrated_database, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {TABLES} CASCADE")
+    empty(shared_migrated_database)
     settings = Settings(database_url=shared_migrated_database, data_dir=tmp_path_factory.mktemp("unused"))
     follow = request.node.get_closest_marker("live_cache") is not None
     async with bootstrap.postgres_deps(

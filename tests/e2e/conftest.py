@@ -16,7 +16,7 @@ from litestar.testing import AsyncTestClient
 from application.deps import Deps
 from application.tokens import CreateToken, create_token
 from domain.roles import Role
-from entrypoints.http.app import create_app
+from entrypoints.http.app import create_app, on_other_deps
 from entrypoints.http.examples import shop_buddy
 from entrypoints.settings import Settings
 from tests.contract.conftest import deps, postgres_deps
@@ -28,10 +28,21 @@ PROBLEM: Final = "application/problem+json"
 Client = AsyncTestClient[Litestar]
 
 
+SETTINGS: Final = Settings(database_url=None, data_dir=Path("/nonexistent"))  # the deps are given: no data dir
+_apps: list[Litestar] = []
+
+
+def app_on(deps: Deps) -> Litestar:
+    """The app as `create_app(SETTINGS, deps)` makes it; one per test process, made anew for each test's deps
+    (entrypoints/http/app.py, `on_other_deps`), since making one costs about 0.1 s."""
+    if not _apps:
+        _apps.append(create_app(SETTINGS))
+    return on_other_deps(_apps[0], SETTINGS, deps)
+
+
 @pytest.fixture
-async def client(deps: Deps, tmp_path: Path) -> AsyncIterator[Client]:
-    app = create_app(Settings(database_url=None, data_dir=tmp_path), deps)
-    async with AsyncTestClient(app) as test_client:
+async def client(deps: Deps) -> AsyncIterator[Client]:
+    async with AsyncTestClient(app_on(deps)) as test_client:
         yield test_client
 
 

@@ -11,7 +11,6 @@ from datetime import datetime
 from pathlib import Path
 from uuid import UUID
 
-import psycopg
 import pytest
 
 from application.deps import Deps
@@ -20,7 +19,7 @@ from domain.tokens import secret_hash
 from entrypoints import bootstrap
 from entrypoints.http.examples import shop_buddy
 from entrypoints.settings import Settings
-from tests.contract.conftest import TABLES
+from tests.contract.conftest import empty
 from tests.e2e.conftest import Client, assert_problem
 from tests.jwks import AUDIENCE, ISSUER, JwksServer, SigningKeys, claims, jwks_server
 
@@ -59,8 +58,7 @@ def deps(request: pytest.FixtureRequest, idp: JwksServer, tmp_path: Path) -> Dep
 
 @pytest.fixture
 async def postgres_sign_in_deps(idp: JwksServer, shared_migrated_database: str, tmp_path: Path) -> AsyncIterator[Deps]:
-    with psycopg.connect(shared_migrated_database, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {TABLES} CASCADE")
+    empty(shared_migrated_database)
     settings = Settings.from_env(sign_in_env(idp, tmp_path) | {"DATABASE_URL": shared_migrated_database})
     async with bootstrap.postgres_deps(settings, shared_migrated_database) as made:  # the live cache on, as served
         yield made
