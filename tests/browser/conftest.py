@@ -6,12 +6,13 @@ Without one these tests fail and say so; they are never skipped. Screenshots of 
 ORG_AGENTS_TEST_SCREENSHOTS when it is set, otherwise to a temporary directory.
 """
 
+import asyncio
 import os
 import shutil
-import subprocess
 import tempfile
 import uuid
 from collections.abc import Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
 
@@ -21,8 +22,12 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from psycopg import sql
 
+from application.tokens import CreateToken, create_token
+from domain.roles import Role
+from entrypoints import bootstrap
+from entrypoints.settings import Settings
 from tests.conftest import create_database, database_conninfo, database_url_env
-from tests.serving import ORG_AGENTS, serving
+from tests.serving import serving
 
 CHROMIUM_ARGS: Final = [
     "--headless",
@@ -48,7 +53,7 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     path = chromium_path()
     if path is None:
@@ -66,26 +71,34 @@ def browser() -> Iterator[Browser]:
 
 
 class UiServer:
-    """`org-agents serve` on its own database, and the CLI and API around it, as an operator would use them."""
+    """`org-agents serve` on its own database, and the keys and API around it, as an operator would use them."""
 
     def __init__(self, url: str, env: dict[str, str]) -> None:
         self.url = url
         self.env = env
 
     def token(self, org: str, user: str, role: str) -> str:
-        created = subprocess.run(
-            [ORG_AGENTS, "token", "create", "--org", org, "--user", user, "--role", role],
-            env=self.env, capture_output=True, text=True, timeout=60, check=True,
-        )  # fmt: skip
-        return created.stdout.splitlines()[-1]
+        """A key, as `org-agents token create` mints it (tests/e2e/test_cli.py runs the command itself), minted
+        in this process: the command costs a second a call, and these tests mint some forty keys."""
+        conninfo = self.env["DATABASE_URL"]
+
+        async def mint() -> str:
+            settings = Settings(database_url=conninfo, data_dir=Path("/nonexistent"), pool_min_size=1)
+            async with bootstrap.postgres_deps(settings, conninfo, follow_changes=False) as deps:
+                issued = await create_token(deps, CreateToken(org_name=org, user_id=user, role=Role(role)))
+            return issued.secret
+
+        with ThreadPoolExecutor(1) as thread:  # Playwright's sync API holds this thread's event loop
+            return thread.submit(asyncio.run, mint()).result()
 
     def api(self, token: str) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ui_server(pg_admin: str) -> Iterator[UiServer]:
-    """One server and one fresh database for a module's tests; each test works in organizations of its own."""
+    """One server and one fresh database for the test process's browser tests; each works in organizations of its
+    own (no two modules name the same one)."""
     name = f"oa_ui_{uuid.uuid4().hex[:12]}"
     create_database(pg_admin, name)
     env = database_url_env(database_conninfo(pg_admin, name))
