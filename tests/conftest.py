@@ -33,6 +33,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         on_postgres = callspec is not None and callspec.params.get("deps") == "postgres"
         if on_postgres or POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.postgres)
+    # The long tests first (each takes seconds: servers, browsers, storms), so that the quick ones fill both
+    # workers at the end instead of one worker finishing a long one alone; otherwise in the order collected.
+    items.sort(key=lambda item: not (item.get_closest_marker("slow") or item.get_closest_marker("browser")))
 
 
 @pytest.fixture

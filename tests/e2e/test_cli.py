@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import database_url_env
 
+pytestmark = pytest.mark.slow  # a process per command: a second or more each
+
 ORG_AGENTS = str(Path(sys.executable).parent / "org-agents")
 
 

@@ -21,7 +21,7 @@ from entrypoints.http.live_prompt import ROUTE
 from tests.conftest import database_url_env
 from tests.serving import ORG_AGENTS, Serving, free_port, serving
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # servers of their own: seconds each
 
 DEADLINE_S: Final = 15.0
 FETCHES: Final = 40

@@ -26,7 +26,7 @@ from entrypoints.settings import Settings
 from tests.integration.test_embedded_postgres import postmaster_pid
 from tests.serving import ORG_AGENTS, serving
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # servers of their own: seconds each
 
 
 def request(url: str, token: str | None = None) -> tuple[int, dict[str, str], object]:

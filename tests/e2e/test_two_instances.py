@@ -22,7 +22,7 @@ from entrypoints.http.examples import shop_buddy
 from tests.conftest import database_url_env
 from tests.serving import ORG_AGENTS, Serving, serving
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # servers of their own: seconds each
 
 DEADLINE_S = 5.0
 CONFIRMATIONS = 40  # requests after a change is first seen, all of which must show it

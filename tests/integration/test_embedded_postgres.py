@@ -32,7 +32,7 @@ from adapters.embedded_postgres import (
     postgres_version,
 )
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # servers of their own: seconds each
 
 HOLDER = """
 import sys
