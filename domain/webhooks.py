@@ -6,6 +6,7 @@ delivery, attempted until the endpoint answers 2xx, on the schedule below (about
 """
 
 import ipaddress
+import re
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
@@ -215,6 +216,27 @@ def retry_after_seconds(value: str | None) -> float | None:
 # -- what may be registered -----------------------------------------------------------------------------------
 
 
+NUMERIC_LABEL: Final = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*")
+
+
+def shorthand_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """An IPv4 address written as resolvers still read it (`127.1`, `0x7f.0.0.1`, `0177.0.0.1`, `2130706433`): the
+    last label numeric makes a host an address, as URL parsers take it; None when `host` is not one."""
+    labels = host.rstrip(".").split(".")
+    if not 1 <= len(labels) <= 4 or not all(NUMERIC_LABEL.fullmatch(label) for label in labels):
+        return None
+    try:
+        values = [int(label, 16) if label[:2].lower() == "0x" else int(label, 8 if len(label) > 1 and label[0] == "0"
+                  else 10) for label in labels]  # fmt: skip
+    except ValueError:  # `0x` alone, or an 8 or 9 in an octal label
+        return None
+    *leading, last = values
+    if any(value > 255 for value in leading) or last >= 256 ** (5 - len(values)):
+        return None
+    number = sum(value << (8 * (3 - index)) for index, value in enumerate(leading)) + last
+    return ipaddress.IPv4Address(number)
+
+
 def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """Routable on the internet: not loopback, private, link-local, shared, multicast or reserved (also when written
     as an IPv4-mapped or 6to4 IPv6 address)."""
@@ -258,9 +280,11 @@ def url_problems(url: str, *, allow_private: bool) -> str | None:
     if port == 0:
         return "must not use port 0"
     try:
-        literal = ipaddress.ip_address(host)
+        literal: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
     except ValueError:
-        literal = None
+        literal = shorthand_ipv4(host)
+    if literal is None and NUMERIC_LABEL.fullmatch(host.rstrip(".").rsplit(".", 1)[-1]):
+        return "must name a host: a name, or an address written in full"
     if literal is not None and not allow_private and not is_public_address(literal):
         return "must not point at a loopback, private or link-local address"
     if literal is None and not allow_private and host.rstrip(".").lower() in {"localhost", "localhost.localdomain"}:

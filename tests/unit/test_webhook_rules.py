@@ -36,6 +36,7 @@ from domain.webhooks import (
     checked_url,
     event_of,
     retry_after_seconds,
+    shorthand_ipv4,
     should_disable,
 )
 from domain.webhooks import test_event as make_test_event  # not `test_…` here: pytest would collect it
@@ -347,11 +348,32 @@ def test_a_url_that_is_not_plain_https_to_a_host_is_refused(url: str, why: str) 
         "https://LOCALHOST:8443/hook",
         "https://localhost./hook",
         "https://localhost.localdomain/hook",
+        # IPv4 as resolvers still read it: refused when the endpoint is made, not first at its first delivery
+        "https://127.1/hook",
+        "https://0x7f.1/hook",
+        "https://0177.0.0.1/hook",
+        "https://2130706433/hook",
+        "https://10.1/hook",
+        "https://0xa9.0xfe.0xa9.0xfe/latest/meta-data",
+        "https://169.254.43518/hook",
+        "https://127.1./hook",
     ],
 )
 def test_a_loopback_private_or_link_local_target_is_refused_unless_allowed(url: str) -> None:
     assert "loopback, private or link-local" in refused(url)
     assert checked_url(url, allow_private=True) == url
+
+
+@pytest.mark.parametrize("host", ["0x", "08.1.1.1", "256.1", "1.2.3.4.5", "1.16777216", "example.0x1", "shop.42"])
+def test_a_host_whose_last_label_is_a_number_must_be_an_address(host: str) -> None:
+    assert "an address written in full" in refused(f"https://{host}/hook")
+
+
+def test_a_public_address_in_shorthand_is_the_address_it_reads_as() -> None:
+    assert shorthand_ipv4("1.1") == ipaddress.IPv4Address("1.0.0.1")
+    assert shorthand_ipv4("0x08080808") == ipaddress.IPv4Address("8.8.8.8")
+    assert checked_url("https://1.1/hook", allow_private=False) == "https://1.1/hook"
+    assert shorthand_ipv4("example.com") is None
 
 
 @PROPERTY
