@@ -1,7 +1,7 @@
 """One error tree for the whole service, grouped by meaning; entrypoints map the groups, never the leaves."""
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
 
 import msgspec
@@ -34,7 +34,7 @@ class PreconditionFailed(DomainError):
 
 
 class Forbidden(DomainError):
-    """The caller's role is too low, or its token's scope too narrow."""
+    """The caller's role is too low, or its token's scope too narrow, or its organization's quota is reached."""
 
 
 class Invalid(DomainError):
@@ -172,6 +172,29 @@ class ScopeTooNarrow(Forbidden):
     def __init__(self, scope: str) -> None:
         super().__init__(f"a {scope!r}-scope token may only read live prompts and /whoami; this needs scope 'manage'")
         self.scope = scope
+
+
+QUOTA_NOUNS: Final = {"agents": "agents", "versions": "blueprint versions", "stored_bytes": "bytes of blueprints"}
+
+
+class QuotaExceeded(Forbidden):
+    """The write would take the organization past one of its quotas (domain/quotas.py); `used` is what it holds."""
+
+    def __init__(self, quota: str, *, limit: int, used: int, adding: int) -> None:
+        noun = QUOTA_NOUNS[quota]
+        if used == limit:
+            message = f"the organization has {used} {noun}, its quota"
+        elif used > limit:  # the quota was lowered below what it holds
+            message = f"the organization has {used} {noun}, over its quota of {limit}"
+        else:
+            message = f"the organization has {used} {noun}; {adding} more would pass its quota of {limit}"
+        super().__init__(message)
+        self.quota = quota
+        self.limit = limit
+        self.used = used
+
+    def extra(self) -> dict[str, Any]:
+        return {"quota": self.quota, "limit": self.limit, "used": self.used}
 
 
 # -- invalid --------------------------------------------------------------------------------------------------
