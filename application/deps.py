@@ -1,11 +1,12 @@
 """What every use case receives: the ports, chosen by the composition root (entrypoints/bootstrap.py)."""
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from application.live_cache import LiveCache
 from application.ports import Clock, IdentityProvider, IdSource, TokenStore, UnitOfWorkFactory, WebhookOutbox
+from domain.quotas import Quotas
 
 Readiness = Callable[[], Awaitable[bool]]  # True when storage answers now (GET /ready)
 
@@ -37,3 +38,4 @@ class Deps:
     identity: IdentityProvider | None = None  # sign-in tokens of an identity provider, when the deployment has one
     allow_private_webhooks: bool = False  # webhooks may target loopback and private addresses, over http too
     pool: PoolUse | None = None  # the database connections' use, where storage has a pool (the metrics read it)
+    quotas: Quotas = field(default_factory=Quotas)  # what one organization may store (entrypoints/settings.py)

@@ -14,6 +14,7 @@ from domain.audit import Action, AuditEvent
 from domain.blueprints import BlueprintVersion, CompilationStats, CompilationStatus, LivePrompt
 from domain.idempotency import StoredResponse
 from domain.labels import Label, LabelMove
+from domain.quotas import Usage
 from domain.roles import Principal, Role, Scope
 from domain.webhooks import Delivery, Endpoint, Outcome, WebhookEvent
 
@@ -257,6 +258,22 @@ class IdempotencyLog(Protocol):
         ...
 
 
+class UsageRepository(Protocol):
+    """What each organization stores, counted for its quotas (domain/quotas.py) as the use cases write it: agents
+    not deleted, versions, their documents' bytes."""
+
+    async def of(self, org_id: UUID) -> Usage:
+        """The organization's usage as committed, with this unit of work's own additions; read without a lock, so
+        writers that check it at the same moment may together pass a quota by what they add."""
+        ...
+
+    async def add(self, org_id: UUID, agent_id: UUID, *, agents: int = 0, versions: int = 0,
+                  stored_bytes: int = 0) -> None:  # fmt: skip
+        """Adds to the organization's counts (negative numbers take away); `agent_id` is the agent written, so that
+        writers of different agents rarely wait for each other. May be sent with the commit."""
+        ...
+
+
 class WebhookRepository(Protocol):
     """An organization's webhook endpoints, the outbox of their events, and the delivery log."""
 
@@ -363,6 +380,8 @@ class UnitOfWork(Protocol):
     def idempotency(self) -> IdempotencyLog: ...
     @property
     def webhooks(self) -> WebhookRepository: ...
+    @property
+    def usage(self) -> UsageRepository: ...
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, *exc_info: object) -> None: ...
     async def commit(self) -> None: ...
@@ -395,6 +414,7 @@ class OrganizationArchive(Protocol):
     async def load(self, organization: "OrganizationRecord", org_name: str, records: Iterator["ArchiveRecord"]) -> UUID:
         """Stores every record (in the order of `ArchiveSnapshot.records`) with its ids and numbers into the
         organization named `org_name`, created as `organization` when no organization has that name, in one
-        transaction that commits only once `records` is exhausted; anything `records` raises drops it all. Returns
+        transaction that commits only once `records` is exhausted; anything `records` raises drops it all. What is
+        loaded is counted as the organization's usage (UsageRepository), a document by its text in the record. Returns
         the organization's id. Raises ImportRefused when that organization has agents or an id is taken."""
         ...

@@ -12,12 +12,14 @@ from adapters.memory.audit import InMemoryAuditLog
 from adapters.memory.blueprints import InMemoryBlueprintRepository
 from adapters.memory.idempotency import InMemoryIdempotencyLog
 from adapters.memory.labels import InMemoryLabelRepository
+from adapters.memory.usage import InMemoryUsageRepository
 from adapters.memory.webhooks import InMemoryWebhookRepository
 from domain.agents import Agent
 from domain.audit import AuditEvent
 from domain.blueprints import BlueprintVersion
 from domain.idempotency import StoredResponse
 from domain.labels import Label, LabelMove
+from domain.quotas import Usage
 from domain.webhooks import Delivery, Endpoint, WebhookEvent
 
 
@@ -36,6 +38,7 @@ class InMemoryState(msgspec.Struct, kw_only=True):
     deliveries: dict[UUID, Delivery] = msgspec.field(default_factory=dict)
     last_delivery_seq: int = 0
     deliveries_made_due: int = 0  # counts retries by hand: a commit that changes it wakes the delivery worker
+    usage: dict[UUID, Usage] = msgspec.field(default_factory=dict)  # by organization
 
     def snapshot(self) -> "InMemoryState":
         return InMemoryState(
@@ -51,6 +54,7 @@ class InMemoryState(msgspec.Struct, kw_only=True):
             deliveries=dict(self.deliveries),
             last_delivery_seq=self.last_delivery_seq,
             deliveries_made_due=self.deliveries_made_due,
+            usage=dict(self.usage),
         )
 
 
@@ -94,6 +98,10 @@ class InMemoryUnitOfWork:
     @property
     def webhooks(self) -> InMemoryWebhookRepository:
         return InMemoryWebhookRepository(self._state)
+
+    @property
+    def usage(self) -> InMemoryUsageRepository:
+        return InMemoryUsageRepository(self._state)
 
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()

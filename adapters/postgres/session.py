@@ -40,6 +40,9 @@ class Session:
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self.conn = conn
         self._writes: list[tuple[LiteralString, dict[str, Any]]] = []
+        # Rows read ahead, in a round trip made anyway, for the repository that would read them to take once
+        # (the organization's usage, read with an agent's lock: adapters/postgres/usage.py).
+        self.read_ahead: dict[tuple[str, object], dict[str, Any]] = {}
 
     def write(self, query: LiteralString, params: dict[str, Any]) -> None:
         """An INSERT or UPDATE, sent with the next read or the commit; its errors surface there."""

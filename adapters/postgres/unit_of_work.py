@@ -11,6 +11,7 @@ from adapters.postgres.blueprints import PostgresBlueprintRepository
 from adapters.postgres.idempotency import PostgresIdempotencyLog
 from adapters.postgres.labels import PostgresLabelRepository
 from adapters.postgres.session import Session, translated_errors
+from adapters.postgres.usage import PostgresUsageRepository
 from adapters.postgres.webhooks import PostgresWebhookRepository
 
 
@@ -50,6 +51,10 @@ class PostgresUnitOfWork:
     @property
     def webhooks(self) -> PostgresWebhookRepository:
         return PostgresWebhookRepository(self.session)
+
+    @property
+    def usage(self) -> PostgresUsageRepository:
+        return PostgresUsageRepository(self.session)
 
     async def __aenter__(self) -> Self:
         async with translated_errors():

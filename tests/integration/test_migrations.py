@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Final
+from uuid import UUID
 
 import psycopg
 import pytest
@@ -13,6 +14,7 @@ from psycopg.rows import dict_row
 
 from adapters.embedded_postgres import bin_dir
 from adapters.postgres.migrations import MigrationError, load_migrations, migrate_down, migrate_up, status
+from adapters.postgres.usage import slot_of
 from tests.conftest import database_url_env
 from tests.integration.catalog import snapshot
 
@@ -418,3 +420,48 @@ def test_0011_gives_every_earlier_event_the_agent_it_is_about(database: str) -> 
         pass
     migrate_up(database, MIGRATIONS)  # undone and redone: found again, from the same targets
     assert _fetch(database, EVENTS) == events
+
+
+# -- 0016: usage counted for the quotas ----------------------------------------------------------------------------
+
+USAGE_MIGRATION = next(m for m in MIGRATIONS if m.name == "0016_add_usage")
+USAGE: Final = "SELECT org_id::text, slot, agents, versions, stored_bytes FROM agent_org_usage ORDER BY org_id, slot"
+
+
+def _usage_by_hand(conninfo: str) -> list[dict[str, object]]:
+    """What 0016 should find, counted here from the rows: agents not deleted, versions, their documents' text."""
+    counts: dict[tuple[str, int], list[int]] = {}
+    agents = _fetch(conninfo, "SELECT id, org_id::text AS org, status FROM org_agents")
+    slot = {row["id"]: (str(row["org"]), slot_of(UUID(str(row["id"])))) for row in agents}
+    for row in agents:
+        counts.setdefault(slot[row["id"]], [0, 0, 0])[0] += row["status"] != "delete"
+    for row in _fetch(conninfo, "SELECT agent_id, agent_blueprint::text AS doc FROM agent_blueprints"):
+        found = counts.setdefault(slot[row["agent_id"]], [0, 0, 0])
+        found[1] += 1
+        found[2] += len(str(row["doc"]).encode())
+    return [
+        {"org_id": org, "slot": n, "agents": a, "versions": v, "stored_bytes": b}
+        for (org, n), (a, v, b) in sorted(counts.items())
+    ]
+
+
+def test_0016_counts_what_was_stored_before_it_the_old_systems_rows_included(database: str) -> None:
+    _run_sql(database, LEGACY_SCHEMA)  # 0005 imports its three agents (one deleted) into two organizations
+    before = MIGRATIONS[: MIGRATIONS.index(USAGE_MIGRATION)]
+    migrate_up(database, before)
+    _run_sql(database, AN_AGENT_WITH_TWO_VERSIONS + "UPDATE org_agents SET status = 'delete' WHERE name = 'two';")
+    expected = _usage_by_hand(database)
+
+    migrate_up(database, MIGRATIONS)
+
+    assert _fetch(database, USAGE) == expected
+    totals = "SELECT org_id::text, sum(agents) AS a, sum(versions) AS v FROM agent_org_usage GROUP BY 1 ORDER BY 1"
+    assert [(row["org_id"], row["a"], row["v"]) for row in _fetch(database, totals)] == [
+        ("00000000-0000-0000-0000-00000000000a", 1, 3),  # 'one' (two versions); 'two' is deleted, its version kept
+        ("2b0d3c7a-1111-4e2b-8f00-5a6b7c8d9e0f", 0, 1),  # the old system's deleted agent
+        ("7f1c2f4e-8a55-4c39-9a57-0d6f0f2c9d11", 2, 2),  # Helpdesk and Old bot
+    ]
+    assert migrate_down(database, MIGRATIONS) == USAGE_MIGRATION
+    assert "agent_org_usage" not in _tables(database)
+    migrate_up(database, MIGRATIONS)  # undone and redone: counted again, the same
+    assert _fetch(database, USAGE) == expected
