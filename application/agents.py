@@ -8,12 +8,14 @@ from application.audit import record
 from application.deps import Deps
 from application.idempotency import remember, replay
 from application.pagination import AgentKey, Page, checked_limit, decode_cursor, page_of
+from application.ports import UnitOfWork
 from domain import agents as rules
 from domain.agents import Agent, AgentStatus
 from domain.audit import Action
 from domain.blueprints import BlueprintVersion, new_version
 from domain.errors import InvalidSearch
 from domain.idempotency import checked_key, fingerprint
+from domain.quotas import document_bytes, ensure_room
 from domain.roles import Principal, ensure_can_manage, ensure_manage_scope
 
 MAX_QUERY = 255
@@ -84,7 +86,9 @@ class UpdateAgent(msgspec.Struct, frozen=True, kw_only=True):
 
 async def create_agent(deps: Deps, who: Principal, cmd: CreateAgent) -> Agent:
     """Any member creates agents in their own organization; a new agent is active and has no blueprint. A retry
-    with the same Idempotency-Key gets the first answer back and creates nothing."""
+    with the same Idempotency-Key gets the first answer back and creates nothing, quota or not. Past the quota of
+    agents, QuotaExceeded; it reads committed usage without a lock, so creates at the same moment may pass it by at
+    most the creates in flight at once."""
     ensure_manage_scope(who)
     key, now = checked_key(cmd.idempotency_key), deps.clock.now()
     asked = fingerprint("create_agent", msgspec.structs.replace(cmd, idempotency_key=None))
@@ -95,7 +99,9 @@ async def create_agent(deps: Deps, who: Principal, cmd: CreateAgent) -> Agent:
     async with deps.uow() as uow:
         if (first := await replay(uow, who, key, asked, now, Agent)) is not None:
             return first
+        ensure_room(deps.quotas, await uow.usage.of(who.org_id), agents=1)
         agent = await uow.agents.add(agent)
+        await uow.usage.add(who.org_id, agent.id, agents=1)
         await record(uow, deps, who, Action.AGENT_CREATE, agent.id, name=agent.name)
         await remember(uow, who, key, asked, now, agent)
         await uow.commit()
@@ -103,7 +109,8 @@ async def create_agent(deps: Deps, who: Principal, cmd: CreateAgent) -> Agent:
 
 
 async def create_agent_with_blueprint(deps: Deps, who: Principal, cmd: CreateAgentWithBlueprint) -> AgentWithBlueprint:
-    """The agent and its version 1 (a draft) in one step: both exist, or neither. Idempotent with a key."""
+    """The agent and its version 1 (a draft) in one step: both exist, or neither. Idempotent with a key (a retry is
+    answered, quota or not). Past a quota (agents, versions, stored bytes), QuotaExceeded, as for create_agent."""
     ensure_manage_scope(who)
     key, now = checked_key(cmd.idempotency_key), deps.clock.now()
     asked = fingerprint("create_agent_with_blueprint", msgspec.structs.replace(cmd, idempotency_key=None))
@@ -115,11 +122,14 @@ async def create_agent_with_blueprint(deps: Deps, who: Principal, cmd: CreateAge
         id=deps.ids.new_id(), agent=agent, number=1, document=cmd.agent_blueprint, created_by=who.user_id,
         conversation_id=cmd.conversation_id, now=now, message=cmd.message,
     )  # fmt: skip
+    size = document_bytes(version.agent_blueprint)
     async with deps.uow() as uow:
         if (first := await replay(uow, who, key, asked, now, AgentWithBlueprint)) is not None:
             return first
+        ensure_room(deps.quotas, await uow.usage.of(who.org_id), agents=1, versions=1, stored_bytes=size)
         agent = await uow.agents.add(agent)
         await uow.versions.add(version)
+        await uow.usage.add(who.org_id, agent.id, agents=1, versions=1, stored_bytes=size)
         await record(uow, deps, who, Action.AGENT_CREATE, agent.id, name=agent.name)
         noted = {} if version.message is None else {"message": version.message}
         await record(uow, deps, who, Action.BLUEPRINT_CREATE, agent.id, target_id=version.id, version=1, **noted)
@@ -173,6 +183,7 @@ async def update_agent(deps: Deps, who: Principal, cmd: UpdateAgent) -> Agent:
             status=cmd.status, now=deps.clock.now(),
         )  # fmt: skip
         if after is not before:
+            await _count_deletion(deps, uow, before, after)
             await uow.agents.update(after)
             changed = [f for f in ("name", "description", "status") if getattr(after, f) != getattr(before, f)]
             # A status change is audited as what it is (agent.delete, …) whichever endpoint made it.
@@ -191,12 +202,23 @@ async def _set_status(deps: Deps, who: Principal, cmd: SetStatus, status: AgentS
         rules.ensure_unchanged(before, cmd.if_match)
         after = rules.set_status(before, status, now=deps.clock.now())
         if after is not before:
+            await _count_deletion(deps, uow, before, after)
             await uow.agents.update(after)
             await record(uow, deps, who, STATUS_ACTIONS[status], after.id, before={"status": before.status},
                          after={"status": after.status})  # fmt: skip
             await uow.commit()
             deps.live.agent_changed(after.id)
     return after
+
+
+async def _count_deletion(deps: Deps, uow: UnitOfWork, before: Agent, after: Agent) -> None:
+    """A deleted agent frees its place in the quota of agents; one brought back (no use case does so today: a deleted
+    agent is frozen) would need room again."""
+    change = (after.status is not AgentStatus.DELETE) - (before.status is not AgentStatus.DELETE)
+    if change > 0:
+        ensure_room(deps.quotas, await uow.usage.of(after.org_id), agents=change)
+    if change:
+        await uow.usage.add(after.org_id, after.id, agents=change)
 
 
 async def activate_agent(deps: Deps, who: Principal, cmd: SetStatus) -> Agent:
@@ -212,6 +234,7 @@ async def deactivate_agent(deps: Deps, who: Principal, cmd: SetStatus) -> Agent:
 
 
 async def delete_agent(deps: Deps, who: Principal, cmd: SetStatus) -> Agent:
-    """Owners and admins soft-delete: the agent stays readable, frozen; deleting it again changes nothing."""
+    """Owners and admins soft-delete: the agent stays readable, frozen, and frees its place in the quota of agents
+    (its versions still count); deleting it again changes nothing."""
     ensure_manage_scope(who)
     return await _set_status(deps, who, cmd, AgentStatus.DELETE)

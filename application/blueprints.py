@@ -21,6 +21,7 @@ from domain.compiler import CompilerOutput
 from domain.errors import InvalidBlueprint, Malformed, NoLivePrompt, Violation
 from domain.idempotency import checked_key, fingerprint
 from domain.labels import PRODUCTION, checked_name
+from domain.quotas import document_bytes, ensure_room
 from domain.roles import Principal, ensure_can_manage, ensure_manage_scope
 
 
@@ -101,10 +102,14 @@ class ActivateVersion(msgspec.Struct, frozen=True, kw_only=True):
 
 async def add_version(deps: Deps, who: Principal, cmd: AddVersion) -> BlueprintVersion:
     """Any member adds a draft; it gets the agent's next number (no gaps, never reused, even under concurrent
-    writers) and never becomes active by itself. A deleted agent takes none (AgentDeleted). Idempotent with a key."""
+    writers) and never becomes active by itself. A deleted agent takes none (AgentDeleted). Idempotent with a key:
+    a retry is answered, quota or not. Past the organization's quota of versions or of stored bytes, QuotaExceeded;
+    the usage is read as committed, without a lock, so writers at the same moment may pass a quota by at most the
+    versions in flight at once (a lock on the organization would make its writers queue on one row)."""
     ensure_manage_scope(who)
     key, now = checked_key(cmd.idempotency_key), deps.clock.now()
     asked = fingerprint("add_version", msgspec.structs.replace(cmd, idempotency_key=None))
+    size = document_bytes(cmd.agent_blueprint)  # the version keeps the document verbatim: its size, before the lock
     async with deps.uow() as uow:
         agent, number = await uow.versions.lock_for_new_version(who.org_id, cmd.agent_id)
         if (first := await replay(uow, who, key, asked, now, BlueprintVersion)) is not None:
@@ -113,7 +118,9 @@ async def add_version(deps: Deps, who: Principal, cmd: AddVersion) -> BlueprintV
             id=deps.ids.new_id(), agent=agent, number=number, document=cmd.agent_blueprint, created_by=who.user_id,
             conversation_id=cmd.conversation_id, now=now, message=cmd.message,
         )  # fmt: skip
+        ensure_room(deps.quotas, await uow.usage.of(who.org_id), versions=1, stored_bytes=size)
         await uow.versions.add(version)
+        await uow.usage.add(who.org_id, agent.id, versions=1, stored_bytes=size)
         noted = {} if version.message is None else {"message": version.message}
         await record(uow, deps, who, Action.BLUEPRINT_CREATE, agent.id, target_id=version.id, version=version.version,
                      **noted)  # fmt: skip

@@ -32,8 +32,9 @@ from application.ports import OrganizationArchive
 from domain.agents import MAX_NAME, NO_NUL, NUL, AgentStatus
 from domain.audit import Action
 from domain.blueprints import MAX_MESSAGE, CompilationStatus, storage_violations
-from domain.errors import Conflict, DomainError, Invalid, Violation
+from domain.errors import QUOTA_NOUNS, Conflict, DomainError, Invalid, QuotaExceeded, Violation
 from domain.labels import PRODUCTION, checked_name
+from domain.quotas import DEFAULT_QUOTAS, Quotas, Usage, ensure_room
 
 FORMAT: Final = "org-agents export"
 FORMAT_VERSION: Final = 1
@@ -557,10 +558,37 @@ def _decoded(line: bytes, kind: type[ArchiveRecord], section: str, number: int) 
         raise ArchiveInvalid(number, f"{section}: {exc}") from None
 
 
-async def import_organization(archive: OrganizationArchive, cmd: ImportOrganization, source: Source) -> Transferred:
+def _within(quotas: Quotas, org_name: str, records: Iterator[ArchiveRecord]) -> Iterator[ArchiveRecord]:
+    """The records, refused (ImportRefused, from the iteration: nothing is imported) as soon as the organization
+    would hold more than a quota allows. It holds nothing before (an import goes only into one without agents).
+    A document counts its text as the file holds it: for an export, PostgreSQL's text of the stored jsonb, as
+    migration 0016 counts what was stored before it."""
+    agents = versions = stored_bytes = 0
+    for record in records:
+        used = Usage(agents=agents, versions=versions, stored_bytes=stored_bytes)
+        try:
+            if isinstance(record, AgentRecord) and record.status is not AgentStatus.DELETE:
+                ensure_room(quotas, used, agents=1)
+                agents += 1
+            elif isinstance(record, VersionRecord):
+                size = len(record.agent_blueprint)
+                ensure_room(quotas, used, versions=1, stored_bytes=size)
+                versions, stored_bytes = versions + 1, stored_bytes + size
+        except QuotaExceeded as exc:
+            raise ImportRefused(
+                f"the file holds more {QUOTA_NOUNS[exc.quota]} than organization {org_name!r} may store "
+                f"(its quota is {exc.limit})"
+            ) from exc
+        yield record
+
+
+async def import_organization(
+    archive: OrganizationArchive, cmd: ImportOrganization, source: Source, *, quotas: Quotas = DEFAULT_QUOTAS
+) -> Transferred:
     """The operator's. Loads an export with its ids and numbers into `cmd.org_name` (created, with the export's id,
     when new; else it must have no agents), in one transaction: all or nothing. What the service's rules forbid is
-    refused, never repaired (ArchiveInvalid); so is what collides with the database (ImportRefused)."""
+    refused, never repaired (ArchiveInvalid); so is what collides with the database, or would take the organization
+    past its quotas (ImportRefused). Storage counts what it loaded as the organization's usage."""
     head, records = read_archive(source)
-    org_id = await archive.load(head.organization, cmd.org_name, records)
+    org_id = await archive.load(head.organization, cmd.org_name, _within(quotas, cmd.org_name, records))
     return Transferred(org_id=org_id, org_name=cmd.org_name, counts=head.counts)

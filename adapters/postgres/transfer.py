@@ -4,7 +4,8 @@ per table, in one transaction), for `org-agents export|import`.
 Loading goes in the order the schema's guards allow without switching any off: the organization, its agents (without
 their production), their versions (compiled ones inserted compiled: migrations 0003 and 0010 guard UPDATEs of a
 version, and nothing is updated), then production (`current_blueprint_id`, whose foreign key needs the version), the
-labels and their history (their keys need the versions) and the audit trail. Every trigger runs: the change feed's
+labels and their history (their keys need the versions), the audit trail, and what was loaded as the organization's
+usage (0016's counts, by slot, counted as the rows were copied). Every trigger runs: the change feed's
 (0007, 0009) announce the new agents' production and labels to running services when the import commits.
 """
 
@@ -22,6 +23,7 @@ from psycopg.rows import dict_row
 
 from adapters.postgres.pool import use_msgspec_json
 from adapters.postgres.session import translated_errors
+from adapters.postgres.usage import ADD_USAGE, slot_of, usage_params
 from application.transfer import (
     AgentRecord,
     ArchiveCounts,
@@ -34,6 +36,7 @@ from application.transfer import (
     OrganizationRecord,
     VersionRecord,
 )
+from domain.agents import AgentStatus
 from domain.errors import UnknownOrganization
 
 SELECT_ORGANIZATION: Final = "SELECT id, name, created_at FROM agent_organizations WHERE name = %(name)s"
@@ -280,12 +283,15 @@ class PostgresOrganizationArchive:
                 org_id = found["id"]
             production: list[dict[str, object]] = []
             highest = 0
+            usage: dict[int, list[int]] = {}  # slot → [agents not deleted, versions, stored bytes]
             for kind, group in itertools.groupby(records, key=type):
                 if kind is AgentRecord:
                     async with cur.copy(COPY_AGENTS) as copy:
                         for agent in _of(AgentRecord, group):
                             await copy.write_row(_agent_row(agent, org_id))
                             highest = max(highest, agent.number)
+                            counts = usage.setdefault(slot_of(agent.id), [0, 0, 0])
+                            counts[0] += agent.status is not AgentStatus.DELETE
                             if agent.current_blueprint_id is not None:
                                 production.append({"id": agent.id, "org_id": org_id, "updated_at": agent.updated_at,
                                                    "current_blueprint_id": agent.current_blueprint_id})  # fmt: skip
@@ -293,6 +299,9 @@ class PostgresOrganizationArchive:
                     async with cur.copy(COPY_VERSIONS) as copy:
                         for version in _of(VersionRecord, group):
                             await copy.write_row(_version_row(version))
+                            counts = usage.setdefault(slot_of(version.agent_id), [0, 0, 0])
+                            counts[1] += 1
+                            counts[2] += len(version.agent_blueprint)
                     await cur.executemany(SET_PRODUCTION, production)
                     production = []
                 elif kind is LabelRecord:
@@ -309,6 +318,11 @@ class PostgresOrganizationArchive:
                             await copy.write_row(_event_row(event, org_id))
             if production:  # agents with a production and no version: the reader refuses them before this
                 raise RuntimeError("production set on agents whose versions never came")
+            if usage:
+                await cur.executemany(ADD_USAGE, [
+                    usage_params(org_id, slot, agents=agents, versions=versions, stored_bytes=stored_bytes)
+                    for slot, (agents, versions, stored_bytes) in sorted(usage.items())
+                ])  # fmt: skip
             if highest:
                 await cur.execute(ADVANCE_AGENT_NUMBERS, {"number": highest})
         return org_id
