@@ -29,6 +29,7 @@ from application.deps import Deps
 from application.housekeeping import Retention
 from application.live_cache import LiveCache
 from application.ports import Clock, IdentityProvider, IdSource, OrganizationArchive
+from domain.quotas import MIB, Quotas
 from entrypoints.housekeeping_worker import purge_forever
 from entrypoints.settings import JWT_JWKS, Settings, SettingsError
 from entrypoints.webhook_worker import deliver_forever
@@ -110,6 +111,10 @@ def organization_archive(settings: Settings, conninfo: str) -> OrganizationArchi
 def live_cache_of(settings: Settings) -> LiveCache:
     return LiveCache(
         max_prompt_bytes=settings.live_cache_mb * 1024 * 1024, principal_ttl_s=settings.token_cache_s,
+def quotas_of(settings: Settings) -> Quotas:
+    return Quotas(agents=settings.quota_agents, versions=settings.quota_versions, stored_bytes=settings.quota_mb * MIB)
+
+
         max_watchers=settings.max_watchers,
     )  # fmt: skip
 
@@ -183,14 +188,15 @@ async def postgres_deps(
             if feed is not None:
                 feed.cancel()
                 with suppress(asyncio.CancelledError):
+                quotas=quotas_of(settings),
                     await feed
 
 
 def memory_deps(clock: Clock | None = None, ids: IdSource | None = None, *, settings: Settings | None = None) -> Deps:
     """Everything in process memory: for fast tests, and for trying the service without a database. Every change
     is made by this process's use cases, which tell the cache after each commit: that is the whole change feed, so
-    the cache is attached from the start and the hot path is the one PostgreSQL runs. Of `settings`, only sign-in
-    is used."""
+    the cache is attached from the start and the hot path is the one PostgreSQL runs. Of `settings`, only sign-in,
+    private webhooks and the quotas are used."""
     live = LiveCache()
     live.attach()
     store = InMemoryStore()
@@ -209,6 +215,7 @@ def memory_deps(clock: Clock | None = None, ids: IdSource | None = None, *, sett
 
 @asynccontextmanager
 async def webhook_deliveries(deps: Deps, settings: Settings) -> AsyncIterator[None]:
+        quotas=Quotas() if settings is None else quotas_of(settings),
     """The process's webhook delivery worker (entrypoints/webhook_worker.py), running until the block ends; a
     delivery it was sending then is attempted again later."""
     sender = HttpWebhookSender(allow_private=settings.webhook_allow_private, timeout_s=settings.webhook_timeout_s)

@@ -36,6 +36,7 @@ from entrypoints.bootstrap import (
     migration_status,
     organization_archive,
     postgres_deps,
+    quotas_of,
     service_database,
     undo_last_migration,
     webhook_backlog,
@@ -287,11 +288,12 @@ def _export(settings: Settings, args: argparse.Namespace, conninfo: str) -> int:
 
 def _import(settings: Settings, args: argparse.Namespace, conninfo: str) -> int:
     archive, cmd = organization_archive(settings, conninfo), ImportOrganization(org_name=args.org)
+    quotas = quotas_of(settings)
     if args.file == "-":
-        done = asyncio.run(import_organization(archive, cmd, sys.stdin.buffer))
+        done = asyncio.run(import_organization(archive, cmd, sys.stdin.buffer, quotas=quotas))
     else:
         with Path(args.file).open("rb") as source:
-            done = asyncio.run(import_organization(archive, cmd, source))
+            done = asyncio.run(import_organization(archive, cmd, source, quotas=quotas))
     print(f"imported organization {done.org_name!r} ({done.org_id}): {describe(done.counts)}")
     return 0
 

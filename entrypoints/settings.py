@@ -14,6 +14,7 @@ import platformdirs
 
 from application.housekeeping import DEFAULT_WEBHOOK_LOG_DAYS
 from application.live_cache import DEFAULT_MAX_WATCHERS, DEFAULT_PRINCIPAL_TTL_S, DEFAULT_PROMPT_MB
+from domain.quotas import DEFAULT_QUOTAS, MIB
 
 
 class SettingsError(ValueError):
@@ -160,6 +161,22 @@ def _days(env: Mapping[str, str], name: str) -> float | None:
     return _number(env, name, 0, minimum=MIN_RETENTION_DAYS)
 
 
+MAX_QUOTA: Final = 10**12  # a quota in bytes stays a 64-bit integer, as storage and JSON keep it
+
+
+def _positive_integer(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_QUOTA:
+        raise SettingsError(f"{name} must be a positive integer (at most {MAX_QUOTA}), not {env.get(name)!r}")
+    return int(raw)
+
+
+QUOTA_AGENTS, QUOTA_VERSIONS, QUOTA_MB = "ORG_AGENTS_QUOTA_AGENTS", "ORG_AGENTS_QUOTA_VERSIONS", "ORG_AGENTS_QUOTA_MB"
+DEFAULT_QUOTA_MB: Final = DEFAULT_QUOTAS.stored_bytes // MIB
+
+
 METRICS_ADDR: Final = "ORG_AGENTS_METRICS_ADDR"
 DEFAULT_METRICS_ADDR: Final = ("127.0.0.1", 9464)  # loopback: metrics are for the operator, not for any client
 
@@ -211,6 +228,9 @@ ENVIRONMENT: Final[dict[str, str]] = {
     "ORG_AGENTS_WEBHOOK_LOG_DAYS": "days settled webhook deliveries are kept in the log (30)",
 }
 
+    QUOTA_AGENTS: f"agents (not deleted) one organization may have ({DEFAULT_QUOTAS.agents})",
+    QUOTA_VERSIONS: f"blueprint versions one organization may store ({DEFAULT_QUOTAS.versions})",
+    QUOTA_MB: f"megabytes (MiB) of blueprint documents one organization may store ({DEFAULT_QUOTA_MB})",
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str | None = None  # None: start the embedded PostgreSQL in data_dir
@@ -237,6 +257,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
         data_dir = env.get("ORG_AGENTS_DATA_DIR") or str(default_data_dir(os.geteuid()))
+    quota_agents: int = DEFAULT_QUOTAS.agents  # per organization, agents not deleted
+    quota_versions: int = DEFAULT_QUOTAS.versions  # per organization, every version ever written
+    quota_mb: int = DEFAULT_QUOTA_MB  # per organization, the blueprint documents of those versions (MiB)
         pool_min = int(_number(env, "ORG_AGENTS_POOL_MIN_SIZE", 2, minimum=1))
         pool_max = int(_number(env, "ORG_AGENTS_POOL_MAX_SIZE", max(10, pool_min), minimum=1))
         if pool_max < pool_min:
@@ -273,3 +296,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 def configure_logging(settings: Settings) -> None:
     """Once per process: the CLI, and each worker `serve` starts."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+            quota_agents=_positive_integer(env, QUOTA_AGENTS, DEFAULT_QUOTAS.agents),
+            quota_versions=_positive_integer(env, QUOTA_VERSIONS, DEFAULT_QUOTAS.versions),
+            quota_mb=_positive_integer(env, QUOTA_MB, DEFAULT_QUOTA_MB),

@@ -42,7 +42,8 @@ PROBLEMS: Final = {
     for status, description in {
         400: "Malformed request: not JSON, or a bad query or path parameter (`errors` names them)",
         401: "Missing, unknown or revoked bearer token",
-        403: "The token's role may not do this",
+        403: "The token's role may not do this, or the organization's quota is reached (`QuotaExceeded`: `quota`, "
+        "`limit`, `used`)",
         404: "No such agent, version or label in the caller's organization; for the live prompt, nothing is live "
         "under that label (the agent is switched off, or the label does not exist)",
         409: "The agent's, version's or label's state forbids this (deleted agent; version not compiled; production "

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from entrypoints.bootstrap import identity_of, live_cache_of
+from domain.quotas import MIB, Quotas
+from entrypoints.bootstrap import identity_of, live_cache_of, memory_deps, quotas_of
 from entrypoints.settings import Settings, SettingsError, default_data_dir
 from tests.jwks import SigningKeys
 
@@ -93,6 +94,28 @@ def test_audit_events_are_kept_forever_and_the_webhook_log_30_days_unless_told_o
     assert (default.audit_retention_days, default.webhook_log_days) == (None, 30)
     read = Settings.from_env({"ORG_AGENTS_AUDIT_RETENTION_DAYS": "400", "ORG_AGENTS_WEBHOOK_LOG_DAYS": "7"})
     assert (read.audit_retention_days, read.webhook_log_days) == (400, 7)
+
+
+QUOTAS = ("ORG_AGENTS_QUOTA_AGENTS", "ORG_AGENTS_QUOTA_VERSIONS", "ORG_AGENTS_QUOTA_MB")
+
+
+def test_the_quotas_default_to_the_generous_ones_and_are_read_in_agents_versions_and_megabytes() -> None:
+    assert quotas_of(Settings.from_env({})) == Quotas()
+    settings = Settings.from_env(dict(zip(QUOTAS, ("25", " 1000 ", "3"), strict=True)))
+
+    assert (settings.quota_agents, settings.quota_versions, settings.quota_mb) == (25, 1000, 3)
+    assert quotas_of(settings) == Quotas(agents=25, versions=1000, stored_bytes=3 * MIB)
+    assert memory_deps(settings=settings).quotas == quotas_of(settings)
+
+
+@pytest.mark.parametrize("name", QUOTAS)
+@pytest.mark.parametrize("value", ["0", "-1", "1.5", "lots", "1e6", "\u0663", "1000000000001"])
+def test_a_quota_that_is_not_a_positive_integer_is_refused_in_one_line_naming_it(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({name: value})
+
+    assert str(refused.value).startswith(f"{name} must be a positive integer")
+    assert "\n" not in str(refused.value)
 
 
 def test_the_live_caches_settings_are_read_and_default_to_a_bounded_token_lifetime_and_the_hot_path_on() -> None:
