@@ -108,13 +108,13 @@ def organization_archive(settings: Settings, conninfo: str) -> OrganizationArchi
     return PostgresOrganizationArchive(conninfo, lock_timeout_s=settings.statement_timeout_s)
 
 
-def live_cache_of(settings: Settings) -> LiveCache:
-    return LiveCache(
-        max_prompt_bytes=settings.live_cache_mb * 1024 * 1024, principal_ttl_s=settings.token_cache_s,
 def quotas_of(settings: Settings) -> Quotas:
     return Quotas(agents=settings.quota_agents, versions=settings.quota_versions, stored_bytes=settings.quota_mb * MIB)
 
 
+def live_cache_of(settings: Settings) -> LiveCache:
+    return LiveCache(
+        max_prompt_bytes=settings.live_cache_mb * 1024 * 1024, principal_ttl_s=settings.token_cache_s,
         max_watchers=settings.max_watchers,
     )  # fmt: skip
 
@@ -183,12 +183,12 @@ async def postgres_deps(
                 identity=identity,
                 allow_private_webhooks=settings.webhook_allow_private,
                 pool=lambda: pool_stats(pool),
+                quotas=quotas_of(settings),
             )
         finally:
             if feed is not None:
                 feed.cancel()
                 with suppress(asyncio.CancelledError):
-                quotas=quotas_of(settings),
                     await feed
 
 
@@ -210,12 +210,12 @@ def memory_deps(clock: Clock | None = None, ids: IdSource | None = None, *, sett
         outbox=InMemoryWebhookOutbox(store),
         identity=None if settings is None else identity_of(settings),
         allow_private_webhooks=settings is not None and settings.webhook_allow_private,
+        quotas=Quotas() if settings is None else quotas_of(settings),
     )
 
 
 @asynccontextmanager
 async def webhook_deliveries(deps: Deps, settings: Settings) -> AsyncIterator[None]:
-        quotas=Quotas() if settings is None else quotas_of(settings),
     """The process's webhook delivery worker (entrypoints/webhook_worker.py), running until the block ends; a
     delivery it was sending then is attempted again later."""
     sender = HttpWebhookSender(allow_private=settings.webhook_allow_private, timeout_s=settings.webhook_timeout_s)

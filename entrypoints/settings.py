@@ -226,11 +226,11 @@ ENVIRONMENT: Final[dict[str, str]] = {
     "ORG_AGENTS_CLIENT_TIMEOUT": "seconds a client has to send a request's headers, and its body (30)",
     "ORG_AGENTS_AUDIT_RETENTION_DAYS": "days audit events are kept; unset: forever",
     "ORG_AGENTS_WEBHOOK_LOG_DAYS": "days settled webhook deliveries are kept in the log (30)",
-}
-
     QUOTA_AGENTS: f"agents (not deleted) one organization may have ({DEFAULT_QUOTAS.agents})",
     QUOTA_VERSIONS: f"blueprint versions one organization may store ({DEFAULT_QUOTAS.versions})",
     QUOTA_MB: f"megabytes (MiB) of blueprint documents one organization may store ({DEFAULT_QUOTA_MB})",
+}
+
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str | None = None  # None: start the embedded PostgreSQL in data_dir
@@ -253,13 +253,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     client_timeout_s: float = DEFAULT_CLIENT_TIMEOUT_S  # headers, then the body: a stalled client is let go
     audit_retention_days: float | None = None  # None: audit events are kept forever
     webhook_log_days: float = DEFAULT_WEBHOOK_LOG_DAYS  # settled deliveries; pending ones are always kept
+    quota_agents: int = DEFAULT_QUOTAS.agents  # per organization, agents not deleted
+    quota_versions: int = DEFAULT_QUOTAS.versions  # per organization, every version ever written
+    quota_mb: int = DEFAULT_QUOTA_MB  # per organization, the blueprint documents of those versions (MiB)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
         data_dir = env.get("ORG_AGENTS_DATA_DIR") or str(default_data_dir(os.geteuid()))
-    quota_agents: int = DEFAULT_QUOTAS.agents  # per organization, agents not deleted
-    quota_versions: int = DEFAULT_QUOTAS.versions  # per organization, every version ever written
-    quota_mb: int = DEFAULT_QUOTA_MB  # per organization, the blueprint documents of those versions (MiB)
         pool_min = int(_number(env, "ORG_AGENTS_POOL_MIN_SIZE", 2, minimum=1))
         pool_max = int(_number(env, "ORG_AGENTS_POOL_MAX_SIZE", max(10, pool_min), minimum=1))
         if pool_max < pool_min:
@@ -290,12 +290,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             webhook_log_days=_number(
                 env, "ORG_AGENTS_WEBHOOK_LOG_DAYS", DEFAULT_WEBHOOK_LOG_DAYS, minimum=MIN_RETENTION_DAYS
             ),
+            quota_agents=_positive_integer(env, QUOTA_AGENTS, DEFAULT_QUOTAS.agents),
+            quota_versions=_positive_integer(env, QUOTA_VERSIONS, DEFAULT_QUOTAS.versions),
+            quota_mb=_positive_integer(env, QUOTA_MB, DEFAULT_QUOTA_MB),
         )
 
 
 def configure_logging(settings: Settings) -> None:
     """Once per process: the CLI, and each worker `serve` starts."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-            quota_agents=_positive_integer(env, QUOTA_AGENTS, DEFAULT_QUOTAS.agents),
-            quota_versions=_positive_integer(env, QUOTA_VERSIONS, DEFAULT_QUOTAS.versions),
-            quota_mb=_positive_integer(env, QUOTA_MB, DEFAULT_QUOTA_MB),
