@@ -53,13 +53,16 @@ async def _always_ready() -> bool:
 def database(settings: Settings) -> Iterator[str]:
     """The conninfo of the service's database: DATABASE_URL as given, else the embedded server for the data dir
     (started when no other org-agents process runs it, stopped when the last one leaves)."""
-    if settings.database_url:
+    for name, given in (("DATABASE_URL", settings.database_url), ("ORG_AGENTS_LISTEN_URL", settings.listen_url)):
         try:
-            conninfo_to_dict(settings.database_url)
+            conninfo_to_dict(given or "")
         except psycopg.ProgrammingError as exc:
-            raise SettingsError(f"DATABASE_URL is not a PostgreSQL connection string: {exc}") from None
+            raise SettingsError(f"{name} is not a PostgreSQL connection string: {exc}") from None
+    if settings.database_url:
         yield settings.database_url
         return
+    if settings.pgbouncer:
+        raise SettingsError("ORG_AGENTS_PGBOUNCER=1 needs a DATABASE_URL naming the PgBouncer")
     with embedded_postgres(settings.data_dir) as conninfo:
         yield conninfo
 
@@ -160,6 +163,7 @@ async def postgres_deps(
         max_size=settings.pool_max_size,
         timeout_s=settings.pool_timeout_s,
         statement_timeout_s=settings.statement_timeout_s,
+        pgbouncer=settings.pgbouncer,
     ) as pool:
 
         async def ready() -> bool:
@@ -169,7 +173,8 @@ async def postgres_deps(
         feed = None
         if follow_changes and settings.live_cache_mb > 0:
             feed = asyncio.create_task(
-                changes.follow_changes(conninfo, live, on_webhooks=outbox.notify), name="org-agents change feed"
+                changes.follow_changes(settings.listen_url or conninfo, live, on_webhooks=outbox.notify),
+                name="org-agents change feed",
             )
         try:
             yield Deps(

@@ -201,6 +201,8 @@ def _metrics_addr(env: Mapping[str, str]) -> tuple[str, int] | None:
 ENVIRONMENT: Final[dict[str, str]] = {
     "DATABASE_URL": "PostgreSQL connection string; unset: the embedded PostgreSQL in the data dir",
     "ORG_AGENTS_DATA_DIR": "where the embedded PostgreSQL keeps its cluster",
+    "ORG_AGENTS_PGBOUNCER": "1: DATABASE_URL goes through PgBouncer in transaction pooling mode (0)",
+    "ORG_AGENTS_LISTEN_URL": "a direct connection string for the change feed's LISTEN; unset: DATABASE_URL",
     "ORG_AGENTS_POOL_MIN_SIZE": "database connections per process, at least (2)",
     "ORG_AGENTS_POOL_MAX_SIZE": "database connections per process, at most (10)",
     "ORG_AGENTS_POOL_TIMEOUT": "seconds to wait for a connection before answering 503 (5)",
@@ -234,6 +236,8 @@ ENVIRONMENT: Final[dict[str, str]] = {
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str | None = None  # None: start the embedded PostgreSQL in data_dir
+    pgbouncer: bool = False  # database_url is PgBouncer in transaction mode: nothing prepared, no session settings
+    listen_url: str | None = None  # the change feed's LISTEN needs a session of its own; None: database_url
     data_dir: Path
     pool_min_size: int = 2
     pool_max_size: int = 10
@@ -269,6 +273,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError(f"ORG_AGENTS_LOG_LEVEL must be debug, info, warning or error, not {log_level!r}")
         return cls(
             database_url=env.get("DATABASE_URL") or None,
+            pgbouncer=_flag(env, "ORG_AGENTS_PGBOUNCER", False),
+            listen_url=env.get("ORG_AGENTS_LISTEN_URL") or None,
             data_dir=Path(data_dir).expanduser(),
             pool_min_size=pool_min,
             pool_max_size=pool_max,

@@ -21,7 +21,14 @@ from psycopg.conninfo import make_conninfo
 
 from adapters.embedded_postgres import embedded_postgres
 
-POSTGRES_FIXTURES = {"pg_admin", "database", "migrated_database", "shared_migrated_database", "postgres_deps"}
+POSTGRES_FIXTURES = {
+    "pg_admin",
+    "database",
+    "migrated_database",
+    "shared_migrated_database",
+    "postgres_deps",
+    "through_pgbouncer",
+}
 
 # Durability is not under test here; the server's crash safety is PostgreSQL's, not ours.
 FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
@@ -85,6 +92,15 @@ def pg_admin() -> Iterator[str]:
             yield conninfo
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def through_pgbouncer(pg_admin: str) -> Iterator[str]:
+    """Debian's PgBouncer in transaction pooling mode in front of the test server (tests/pgbouncer.py)."""
+    from tests.pgbouncer import pgbouncer
+
+    with pgbouncer(pg_admin) as through:
+        yield through
 
 
 def database_conninfo(admin: str, dbname: str) -> str:

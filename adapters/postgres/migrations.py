@@ -111,13 +111,18 @@ def _quiet(_: str) -> None:
 
 
 @contextmanager
-def _locked(conninfo: str) -> Iterator[psycopg.Connection[dict[str, object]]]:
-    with psycopg.connect(conninfo, autocommit=True, row_factory=dict_row) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
-        try:
-            yield conn
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+def _connected(conninfo: str) -> Iterator[psycopg.Connection[dict[str, object]]]:
+    with psycopg.connect(conninfo, autocommit=True, row_factory=dict_row, prepare_threshold=None) as conn:
+        yield conn
+
+
+@contextmanager
+def _locked(conn: psycopg.Connection[dict[str, object]]) -> Iterator[None]:
+    """One transaction holding the deployers' lock: a lock of the transaction, not of the session, so that it holds
+    behind PgBouncer in transaction pooling mode too (where a session's next statement may run elsewhere)."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+        yield
 
 
 def _applied(conn: psycopg.Connection[dict[str, object]]) -> list[Applied]:
@@ -142,7 +147,7 @@ def _status(conn: psycopg.Connection[dict[str, object]], migrations: list[Migrat
 
 
 def status(conninfo: str, migrations: list[Migration]) -> Status:
-    with _locked(conninfo) as conn:
+    with _connected(conninfo) as conn, _locked(conn):
         return _status(conn, migrations)
 
 
@@ -152,14 +157,20 @@ def _refuse_problems(state: Status) -> None:
 
 
 def migrate_up(conninfo: str, migrations: list[Migration], log: Log = _quiet) -> list[Migration]:
-    """Applies every pending migration in order, each in its own transaction; returns what it applied."""
-    with _locked(conninfo) as conn:
-        conn.execute(CREATE_TRACKING_TABLE)
-        state = _status(conn, migrations)
-        _refuse_problems(state)
-        for migration in state.pending:
-            started = time.perf_counter()
-            with conn.transaction():
+    """Applies every pending migration in order, each in its own transaction under the lock (which reads again
+    what is applied: another deployer may have applied some meanwhile); returns what it applied."""
+    applied: list[Migration] = []
+    with _connected(conninfo) as conn:
+        with _locked(conn):
+            conn.execute(CREATE_TRACKING_TABLE)
+        while True:
+            with _locked(conn):
+                state = _status(conn, migrations)
+                _refuse_problems(state)
+                if not state.pending:
+                    return applied
+                migration = state.pending[0]
+                started = time.perf_counter()
                 conn.execute(migration.up_sql.encode())
                 elapsed_ms = round((time.perf_counter() - started) * 1000)
                 conn.execute(
@@ -171,19 +182,19 @@ def migrate_up(conninfo: str, migrations: list[Migration], log: Log = _quiet) ->
                         "execution_ms": elapsed_ms,
                     },
                 )
+            applied.append(migration)
             log(f"applied {migration.name} ({elapsed_ms} ms)")
-        return state.pending
 
 
 def migrate_down(conninfo: str, migrations: list[Migration], log: Log = _quiet) -> Migration | None:
     """Undoes the last applied migration in one transaction; returns it, or None when nothing is applied."""
-    with _locked(conninfo) as conn:
-        state = _status(conn, migrations)
-        _refuse_problems(state)
-        if not state.applied:
-            return None
-        migration, _ = state.applied[-1]
-        with conn.transaction():
+    with _connected(conninfo) as conn:
+        with _locked(conn):
+            state = _status(conn, migrations)
+            _refuse_problems(state)
+            if not state.applied:
+                return None
+            migration, _ = state.applied[-1]
             conn.execute(migration.down_sql.encode())
             conn.execute(DELETE_APPLIED, {"version": migration.version})
         log(f"undid {migration.name}")

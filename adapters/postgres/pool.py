@@ -27,13 +27,23 @@ async def open_pool(
     timeout_s: float,
     statement_timeout_s: float = 10.0,
     name: str = "org-agents",
+    pgbouncer: bool = False,
 ) -> AsyncIterator[AsyncConnectionPool]:
     """Opens the pool and waits for its first connections, so a wrong DATABASE_URL fails at startup. A statement
-    that runs longer than `statement_timeout_s` (a slow or locked database) is cancelled by the server."""
-    options = f"-c statement_timeout={round(statement_timeout_s * 1000)}"
+    that runs longer than `statement_timeout_s` (a slow or locked database) is cancelled by the server.
+
+    With `pgbouncer` (DATABASE_URL goes through PgBouncer in transaction pooling mode), each transaction may run on
+    another server connection: nothing is prepared on the server (psycopg prepares a query it sent five times), and
+    no session setting is sent at connection, since PgBouncer refuses startup options; its own `connect_query` sets
+    the statement timeout there (README, "Behind PgBouncer")."""
+    kwargs: dict[str, Any] = {"application_name": name}
+    if pgbouncer:
+        kwargs["prepare_threshold"] = None
+    else:
+        kwargs["options"] = f"-c statement_timeout={round(statement_timeout_s * 1000)}"
     pool = AsyncConnectionPool(
-        conninfo, min_size=min_size, max_size=max_size, timeout=timeout_s, open=False, name=name,
-        kwargs={"application_name": name, "options": options}, configure=use_msgspec_json,
+        conninfo, min_size=min_size, max_size=max_size, timeout=timeout_s, open=False, name=name, kwargs=kwargs,
+        configure=use_msgspec_json,
     )  # fmt: skip
     await pool.open(wait=True, timeout=timeout_s)
     try:

@@ -20,6 +20,7 @@ import pytest
 from adapters.postgres.changes import APPLICATION_NAME
 from entrypoints.http.examples import shop_buddy
 from tests.conftest import database_url_env
+from tests.pgbouncer import via
 from tests.serving import ORG_AGENTS, Serving, serving
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # servers of their own: seconds each
@@ -52,11 +53,19 @@ def settles(http: httpx.Client, path: str, expected: Callable[[httpx.Response], 
 
 
 @pytest.fixture
-def instances(migrated_database: str, tmp_path: Path) -> Iterator[tuple[Serving, Serving, dict[str, str]]]:
+def instances(
+    migrated_database: str, through_pgbouncer: str, tmp_path: Path
+) -> Iterator[tuple[Serving, Serving, dict[str, str]]]:
+    """A on the database itself, B through PgBouncer in transaction pooling mode (its change feed listening on a
+    direct connection), as a deployment may mix them."""
     env = database_url_env(migrated_database)
+    pooled = env | {
+        "DATABASE_URL": via(through_pgbouncer, migrated_database), "ORG_AGENTS_PGBOUNCER": "1",
+        "ORG_AGENTS_LISTEN_URL": migrated_database,
+    }  # fmt: skip
     with (
         serving(env, tmp_path / "a.log", ["--no-migrate", "--workers", "1"]) as a,
-        serving(env, tmp_path / "b.log", ["--no-migrate", "--workers", "2"]) as b,
+        serving(pooled, tmp_path / "b.log", ["--no-migrate", "--workers", "2"]) as b,
     ):
         yield a, b, env
 

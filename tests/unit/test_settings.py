@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from domain.quotas import MIB, Quotas
-from entrypoints.bootstrap import identity_of, live_cache_of, memory_deps, quotas_of
+from entrypoints.bootstrap import database, identity_of, live_cache_of, memory_deps, quotas_of
 from entrypoints.settings import Settings, SettingsError, default_data_dir
 from tests.jwks import SigningKeys
 
@@ -238,3 +238,20 @@ def test_a_jwks_file_is_read_when_the_identity_provider_is_made_and_a_bad_one_na
         identity_of(settings)
     path.write_text(json.dumps(SigningKeys().jwks()))
     assert identity_of(settings) is not None
+
+
+def test_pgbouncer_and_a_direct_listen_url_are_read_and_checked(tmp_path: Path) -> None:
+    read = Settings.from_env({"ORG_AGENTS_PGBOUNCER": "1", "ORG_AGENTS_LISTEN_URL": "postgresql://db:5432/oa"})
+    assert (read.pgbouncer, read.listen_url) == (True, "postgresql://db:5432/oa")
+    assert (Settings.from_env({}).pgbouncer, Settings.from_env({}).listen_url) == (False, None)
+    with (
+        pytest.raises(SettingsError, match="ORG_AGENTS_PGBOUNCER=1 needs a DATABASE_URL"),
+        database(Settings(data_dir=tmp_path, pgbouncer=True)),
+    ):
+        pass
+    malformed = Settings(data_dir=tmp_path, database_url="postgresql://db/oa", listen_url="nonsense")
+    with (
+        pytest.raises(SettingsError, match="ORG_AGENTS_LISTEN_URL is not a PostgreSQL connection string"),
+        database(malformed),
+    ):
+        pass
