@@ -6,7 +6,7 @@ from uuid import UUID
 from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
-from litestar.params import Body, FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery
 from msgspec import UnsetType
 
 from application.agents import (
@@ -40,8 +40,10 @@ from entrypoints.http.params import (
     IfMatch,
     Limit,
     agent_response,
+    answer_options,
     etag_header,
     if_match_tags,
+    strict_body,
 )
 from entrypoints.http.schemas import (
     MAX_BLUEPRINT_BYTES,
@@ -72,12 +74,13 @@ def _update(agent_id: UUID, data: AgentUpdate, if_match: str | None) -> UpdateAg
 
 class AgentController(Controller):
     path = "/org-agents"
+    before_request = staticmethod(answer_options)
     tags = ("agents",)
 
     @post(operation_id="createAgent", responses=PROBLEMS, status_code=201)
     async def create_agent(
         self,
-        data: Annotated[AgentCreate, Body(examples=[Example(summary="Shop Buddy", value=AGENT_EXAMPLE)])],
+        data: Annotated[AgentCreate, strict_body(Example(summary="Shop Buddy", value=AGENT_EXAMPLE))],
         deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         idempotency_key: IdempotencyKey = None,
@@ -94,7 +97,7 @@ class AgentController(Controller):
     async def create_agent_with_blueprint(
         self,
         data: Annotated[
-            AgentWithBlueprintCreate, Body(examples=[Example(summary="Shop Buddy", value=AGENT_WITH_BLUEPRINT_EXAMPLE)])
+            AgentWithBlueprintCreate, strict_body(Example(summary="Shop Buddy", value=AGENT_WITH_BLUEPRINT_EXAMPLE))
         ],
         deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
@@ -129,7 +132,10 @@ class AgentController(Controller):
 
     @post("/search", operation_id="searchAgents", responses=PROBLEMS, status_code=200)
     async def search_agents(
-        self, data: JSONBody[AgentSearch], deps: NamedDependency[Deps], principal: NamedDependency[Principal]
+        self,
+        data: Annotated[AgentSearch, strict_body()],
+        deps: NamedDependency[Deps],
+        principal: NamedDependency[Principal],
     ) -> AgentSearchOut:
         """Agents whose name contains `query`, ignoring case, newest first; deleted agents are left out."""
         found = await search_agents(deps, principal, SearchAgents(query=data.query, limit=data.limit))
@@ -153,7 +159,7 @@ class AgentController(Controller):
     async def replace_agent(
         self,
         agent_id: FromPath[UUID],
-        data: JSONBody[AgentUpdate],
+        data: Annotated[AgentUpdate, strict_body()],
         deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         if_match: IfMatch = None,
@@ -166,7 +172,7 @@ class AgentController(Controller):
     async def update_agent(
         self,
         agent_id: FromPath[UUID],
-        data: JSONBody[AgentUpdate],
+        data: Annotated[AgentUpdate, strict_body()],
         deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         if_match: IfMatch = None,

@@ -21,8 +21,8 @@ from application.deps import Deps
 from domain.audit import Action
 from domain.roles import Principal
 from entrypoints.http.errors import PROBLEMS
-from entrypoints.http.params import Cursor, Limit, ensure_rfc3339, ensure_single
-from entrypoints.http.schemas import AuditEventPage, to_out
+from entrypoints.http.params import Cursor, Limit, answer_options, ensure_rfc3339, ensure_single
+from entrypoints.http.schemas import NO_NUL, AuditEventPage, to_out
 
 FILTERS: Final = ("agent_id", "action", "actor", "since", "until")  # each names one value: refused when repeated
 TIMES: Final = ("since", "until")
@@ -40,7 +40,7 @@ ActionFilter = Annotated[
 ActorFilter = Annotated[
     str | None,
     Parameter(min_length=1, max_length=MAX_ACTOR, description="only events made by this user id (exactly)",
-              examples=[Example(value="ana")]),
+              examples=[Example(value="ana")], schema_extra=NO_NUL),
 ]  # fmt: skip
 Since = Annotated[
     datetime | None,
@@ -56,6 +56,7 @@ Until = Annotated[
 
 class AuditController(Controller):
     path = "/org-agents"
+    before_request = staticmethod(answer_options)
     tags = ("audit",)
 
     @get("/audit-events", operation_id="listAuditEvents", responses=PROBLEMS)

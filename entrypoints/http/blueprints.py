@@ -7,8 +7,8 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from litestar.openapi.spec import Example
-from litestar.params import Body, FromPath, FromQuery, Parameter
+from litestar.openapi.spec import Example, Schema
+from litestar.params import FromPath, FromQuery, Parameter
 
 from application.blueprints import (
     MAX_WAIT_S,
@@ -31,7 +31,7 @@ from application.blueprints import (
 )
 from application.deps import Deps
 from domain.blueprints import MAX_CONVERSATION_ID
-from domain.labels import MAX_NAME, NAME_PATTERN, PRODUCTION
+from domain.labels import LATEST, MAX_NAME, NAME_PATTERN, PRODUCTION
 from domain.roles import Principal
 from entrypoints.http.errors import PROBLEMS
 from entrypoints.http.live_prompt import Answered, RenderedAnswers, answer, etag_of, matches
@@ -42,12 +42,15 @@ from entrypoints.http.params import (
     IfMatch,
     Limit,
     agent_response,
+    answer_options,
     ensure_single,
     etag_header,
     if_match_tags,
+    strict_body,
 )
 from entrypoints.http.schemas import (
     MAX_BLUEPRINT_BYTES,
+    NO_NUL,
     AgentOut,
     BlueprintOut,
     BlueprintPage,
@@ -60,7 +63,8 @@ from entrypoints.http.schemas import (
 )
 
 Conversation = Annotated[
-    str | None, Parameter(min_length=1, max_length=MAX_CONVERSATION_ID, description="only versions of it")
+    str | None,
+    Parameter(min_length=1, max_length=MAX_CONVERSATION_ID, description="only versions of it", schema_extra=NO_NUL),
 ]
 LabelQuery = Annotated[
     str,
@@ -70,7 +74,9 @@ LabelQuery = Annotated[
 LabelToMove = Annotated[
     str | None,
     Parameter(pattern=NAME_PATTERN, max_length=MAX_NAME, description="move this label to the version once compiled "
-              "(by its protection, as PUT …/labels/{name}; not `latest`)", examples=[Example(value="staging")]),
+              "(by its protection, as PUT …/labels/{name}; not `latest`, which is read-only: 422); not with "
+              "`activate=true`, which moves production (400)", examples=[Example(value="staging")],
+              schema_extra={"not": Schema(const=LATEST)}),
 ]  # fmt: skip
 Wait = Annotated[
     int | None,
@@ -82,6 +88,7 @@ Wait = Annotated[
 
 class BlueprintController(Controller):
     path = "/org-agents/{agent_id:uuid}"
+    before_request = staticmethod(answer_options)
     tags = ("blueprints",)
 
     @post(
@@ -94,7 +101,7 @@ class BlueprintController(Controller):
     async def create_version(
         self,
         agent_id: FromPath[UUID],
-        data: Annotated[VersionCreate, Body(examples=[Example(summary="Shop Buddy", value=VERSION_EXAMPLE)])],
+        data: Annotated[VersionCreate, strict_body(Example(summary="Shop Buddy", value=VERSION_EXAMPLE))],
         deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         idempotency_key: IdempotencyKey = None,

@@ -6,7 +6,7 @@ from uuid import UUID
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
-from litestar.params import Body, FromPath, QueryParameter
+from litestar.params import FromPath, QueryParameter
 
 from application.blueprints import PreviewBlueprint, preview_blueprint
 from application.deps import Deps
@@ -14,12 +14,13 @@ from application.diff import DiffVersions, diff_versions
 from domain.blueprints import CompilationStatus
 from domain.roles import Principal
 from entrypoints.http.errors import PROBLEMS
-from entrypoints.http.params import PREVIEW_EXAMPLE
+from entrypoints.http.params import PREVIEW_EXAMPLE, answer_options, strict_body
 from entrypoints.http.schemas import MAX_BLUEPRINT_BYTES, DiffOut, PreviewIn, PreviewOut, ViolationOut, to_out
 
 
 class DiffController(Controller):
     path = "/org-agents"
+    before_request = staticmethod(answer_options)
     tags = ("blueprints",)
 
     @get("/{agent_id:uuid}/blueprints/{version_id:uuid}/diff", operation_id="diffBlueprints", responses=PROBLEMS)
@@ -52,7 +53,7 @@ class DiffController(Controller):
     )
     async def preview(
         self,
-        data: Annotated[PreviewIn, Body(examples=[Example(summary="Shop Buddy", value=PREVIEW_EXAMPLE)])],
+        data: Annotated[PreviewIn, strict_body(Example(summary="Shop Buddy", value=PREVIEW_EXAMPLE))],
         deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
     ) -> PreviewOut:

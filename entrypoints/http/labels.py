@@ -7,8 +7,8 @@ from uuid import UUID
 from litestar import Controller, Request, Response, delete, get, patch, put
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
-from litestar.openapi.spec import Example
-from litestar.params import Body, FromPath, HeaderParameter, Parameter
+from litestar.openapi.spec import Example, Schema
+from litestar.params import FromPath, HeaderParameter, Parameter
 
 from application.deps import Deps
 from application.labels import (
@@ -25,11 +25,11 @@ from application.labels import (
     move_label_to,
     protect_label,
 )
-from domain.labels import MAX_NAME, NAME_PATTERN, Label
+from domain.labels import LATEST, MAX_NAME, NAME_PATTERN, Label
 from domain.roles import Principal
 from entrypoints.http.errors import PROBLEMS
 from entrypoints.http.live_prompt import etag_of
-from entrypoints.http.params import Cursor, Limit, if_match_tags, strictly
+from entrypoints.http.params import Cursor, Limit, answer_options, if_match_tags, strict_body, strictly
 from entrypoints.http.schemas import (
     LabelHistoryPage,
     LabelMoveIn,
@@ -43,11 +43,20 @@ LabelName = Annotated[
     str,
     Parameter(
         max_length=MAX_NAME + 64,
-        description=f"production, staging, canary, …: {NAME_PATTERN}; `latest` (the newest compiled version) is "
-        "read-only",
+        description=f"production, staging, canary, …: {NAME_PATTERN}; `latest` is the newest compiled version",
         examples=[Example(value="staging")],
+        schema_extra={"pattern": NAME_PATTERN},
     ),
-]  # checked by the domain (422 for a bad or reserved name); the bound only keeps absurd paths out
+]  # the domain checks the name (422, domain/labels.py); the bound only keeps absurd paths out (400)
+WritableLabelName = Annotated[
+    str,
+    Parameter(
+        max_length=MAX_NAME + 64,
+        description=f"production, staging, canary, …: {NAME_PATTERN}; not `latest`, which is read-only",
+        examples=[Example(value="staging")],
+        schema_extra={"pattern": NAME_PATTERN, "not": Schema(const=LATEST)},
+    ),
+]  # as LabelName, and `latest` is refused as invalid too (422)
 LabelIfMatch = Annotated[
     str | None,
     HeaderParameter(
@@ -73,6 +82,7 @@ def label_response(label: Label) -> Response[LabelOut]:
 
 class LabelController(Controller):
     path = "/org-agents/{agent_id:uuid}/labels"
+    before_request = staticmethod(answer_options)
     tags = ("labels",)
 
     @get("/", operation_id="listLabels", responses=PROBLEMS)
@@ -99,8 +109,8 @@ class LabelController(Controller):
     async def move_label(
         self,
         agent_id: FromPath[UUID],
-        name: FromPath[LabelName],
-        data: Annotated[LabelMoveIn, Body(examples=[Example(summary="promote", value=MOVE_EXAMPLE)])],
+        name: FromPath[WritableLabelName],
+        data: Annotated[LabelMoveIn, strict_body(Example(summary="promote", value=MOVE_EXAMPLE))],
         request: Request[Any, Any, Any],
         deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
@@ -123,8 +133,8 @@ class LabelController(Controller):
     async def protect_label(
         self,
         agent_id: FromPath[UUID],
-        name: FromPath[LabelName],
-        data: Annotated[LabelProtectIn, Body(examples=[Example(summary="protect", value={"protected": True})])],
+        name: FromPath[WritableLabelName],
+        data: Annotated[LabelProtectIn, strict_body(Example(summary="protect", value={"protected": True}))],
         request: Request[Any, Any, Any],
         deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
@@ -141,7 +151,7 @@ class LabelController(Controller):
     async def delete_label(
         self,
         agent_id: FromPath[UUID],
-        name: FromPath[LabelName],
+        name: FromPath[WritableLabelName],
         deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         if_match: LabelIfMatch = None,
@@ -154,7 +164,7 @@ class LabelController(Controller):
     async def label_history(
         self,
         agent_id: FromPath[UUID],
-        name: FromPath[LabelName],
+        name: FromPath[WritableLabelName],
         deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
         limit: Limit = None,

@@ -1,4 +1,5 @@
-"""What several controllers share: query and header parameters, strict bodies, the agent's ETag, examples."""
+"""What several controllers share: query and header parameters, strict bodies, the agent's ETag, examples, the
+answer to OPTIONS."""
 
 import re
 from datetime import datetime
@@ -6,11 +7,15 @@ from typing import Annotated, Any, Final, TypeVar
 
 import msgspec
 from litestar import Request, Response
+from litestar.enums import MediaType
 from litestar.exceptions import ValidationException
-from litestar.params import HeaderParameter, Parameter
+from litestar.openapi.spec import Example
+from litestar.params import Body, BodyKwarg, HeaderParameter, Parameter
+from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from application.pagination import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT
 from domain.agents import Agent, agent_etag
+from domain.idempotency import KEY
 from entrypoints.http.examples import SHOP_BUDDY
 from entrypoints.http.schemas import AgentOut, to_out
 
@@ -27,7 +32,18 @@ VERSION_EXAMPLE: Final = {
 PREVIEW_EXAMPLE: Final = {"agent_blueprint": SHOP_BUDDY}
 
 Limit = Annotated[int | None, Parameter(ge=1, le=MAX_LIMIT, description=f"page size, {DEFAULT_LIMIT} by default")]
-Cursor = Annotated[str | None, Parameter(max_length=MAX_CURSOR, description="next_cursor of the previous page")]
+# What this service issues as next_cursor: URL-safe base64 without padding (application/pagination.py). Anything
+# else is refused here, as the document says; a string of that shape the list did not issue is refused too (400,
+# `cursor` named), by the list itself: no pattern can tell them apart.
+CURSOR_PATTERN: Final = f"^[A-Za-z0-9_-]{{1,{MAX_CURSOR}}}$"
+Cursor = Annotated[
+    str | None,
+    Parameter(
+        pattern=CURSOR_PATTERN,
+        max_length=MAX_CURSOR,
+        description="next_cursor of the previous page, as given: a cursor this list did not issue is 400",
+    ),
+]
 
 IfMatch = Annotated[
     str | None,
@@ -40,10 +56,32 @@ IdempotencyKey = Annotated[
     str | None,
     HeaderParameter(
         name="Idempotency-Key",
-        description="any unique string (a UUID, say): a retry with the same key and body gets the first answer and "
-        "creates nothing; the same key with another body is 422; keys are forgotten after 24 hours",
+        description="any unique string of 1 to 255 visible ASCII characters (a UUID, say): a retry with the same key "
+        "and body gets the first answer and creates nothing; the same key with another body is 422; keys are "
+        "forgotten after 24 hours",
+        # Documented only: domain/idempotency.py checks the key (400, naming Idempotency-Key), with this pattern.
+        schema_extra={"pattern": f"^{KEY.pattern}$"},
     ),
 ]
+
+
+def strict_body(*examples: Example) -> BodyKwarg:
+    """A JSON body whose struct forbids unknown fields (every request struct in schemas.py does): documented as
+    `additionalProperties: false`, so the document refuses what the server refuses (422, naming the field)."""
+    body: BodyKwarg = Body(examples=list(examples) or None, schema_extra={"additionalProperties": False})  # typed Any
+    return body
+
+
+def answer_options(request: Request[Any, Any, Any]) -> Response[None] | None:
+    """OPTIONS, answered with every method of the path in `Allow`. Litestar 2's own answer lists only the methods of
+    the path's first handler (litestar-org/litestar#4169, fixed in 3): set as each controller's `before_request`."""
+    if request.method != "OPTIONS":
+        return None
+    methods = request.app.route_handler_method_map.get(next(iter(request.route_handler.paths)), {})
+    allowed = {method for method in methods if method not in {"websocket", "asgi"}} | {"OPTIONS"}
+    return Response(
+        None, status_code=HTTP_204_NO_CONTENT, headers={"Allow": ", ".join(sorted(allowed))}, media_type=MediaType.TEXT
+    )
 
 
 def ensure_single(request: Request[Any, Any, Any], name: str) -> None:

@@ -11,10 +11,10 @@ from application.agents import MAX_QUERY
 from application.pagination import MAX_LIMIT
 from domain.agents import MAX_DESCRIPTION, MAX_NAME, AgentStatus
 from domain.audit import Action
-from domain.blueprints import MAX_CONVERSATION_ID, MAX_MESSAGE, CompilationStatus
+from domain.blueprints import MAX_CONVERSATION_ID, MAX_DEPTH, MAX_ITEMS, MAX_MESSAGE, CompilationStatus
 from domain.diff import Op
 from domain.roles import Role, Scope
-from domain.tokens import MAX_TOKEN_NAME
+from domain.tokens import BODY_LENGTH, CHECKSUM_LENGTH, MAX_TOKEN_NAME, SECRET_PREFIX
 from domain.webhooks import MAX_DESCRIPTION as MAX_WEBHOOK_DESCRIPTION
 from domain.webhooks import MAX_URL, SUBSCRIBABLE, DeliveryStatus, EventType
 
@@ -23,20 +23,38 @@ T = TypeVar("T")
 MAX_BLUEPRINT_BYTES: Final = 256 * 1024  # a request body over this is refused with 413
 MAX_SMALL_BODY_BYTES: Final = 64 * 1024  # bodies without a blueprint: names, descriptions, queries
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, examples=["Shop Buddy"])]
-Description = Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION, examples=["Answers shoppers' questions"])]
-ConversationId = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=MAX_CONVERSATION_ID, description="the conversation that produced it")
+# What the domain refuses in text, documented as patterns (Litestar reads a Meta's `extra` as extra schema keywords,
+# litestar/plugins/core/_msgspec.py; msgspec ignores it): the domain stays the one that checks, with its own messages.
+# PostgreSQL's text cannot hold U+0000; a name must hold more than blanks, as Python's str.isspace() sees them.
+_BLANKS: Final = "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x3001)) if c.isspace())
+NO_NUL: Final = {"pattern": "^[^\\u0000]*$"}
+NOT_BLANK: Final = {"pattern": f"^[^\\u0000]*[^\\u0000{_BLANKS}][^\\u0000]*$"}
+
+Name = Annotated[
+    str,
+    msgspec.Meta(min_length=1, max_length=MAX_NAME, examples=["Shop Buddy"], extra_json_schema={"extra": NOT_BLANK}),
 ]
+Description = Annotated[
+    str,
+    msgspec.Meta(max_length=MAX_DESCRIPTION, examples=["Answers shoppers' questions"],
+                 extra_json_schema={"extra": NO_NUL}),
+]  # fmt: skip
+ConversationId = Annotated[
+    str,
+    msgspec.Meta(min_length=1, max_length=MAX_CONVERSATION_ID, description="the conversation that produced it",
+                 extra_json_schema={"extra": NO_NUL}),
+]  # fmt: skip
 Message = Annotated[
     str,
     msgspec.Meta(max_length=MAX_MESSAGE, description="the change note: what changed, and why",
-                 examples=["Answers questions about returns too"]),
+                 examples=["Answers questions about returns too"], extra_json_schema={"extra": NO_NUL}),
 ]  # fmt: skip
 Document = Annotated[
     dict[str, Any],
     msgspec.Meta(description="The blueprint: identity, capabilities, tools, integrations, knowledge_sources, "
-                 "monitoring, test_scenarios, workflow; unknown sections are kept verbatim."),
+                 "monitoring, test_scenarios, workflow; unknown sections are kept verbatim. Refused (422, each place "
+                 f"named): a known section of the wrong type, U+0000 in any key or string, nesting deeper than "
+                 f"{MAX_DEPTH} levels, an array of more than {MAX_ITEMS} items."),
 ]  # fmt: skip
 
 
@@ -65,7 +83,9 @@ class AgentUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
 
 class AgentSearch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    query: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_QUERY, examples=["shop"])]
+    query: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=MAX_QUERY, examples=["shop"], extra_json_schema={"extra": NOT_BLANK})
+    ]
     limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_LIMIT)] | None = None
 
 
@@ -260,8 +280,15 @@ class StatsOut(msgspec.Struct, frozen=True, kw_only=True):
     compilation_rate: float
 
 
-TokenUser = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, examples=["shop-runtime"])]
-TokenName = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TOKEN_NAME, examples=["Shop Buddy runtime"])]
+TokenUser = Annotated[
+    str,
+    msgspec.Meta(min_length=1, max_length=MAX_NAME, examples=["shop-runtime"], extra_json_schema={"extra": NOT_BLANK}),
+]
+TokenName = Annotated[
+    str,
+    msgspec.Meta(min_length=1, max_length=MAX_TOKEN_NAME, examples=["Shop Buddy runtime"],
+                 extra_json_schema={"extra": NOT_BLANK}),
+]  # fmt: skip
 Expiry = Annotated[
     datetime, msgspec.Meta(tz=True, description="when the token stops working (with a time zone); never when absent")
 ]
@@ -275,8 +302,20 @@ class TokenIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     expires_at: Expiry | None = None
 
 
+# A secret as this service issues it (domain/tokens.py): documented only, since the domain checks it (422, naming
+# `secret`), and also checks the last CHECKSUM_LENGTH characters of the long form, a checksum no pattern can state.
+SECRET_PATTERN: Final = f"^{SECRET_PREFIX}[A-Za-z0-9_-]{{{BODY_LENGTH}}}([0-9A-Za-z]{{{CHECKSUM_LENGTH}}})?$"
+
+
 class RevokeSecretIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    secret: Annotated[str, msgspec.Meta(min_length=1, max_length=256, description="the token's secret, as leaked")]
+    secret: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1, max_length=256, description="the token's secret, as leaked",
+            # Litestar reads `extra` as extra schema keywords (litestar/plugins/core/_msgspec.py); msgspec ignores it.
+            extra_json_schema={"extra": {"pattern": SECRET_PATTERN}},
+        ),
+    ]  # fmt: skip
 
 
 class TokenOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -303,18 +342,30 @@ class TokensPage(msgspec.Struct, frozen=True, kw_only=True):
     next_cursor: str | None
 
 
+# An https URL as domain/webhooks.py takes it: a host (ASCII: a name in punycode, or an IPv4 address), a port from 1
+# to 65535, no credentials, no fragment, no blanks. That an address is public, and that a host ending in a number is
+# an address, are checked there too (422) and said in words.
+_PORT: Final = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+WEBHOOK_URL: Final = {"pattern": f"^https://[A-Za-z0-9._~%!$&'()*+,;=-]+(:{_PORT})?([/?][^\\u0000#{_BLANKS}]*)?$"}
 WebhookUrl = Annotated[
     str,
     msgspec.Meta(min_length=1, max_length=MAX_URL, examples=["https://hooks.example.com/org-agents"],
-                 description="https; the name must resolve to public addresses (the operator may allow private ones, "
-                 "over http too)"),
+                 description="https; not a loopback, private or link-local address (an address written in short, "
+                 "127.1, is read as resolvers read it; a host whose last label is a number must be one), and the "
+                 "name must resolve to public addresses (the operator may allow private ones, over http too)",
+                 extra_json_schema={"extra": WEBHOOK_URL}),
 ]  # fmt: skip
 WebhookEvents = Annotated[
     list[str],
     msgspec.Meta(min_length=1, max_length=len(SUBSCRIBABLE), examples=[["version.compiled", "label.moved"]],
-                 description=f"the events it is told of: one or more of {', '.join(SUBSCRIBABLE)}"),
+                 description=f"the events it is told of: one or more of {', '.join(SUBSCRIBABLE)}",
+                 # Documented only: the domain checks them (422, naming `events`; domain/webhooks.py).
+                 extra_json_schema={"extra": {"items": {"type": "string", "enum": list(SUBSCRIBABLE)}}}),
 ]  # fmt: skip
-WebhookDescription = Annotated[str, msgspec.Meta(max_length=MAX_WEBHOOK_DESCRIPTION, examples=["cache refresher"])]
+WebhookDescription = Annotated[
+    str,
+    msgspec.Meta(max_length=MAX_WEBHOOK_DESCRIPTION, examples=["cache refresher"], extra_json_schema={"extra": NO_NUL}),
+]
 
 
 class WebhookIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -7,7 +7,7 @@ from uuid import UUID
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 
 from application.deps import Deps
 from application.tokens import (
@@ -24,9 +24,10 @@ from application.tokens import (
     whoami,
 )
 from domain.roles import Principal
+from domain.tokens import BODY_LENGTH, SECRET_PREFIX
 from entrypoints.http.auth import require_token
 from entrypoints.http.errors import PROBLEMS
-from entrypoints.http.params import Cursor, Limit, strictly
+from entrypoints.http.params import Cursor, Limit, answer_options, strict_body, strictly
 from entrypoints.http.schemas import IssuedTokenOut, RevokeSecretIn, TokenIn, TokenOut, TokensPage, WhoamiOut, to_out
 
 RUNTIME_KEY_EXAMPLE: Final = {
@@ -36,17 +37,19 @@ RUNTIME_KEY_EXAMPLE: Final = {
     "name": "Shop Buddy runtime",
     "expires_at": "2027-06-30T00:00:00Z",
 }
+LEAKED_EXAMPLE: Final = {"secret": SECRET_PREFIX + "0" * BODY_LENGTH}  # shaped as a secret (before checksums were)
 PUBLIC_PROBLEMS: Final = {status: PROBLEMS[status] for status in (400, 404, 422, 503)}
 
 
 class TokenController(Controller):
     path = "/tokens"
+    before_request = staticmethod(answer_options)
     tags = ("tokens",)
 
     @post(operation_id="createToken", responses=PROBLEMS, status_code=201)
     async def create_token(
         self,
-        data: Annotated[TokenIn, Body(examples=[Example(summary="a runtime's key", value=RUNTIME_KEY_EXAMPLE)])],
+        data: Annotated[TokenIn, strict_body(Example(summary="a runtime's key", value=RUNTIME_KEY_EXAMPLE))],
         request: Request[Any, Any, Any],
         deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
@@ -97,7 +100,7 @@ class TokenController(Controller):
     responses=PUBLIC_PROBLEMS,
 )  # fmt: skip
 async def revoke_by_secret(
-    data: Annotated[RevokeSecretIn, Body(examples=[Example(summary="a leaked key", value={"secret": "oat_…"})])],
+    data: Annotated[RevokeSecretIn, strict_body(Example(summary="a leaked key", value=LEAKED_EXAMPLE))],
     request: Request[Any, Any, Any],
     deps: NamedDependency[Deps],
 ) -> None:

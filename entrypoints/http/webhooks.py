@@ -7,7 +7,7 @@ from uuid import UUID
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 
 from application.deps import Deps
 from application.webhooks import (
@@ -29,7 +29,7 @@ from application.webhooks import (
 )
 from domain.roles import Principal
 from entrypoints.http.errors import PROBLEMS
-from entrypoints.http.params import Cursor, Limit, strictly
+from entrypoints.http.params import Cursor, Limit, answer_options, strict_body, strictly
 from entrypoints.http.schemas import (
     DeliveriesPage,
     DeliveryOut,
@@ -51,12 +51,13 @@ WEBHOOK_EXAMPLE: Final = {
 
 class WebhookController(Controller):
     path = "/webhooks"
+    before_request = staticmethod(answer_options)
     tags = ("webhooks",)
 
     @post(operation_id="createWebhook", responses=PROBLEMS, status_code=201)
     async def create_endpoint(
         self,
-        data: Annotated[WebhookIn, Body(examples=[Example(summary="a cache refresher", value=WEBHOOK_EXAMPLE)])],
+        data: Annotated[WebhookIn, strict_body(Example(summary="a cache refresher", value=WEBHOOK_EXAMPLE))],
         request: Request[Any, Any, Any],
         deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
@@ -94,7 +95,7 @@ class WebhookController(Controller):
     async def update_endpoint(
         self,
         webhook_id: FromPath[UUID],
-        data: Annotated[WebhookUpdate, Body(examples=[Example(summary="switch it off", value={"enabled": False})])],
+        data: Annotated[WebhookUpdate, strict_body(Example(summary="switch it off", value={"enabled": False}))],
         request: Request[Any, Any, Any],
         deps: NamedDependency[Deps],
         principal: NamedDependency[Principal],
