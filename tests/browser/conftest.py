@@ -53,7 +53,7 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # not longer: Playwright's sync API runs an event loop in this thread until it ends
 def browser() -> Iterator[Browser]:
     path = chromium_path()
     if path is None:

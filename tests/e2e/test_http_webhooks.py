@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar
+from uuid import UUID
 
 import anyio
 import pytest
@@ -684,8 +685,15 @@ async def test_the_default_service_refuses_a_name_that_resolves_to_a_private_add
     strict: Client, deps: Deps, listener: Receiver
 ) -> None:
     owner = (await caller(deps, "acme", "acme-owner", Role.OWNER)).headers
-    sneaky = await register(strict, owner, f"https://127.1:{listener.port}/hook", ["agent.created"])  # 127.0.0.1
-    webhook_id = sneaky["webhook"]["id"]
+    made = await register(strict, owner, "https://hooks.example.com/org-agents", ["agent.created"])
+    webhook_id = made["webhook"]["id"]
+    # 127.1 is 127.0.0.1 to a resolver. Creation refuses it now; an endpoint stored before it did is still refused
+    # where it counts, at every send, once its name is resolved.
+    org_id = UUID((await strict.get("/whoami", headers=owner)).json()["org_id"])
+    async with deps.uow() as uow:
+        stored = await uow.webhooks.get(org_id, UUID(webhook_id))
+        await uow.webhooks.update(dataclasses.replace(stored, url=f"https://127.1:{listener.port}/hook"))
+        await uow.commit()
 
     assert (await strict.post(f"/webhooks/{webhook_id}/test", headers=owner)).status_code == 202
 
