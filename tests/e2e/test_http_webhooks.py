@@ -21,6 +21,7 @@ from typing import Any, Final, TypeVar
 from uuid import UUID
 
 import anyio
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 from standardwebhooks import Webhook
@@ -692,7 +693,7 @@ async def test_the_default_service_refuses_a_name_that_resolves_to_a_private_add
     org_id = UUID((await strict.get("/whoami", headers=owner)).json()["org_id"])
     async with deps.uow() as uow:
         stored = await uow.webhooks.get(org_id, UUID(webhook_id))
-        await uow.webhooks.update(dataclasses.replace(stored, url=f"https://127.1:{listener.port}/hook"))
+        await uow.webhooks.update(msgspec.structs.replace(stored, url=f"https://127.1:{listener.port}/hook"))
         await uow.commit()
 
     assert (await strict.post(f"/webhooks/{webhook_id}/test", headers=owner)).status_code == 202
