@@ -34,6 +34,9 @@ LIST_CONNECTIONS: Final = 16  # (e)
 MIN_LOAD_S: Final = 60  # (g) reads memory after this much load
 
 
+UNREFUSED_RATE: Final = "1000000000"  # requests per second per credential: the limiter runs, and never says no
+
+
 class BenchFailed(RuntimeError):
     """A measurement could not be taken as designed; the message says what happened."""
 
@@ -179,11 +182,14 @@ class Bench:
 
     @contextmanager
     def serve(self, name: str, args: Sequence[str] = (), env: Env = None) -> Iterator[Serving]:
-        """`org-agents serve` with its defaults (no ORG_AGENTS_* of ours) on the bench's database, plus `env`."""
+        """`org-agents serve` with its defaults (no ORG_AGENTS_* of ours) on the bench's database, plus `env`; but
+        for its rate per credential, so high that it never refuses: the limits run on every request, as they do by
+        default, and the load of one credential is measured instead of refused."""
         log = RESULTS / f"{self.stamp}-serve-{name}.log"
         self.progress(f"starting org-agents serve {' '.join(args)} {dict(env or {})} (log: {log})")
         environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("ORG_AGENTS_")}
-        environment |= {"DATABASE_URL": self.conninfo, "ORG_AGENTS_DATA_DIR": str(self.tmp / name), **(env or {})}
+        environment |= {"DATABASE_URL": self.conninfo, "ORG_AGENTS_DATA_DIR": str(self.tmp / name),
+                        "ORG_AGENTS_RATE_LIMIT": UNREFUSED_RATE, **(env or {})}  # fmt: skip
         with serving(environment, log, args) as served:
             yield served
 

@@ -42,7 +42,7 @@ from application.agents import CreateAgent, create_agent
 from application.deps import Deps
 from application.tokens import CreateToken, create_token
 from application.webhooks import CreateWebhook, create_webhook
-from bench.measure import RESULTS, BenchFailed, percentile
+from bench.measure import RESULTS, UNREFUSED_RATE, BenchFailed, percentile
 from bench.seed import bench_database
 from domain.roles import Principal, Role
 from entrypoints.bootstrap import postgres_deps
@@ -289,7 +289,8 @@ def run(o: Options, stamp: str, command: str) -> Results:
         about = machine(conninfo, kind)
         environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("ORG_AGENTS_")}
         environment |= {
-            "DATABASE_URL": conninfo, "ORG_AGENTS_DATA_DIR": str(tmp / "serve"), "ORG_AGENTS_WEBHOOK_ALLOW_PRIVATE": "1"
+            "DATABASE_URL": conninfo, "ORG_AGENTS_DATA_DIR": str(tmp / "serve"),
+            "ORG_AGENTS_WEBHOOK_ALLOW_PRIVATE": "1", "ORG_AGENTS_RATE_LIMIT": UNREFUSED_RATE,
         }  # fmt: skip
         log = RESULTS / f"{stamp}-serve-webhooks.log"
         progress(started, f"starting org-agents serve --workers {o.workers} (log: {log})")
