@@ -91,7 +91,8 @@ class TokenController(Controller):
         self, token_id: FromPath[UUID], deps: NamedDependency[Deps], principal: NamedDependency[Principal]
     ) -> None:
         """Revoke a token: it is refused on every instance within a second or so (at most the principal cache's
-        lifetime if a notice is lost). Idempotent. Owners revoke any token, admins those of admins and members."""
+        lifetime if a notice is lost). Idempotent. Owners revoke any token, admins those of admins and members. The
+        token stays readable, here and in the list, with its `revoked_at`."""
         await revoke_org_token(deps, principal, RevokeToken(token_id=token_id))
 
 
