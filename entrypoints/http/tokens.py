@@ -38,7 +38,7 @@ RUNTIME_KEY_EXAMPLE: Final = {
     "expires_at": "2027-06-30T00:00:00Z",
 }
 LEAKED_EXAMPLE: Final = {"secret": SECRET_PREFIX + "0" * BODY_LENGTH}  # shaped as a secret (before checksums were)
-PUBLIC_PROBLEMS: Final = {status: PROBLEMS[status] for status in (400, 404, 422, 503)}
+PUBLIC_PROBLEMS: Final = {status: PROBLEMS[status] for status in (400, 404, 408, 422, 429, 503)}
 
 
 class TokenController(Controller):
@@ -114,7 +114,7 @@ async def revoke_by_secret(
 
 @get(
     "/whoami", operation_id="whoami", tags=["operations"], guards=[require_token], security=[{"bearer": []}],
-    responses={401: PROBLEMS[401]},
+    responses={status: PROBLEMS[status] for status in (401, 429)},
 )  # fmt: skip
 async def who_am_i(request: Request[Any, Any, Any], deps: NamedDependency[Deps]) -> WhoamiOut:
     """Who the bearer credential stands for: the organization by id and name, the user, the role, the token's scope,
