@@ -1,5 +1,6 @@
 """Blueprint compilation: every broken rule at once, or a deterministic system prompt built in section order."""
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, TypeAlias
 
@@ -160,11 +161,16 @@ def _thin_content(doc: Mapping[str, Any], old: OldRow | None) -> Iterator[Violat
     yield from sorted([*old.warnings, *thin], key=_column_order)
 
 
+OLD_ROW_FIELD: Final = re.compile(r"([a-z_]+)(?:\[([0-9]+)\])?")
+
+
 def _column_order(warning: Violation) -> tuple[int, int]:
     """Old-row warnings in column order (`system_prompt`, `tools_list`, `knowledge_list`), then by item."""
-    column, _, rest = warning.field.partition("[")
-    column = column.partition(".")[0]
-    return OLD_ROW_COLUMNS.index(column), int(rest.partition("]")[0]) if rest else -1
+    # `column[index].field` or `column.key`: a key comes from the row's own text, and may hold any character.
+    found = OLD_ROW_FIELD.match(warning.field)
+    if found is None or found[1] not in OLD_ROW_COLUMNS:
+        return len(OLD_ROW_COLUMNS), -1  # not a column's: last (every old-row warning names its column)
+    return OLD_ROW_COLUMNS.index(found[1]), int(found[2]) if found[2] is not None else -1
 
 
 # -- compile ----------------------------------------------------------------------------------------------------

@@ -418,6 +418,15 @@ def test_whatever_an_old_row_holds_it_saves_and_compiles_or_names_only_identity_
     assert compile_blueprint(shuffled(row, rnd), agent_name=agent_name) == compiled
 
 
+def test_a_key_of_the_old_prompt_may_hold_brackets_and_its_warning_still_comes_in_column_order() -> None:
+    """Found by the property above: a key `[:` once broke the warnings' sort (it read an item index there)."""
+    row: Doc = {"system_prompt": {"[:": 1, "x[2]": [3]}, "tools_list": ["lookup", 7]}
+    compiled = compile_blueprint(row, agent_name="Old")
+    warned = fields(compiled.warnings)
+    assert warned[:2] == ["system_prompt.[:", "system_prompt.x[2]"], warned
+    assert all(field.startswith("tools_list") for field in warned[2:]), warned
+
+
 @PROPERTY
 @given(st.lists(required_texts(), max_size=4), st.lists(required_texts(), max_size=4), required_texts())
 def test_an_old_row_s_lists_are_plain_string_tools_and_sources(
