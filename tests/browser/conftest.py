@@ -53,6 +53,13 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each module's tests on one worker (pyproject.toml's --dist), which launches its Chromium once."""
+    for item in items:
+        if item.path.parent == Path(__file__).parent:
+            item.add_marker(pytest.mark.xdist_group(f"browser-{item.path.stem}"))
+
+
 @pytest.fixture(scope="module")  # not longer: Playwright's sync API runs an event loop in this thread until it ends
 def browser() -> Iterator[Browser]:
     path = chromium_path()

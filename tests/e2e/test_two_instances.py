@@ -8,22 +8,25 @@ have it. Waiting polls (no sleeping for timing); the times are printed, and meas
 
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
+from psycopg import sql
 
 from adapters.postgres.changes import APPLICATION_NAME
+from adapters.postgres.migrations import load_migrations, migrate_up
 from entrypoints.http.examples import shop_buddy
-from tests.conftest import database_url_env
+from tests.conftest import create_database, database_conninfo, database_url_env
 from tests.pgbouncer import via
 from tests.serving import ORG_AGENTS, Serving, serving
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # servers of their own: seconds each
+# Servers of their own, seconds to start: one pair for the module, its tests each in agents and keys of their own.
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("two-instances")]
 
 DEADLINE_S = 5.0
 CONFIRMATIONS = 40  # requests after a change is first seen, all of which must show it
@@ -52,17 +55,31 @@ def settles(http: httpx.Client, path: str, expected: Callable[[httpx.Response], 
     return seen
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def module_database(pg_admin: str) -> Iterator[str]:
+    name = f"oa_two_{uuid.uuid4().hex[:12]}"
+    create_database(pg_admin, name)
+    conninfo = database_conninfo(pg_admin, name)
+    migrate_up(conninfo, load_migrations())
+    try:
+        yield conninfo
+    finally:
+        with psycopg.connect(pg_admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
 def instances(
-    migrated_database: str, through_pgbouncer: str, tmp_path: Path
+    module_database: str, through_pgbouncer: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Serving, Serving, dict[str, str]]]:
     """A on the database itself, B through PgBouncer in transaction pooling mode (its change feed listening on a
     direct connection), as a deployment may mix them."""
-    env = database_url_env(migrated_database)
+    env = database_url_env(module_database)
     pooled = env | {
-        "DATABASE_URL": via(through_pgbouncer, migrated_database), "ORG_AGENTS_PGBOUNCER": "1",
-        "ORG_AGENTS_LISTEN_URL": migrated_database,
+        "DATABASE_URL": via(through_pgbouncer, module_database), "ORG_AGENTS_PGBOUNCER": "1",
+        "ORG_AGENTS_LISTEN_URL": module_database,
     }  # fmt: skip
+    tmp_path = tmp_path_factory.mktemp("instances")
     with (
         serving(env, tmp_path / "a.log", ["--no-migrate", "--workers", "1"]) as a,
         serving(pooled, tmp_path / "b.log", ["--no-migrate", "--workers", "2"]) as b,
@@ -71,7 +88,7 @@ def instances(
 
 
 def test_a_rollback_a_switch_off_and_a_revoked_token_reach_every_worker_of_another_instance(
-    instances: tuple[Serving, Serving, dict[str, str]], migrated_database: str
+    instances: tuple[Serving, Serving, dict[str, str]], module_database: str
 ) -> None:
     a, b, env = instances
     owner, _ = token(env, "ana", "owner")
@@ -96,7 +113,7 @@ def test_a_rollback_a_switch_off_and_a_revoked_token_reach_every_worker_of_anoth
         settles(on_b, prompt, live(v1), "rollback to v1 reached B")
 
         # The listening connections are cut (a failover, a network blip); a change made meanwhile is still seen.
-        with psycopg.connect(migrated_database, autocommit=True) as conn:
+        with psycopg.connect(module_database, autocommit=True) as conn:
             cut = conn.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                 " WHERE application_name = %(name)s AND datname = current_database()",

@@ -32,6 +32,9 @@ from adapters.postgres.labels import ABOVE_ANY_SEQ, SELECT_HISTORY, SELECT_LABEL
 from domain.audit import Action
 from tests.conftest import create_database
 
+# On one worker: its two seeded databases take seconds each, made once per module (pyproject.toml's --dist).
+pytestmark = pytest.mark.xdist_group("query-plans")
+
 AGENTS = 20_000
 VERSIONS = 10_000
 
