@@ -107,12 +107,30 @@ def database_conninfo(admin: str, dbname: str) -> str:
     return make_conninfo(admin, dbname=dbname)
 
 
-def create_database(admin: str, name: str) -> None:
+def create_database(admin: str, name: str, *, template: str | None = None) -> None:
     """A new database whose commits do not wait for the disk (on the machine's server too, as FAST_SETTINGS do for
-    the embedded one): durability is PostgreSQL's, and the crash test checks ours on a server of its own."""
+    the embedded one): durability is PostgreSQL's, and the crash test checks ours on a server of its own. With
+    `template`, a copy of that database."""
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        copied = sql.SQL(" TEMPLATE {}").format(sql.Identifier(template)) if template else sql.SQL("")
+        conn.execute(sql.SQL("CREATE DATABASE {}{}").format(sql.Identifier(name), copied))
         conn.execute(sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def migrated_template(pg_admin: str) -> Iterator[str]:
+    """A database every migration was applied to, once per test process, which `migrated_database` copies: a copy
+    takes a fraction of applying them all again (tests/integration/test_migrations.py applies them itself)."""
+    from adapters.postgres.migrations import load_migrations, migrate_up
+
+    name = f"oa_template_{uuid.uuid4().hex[:12]}"
+    create_database(pg_admin, name)
+    try:
+        migrate_up(database_conninfo(pg_admin, name), load_migrations())
+        yield name
+    finally:
+        with psycopg.connect(pg_admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture
@@ -128,11 +146,15 @@ def database(pg_admin: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def migrated_database(database: str) -> str:
-    from adapters.postgres.migrations import load_migrations, migrate_up
-
-    migrate_up(database, load_migrations())
-    return database
+def migrated_database(pg_admin: str, migrated_template: str) -> Iterator[str]:
+    """A new database with every migration applied (a copy of `migrated_template`), dropped afterwards."""
+    name = f"oa_test_{uuid.uuid4().hex[:12]}"
+    create_database(pg_admin, name, template=migrated_template)
+    try:
+        yield database_conninfo(pg_admin, name)
+    finally:
+        with psycopg.connect(pg_admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,9 @@
-"""Behind PgBouncer in transaction pooling mode (issue 19, item 5), as many deployments run PostgreSQL: the whole
-contract suite again, its storage reached through Debian's PgBouncer with `ORG_AGENTS_PGBOUNCER=1` (nothing
-prepared on the server, no session settings), the change feed's LISTEN on a direct connection
-(`ORG_AGENTS_LISTEN_URL`); and the migrations, which must hold their lock per transaction there. Without the
-setting, the suite fails here at once (a prepared statement of one client found on another's server connection)."""
+"""Behind PgBouncer in transaction pooling mode (issue 19, item 5), as many deployments run PostgreSQL: the
+contract suite again (all of it but the two modules named below), its storage reached through Debian's PgBouncer
+with `ORG_AGENTS_PGBOUNCER=1` (nothing prepared on the server, no session settings), the change feed's LISTEN on a
+direct connection (`ORG_AGENTS_LISTEN_URL`); and the migrations, which must hold their lock per transaction there.
+Without the setting, the suite fails here at once (a prepared statement of one client found on another's server
+connection)."""
 
 import importlib
 import pkgutil
@@ -22,9 +23,12 @@ from tests.contract.test_webhooks import hook, hooks, sender  # noqa: F401 (fixt
 from tests.doubles import FixedClock, SequentialIds
 from tests.pgbouncer import via
 
-# Every test of the contract suite, collected here a second time with this module's `deps`.
+# The contract suite, collected here a second time with this module's `deps`: every module but two whose reads every
+# other module's tests run as well (an organization's agents and tenancy: plain reads, nothing PgBouncer changes).
+# CI time: those two are a third of the suite.
+ALSO_RUN_ELSEWHERE = frozenset({"test_agents", "test_tenancy"})
 for _info in pkgutil.iter_modules(tests.contract.__path__):
-    if _info.name.startswith("test_"):
+    if _info.name.startswith("test_") and _info.name not in ALSO_RUN_ELSEWHERE:
         _module = importlib.import_module(f"tests.contract.{_info.name}")
         globals().update({name: test for name, test in vars(_module).items() if name.startswith("test_")})
 
