@@ -8,7 +8,7 @@ from litestar import Controller, Request, Response, delete, get, patch, put
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example, Schema
-from litestar.params import FromPath, HeaderParameter, Parameter
+from litestar.params import FromPath, HeaderParameter, Parameter, ParameterKwarg
 
 from application.deps import Deps
 from application.labels import (
@@ -39,24 +39,22 @@ from entrypoints.http.schemas import (
     to_out,
 )
 
-LabelName = Annotated[
-    str,
-    Parameter(
+
+def _label_name(description: str, **schema: object) -> ParameterKwarg:
+    """A label's name in a path: the domain checks it (422, domain/labels.py); the bound only keeps absurd paths
+    out (400)."""
+    parameter: ParameterKwarg = Parameter(  # typed Any
         max_length=MAX_NAME + 64,
-        description=f"production, staging, canary, …: {NAME_PATTERN}; `latest` is the newest compiled version",
+        description=f"production, staging, canary, …: {NAME_PATTERN}; {description}",
         examples=[Example(value="staging")],
-        schema_extra={"pattern": NAME_PATTERN},
-    ),
-]  # the domain checks the name (422, domain/labels.py); the bound only keeps absurd paths out (400)
-WritableLabelName = Annotated[
-    str,
-    Parameter(
-        max_length=MAX_NAME + 64,
-        description=f"production, staging, canary, …: {NAME_PATTERN}; not `latest`, which is read-only",
-        examples=[Example(value="staging")],
-        schema_extra={"pattern": NAME_PATTERN, "not": Schema(const=LATEST)},
-    ),
-]  # as LabelName, and `latest` is refused as invalid too (422)
+        schema_extra={"pattern": NAME_PATTERN, **schema},
+    )
+    return parameter
+
+
+LabelName = Annotated[str, _label_name("`latest` is the newest compiled version")]
+# As LabelName, and `latest` is refused as invalid too (422).
+WritableLabelName = Annotated[str, _label_name("not `latest`, which is read-only", **{"not": Schema(const=LATEST)})]
 LabelIfMatch = Annotated[
     str | None,
     HeaderParameter(

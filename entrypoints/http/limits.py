@@ -118,7 +118,7 @@ class RequestLimits:
         """The 429 to send instead of answering, or None to go on."""
         if self.requests is None and self.failures is None:
             return None
-        authorization = next((value for name, value in scope["headers"] if name == b"authorization"), None)
+        authorization = _authorization(scope)
         address = _address(scope)
         if self.failures is not None and (wait := self.failures.wait(address)):
             # Too many failed authentications from here: only a credential already known to be good goes on.
@@ -137,7 +137,7 @@ class RequestLimits:
         failed authentication of the address (a 401 without a credential cost no lookup: it is not counted)."""
         receive = _body_in_time(receive, self.body_timeout_s)
         if self.failures is not None:
-            authorization = next((value for name, value in scope["headers"] if name == b"authorization"), None)
+            authorization = _authorization(scope)
             if authorization:
                 send = self._noting_failures(send, self.failures, authorization.partition(b" ")[2], _address(scope))
         return receive, send
@@ -163,6 +163,11 @@ async def refuse(scope: HTTPScope, send: Send, headers: list[tuple[bytes, bytes]
     await send({"type": "http.response.body", "body": body, "more_body": False})
     log_access(scope["method"], NO_ROUTE, 429, started, request_id)
     count_refused(scope["method"], 429)
+
+
+def _authorization(scope: HTTPScope) -> bytes | None:
+    """The first Authorization header, as Litestar and the hot path read it."""
+    return next((value for name, value in scope["headers"] if name == b"authorization"), None)
 
 
 def _address(scope: HTTPScope) -> str:
