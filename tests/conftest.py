@@ -117,6 +117,11 @@ def create_database(admin: str, name: str, *, template: str | None = None) -> No
         conn.execute(sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(sql.Identifier(name)))
 
 
+def drop_database(admin: str, name: str) -> None:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 @pytest.fixture(scope="session")
 def migrated_template(pg_admin: str) -> Iterator[str]:
     """A database every migration was applied to, once per test process, which `migrated_database` copies: a copy
@@ -129,8 +134,7 @@ def migrated_template(pg_admin: str) -> Iterator[str]:
         migrate_up(database_conninfo(pg_admin, name), load_migrations())
         yield name
     finally:
-        with psycopg.connect(pg_admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop_database(pg_admin, name)
 
 
 @pytest.fixture
@@ -141,8 +145,7 @@ def database(pg_admin: str) -> Iterator[str]:
     try:
         yield database_conninfo(pg_admin, name)
     finally:
-        with psycopg.connect(pg_admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop_database(pg_admin, name)
 
 
 @pytest.fixture
@@ -153,8 +156,7 @@ def migrated_database(pg_admin: str, migrated_template: str) -> Iterator[str]:
     try:
         yield database_conninfo(pg_admin, name)
     finally:
-        with psycopg.connect(pg_admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop_database(pg_admin, name)
 
 
 @pytest.fixture(scope="session")
@@ -169,8 +171,7 @@ def shared_migrated_database(pg_admin: str) -> Iterator[str]:
         migrate_up(conninfo, load_migrations())
         yield conninfo
     finally:
-        with psycopg.connect(pg_admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop_database(pg_admin, name)
 
 
 def database_url_env(conninfo: str) -> dict[str, str]:

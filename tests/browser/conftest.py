@@ -17,16 +17,14 @@ from pathlib import Path
 from typing import Any, Final
 
 import httpx
-import psycopg
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
-from psycopg import sql
 
 from application.tokens import CreateToken, create_token
 from domain.roles import Role
 from entrypoints import bootstrap
 from entrypoints.settings import Settings
-from tests.conftest import create_database, database_conninfo, database_url_env
+from tests.conftest import create_database, database_conninfo, database_url_env, drop_database
 from tests.serving import serving
 
 CHROMIUM_ARGS: Final = [
@@ -114,8 +112,7 @@ def ui_server(pg_admin: str) -> Iterator[UiServer]:
         with serving(env, Path(tempfile.mkdtemp(prefix="org-agents-ui-")) / "serve.log") as served:
             yield UiServer(served.url, env)
     finally:
-        with psycopg.connect(pg_admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop_database(pg_admin, name)
 
 
 @pytest.fixture(scope="session")

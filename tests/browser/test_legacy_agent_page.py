@@ -13,12 +13,11 @@ from typing import Any, Final
 import psycopg
 import pytest
 from playwright.sync_api import Page, expect
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from tests.browser.conftest import UiServer
 from tests.browser.pages import messages, shoot, sign_in, versions_table
-from tests.conftest import create_database, database_conninfo, database_url_env
+from tests.conftest import create_database, database_conninfo, database_url_env, drop_database
 from tests.legacy import ONE_ORGANIZATION
 from tests.serving import serving
 
@@ -71,8 +70,7 @@ def old_system(pg_admin: str) -> Iterator[OldSystem]:
             assert found is not None, "the old agent was not imported"
             yield OldSystem(served.url, env, str(found[0]))
     finally:
-        with psycopg.connect(pg_admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop_database(pg_admin, name)
 
 
 @pytest.fixture

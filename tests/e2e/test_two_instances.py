@@ -16,12 +16,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import psycopg
 import pytest
-from psycopg import sql
 
 from adapters.postgres.changes import APPLICATION_NAME
 from adapters.postgres.migrations import load_migrations, migrate_up
 from entrypoints.http.examples import shop_buddy
-from tests.conftest import create_database, database_conninfo, database_url_env
+from tests.conftest import create_database, database_conninfo, database_url_env, drop_database
 from tests.pgbouncer import via
 from tests.serving import ORG_AGENTS, Serving, serving
 
@@ -64,8 +63,7 @@ def module_database(pg_admin: str) -> Iterator[str]:
     try:
         yield conninfo
     finally:
-        with psycopg.connect(pg_admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop_database(pg_admin, name)
 
 
 @pytest.fixture(scope="module")

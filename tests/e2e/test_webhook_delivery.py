@@ -21,7 +21,6 @@ import httpx
 import psutil
 import psycopg
 import pytest
-from psycopg import sql
 
 from adapters.postgres.migrations import load_migrations, migrate_up
 from application.agents import CreateAgent, create_agent
@@ -31,7 +30,7 @@ from application.webhooks import CreateWebhook, create_webhook
 from domain.roles import Principal, Role
 from entrypoints.bootstrap import postgres_deps
 from entrypoints.settings import Settings
-from tests.conftest import create_database, database_conninfo, database_url_env
+from tests.conftest import create_database, database_conninfo, database_url_env, drop_database
 from tests.receivers import Receiver, receiver
 from tests.serving import Serving, serving
 
@@ -201,8 +200,7 @@ def instances(pg_admin: str, private_tmp_root: Path) -> Iterator[Instances]:
         ):
             yield Instances(a, b, conninfo, logs)
     finally:
-        with psycopg.connect(pg_admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop_database(pg_admin, name)
 
 
 def test_two_instances_deliver_each_event_once(instances: Instances) -> None:
