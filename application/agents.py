@@ -145,7 +145,7 @@ async def list_agents(deps: Deps, who: Principal, cmd: ListAgents) -> Page[Agent
     limit = checked_limit(cmd.limit)
     after = decode_cursor(cmd.cursor, AgentKey)
     statuses = LIVE if cmd.status is None else frozenset({cmd.status})
-    async with deps.uow() as uow:
+    async with deps.uow(read_only=True) as uow:
         rows = await uow.agents.page(who.org_id, statuses=statuses, limit=limit + 1, after=after)
     return page_of(rows, limit, lambda agent: AgentKey(created_at=agent.created_at, id=agent.id))
 
@@ -157,17 +157,15 @@ async def search_agents(deps: Deps, who: Principal, cmd: SearchAgents) -> list[A
     query = cmd.query.strip()
     if not 1 <= len(query) <= MAX_QUERY or rules.NUL in query:
         raise InvalidSearch(f"1 to {MAX_QUERY} characters, not blank, no NUL character")
-    async with deps.uow() as uow:
+    async with deps.uow(read_only=True) as uow:
         return await uow.agents.search(who.org_id, query, limit=limit)
 
 
 async def get_agent(deps: Deps, who: Principal, cmd: GetAgent) -> AgentDetail:
     """An agent of the caller's organization (deleted ones too) with its active and its newest version."""
     ensure_manage_scope(who)
-    async with deps.uow() as uow:
-        agent = await uow.agents.get(who.org_id, cmd.agent_id)
-        active = await uow.versions.get(agent.id, agent.current_blueprint_id) if agent.current_blueprint_id else None
-        latest = await uow.versions.latest(agent.id)
+    async with deps.uow(read_only=True) as uow:
+        agent, active, latest = await uow.versions.agent_with_versions(who.org_id, cmd.agent_id)
     return AgentDetail(agent=agent, blueprint=active, latest_blueprint=latest)
 
 

@@ -93,7 +93,7 @@ async def list_audit_events(deps: Deps, who: Principal, cmd: ListAuditEvents) ->
     since, until = _checked_time("since", cmd.since), _checked_time("until", cmd.until)
     if since is not None and until is not None and since > until:
         raise Malformed("since", "must not be after until")
-    async with deps.uow() as uow:
+    async with deps.uow(read_only=True) as uow:
         rows = await uow.audit.page(
             who.org_id, limit=limit + 1, after=after, agent_id=cmd.agent_id, action=action, actor=actor, since=since,
             until=until,
@@ -107,7 +107,7 @@ async def list_agent_audit_events(deps: Deps, who: Principal, cmd: ListAgentAudi
     ensure_manage_scope(who)
     limit = checked_limit(cmd.limit)
     after = decode_cursor(cmd.cursor, AuditKey)
-    async with deps.uow() as uow:
+    async with deps.uow(read_only=True) as uow:
         agent = await uow.agents.get(who.org_id, cmd.agent_id)
         rows = await uow.audit.page(who.org_id, limit=limit + 1, after=after, agent_id=agent.id)
     return page_of(rows, limit, _key)

@@ -11,12 +11,12 @@ from application.audit import record
 from application.deps import Deps
 from application.idempotency import remember, replay
 from application.labels import move_label
-from application.pagination import Page, VersionKey, checked_limit, decode_cursor, page_of
+from application.pagination import Page, VersionKey, checked_limit, decode_cursor, encode_cursor, page_of
 from application.tokens import cached_principal
 from domain import blueprints as rules
 from domain.agents import NO_NUL, NUL, Agent, ensure_unchanged
 from domain.audit import Action
-from domain.blueprints import BlueprintVersion, CompilationStats, CompilationStatus, LivePrompt
+from domain.blueprints import BlueprintVersion, CompilationStats, CompilationStatus, LivePrompt, VersionSummary
 from domain.compiler import CompilerOutput
 from domain.errors import InvalidBlueprint, Malformed, NoLivePrompt, Violation
 from domain.idempotency import checked_key, fingerprint
@@ -66,12 +66,23 @@ class ListVersions(msgspec.Struct, frozen=True, kw_only=True):
     limit: int | None = None
     cursor: str | None = None
     conversation_id: str | None = None
+    documents: bool = False  # each summary with its whole version; the page is then bounded by MAX_PAGE_BYTES
 
 
 class ListCompiledVersions(msgspec.Struct, frozen=True, kw_only=True):
     agent_id: UUID
     limit: int | None = None
     cursor: str | None = None
+    documents: bool = False
+
+
+class ListedVersion(VersionSummary, frozen=True, kw_only=True):
+    whole: BlueprintVersion | None = None  # the version itself, when documents were asked for
+
+
+# A page of versions with their documents carries at most this many bytes of documents and prompts (by their
+# summaries' sizes), and at least one version however large: 20 versions of 240 KiB would be 4.8 MB.
+MAX_PAGE_BYTES: Final = 2 * 1024 * 1024
 
 
 class CompileVersion(msgspec.Struct, frozen=True, kw_only=True):
@@ -137,21 +148,23 @@ async def preview_blueprint(deps: Deps, who: Principal, cmd: PreviewBlueprint) -
     ensure_manage_scope(who)
     agent_name = None
     if cmd.agent_id is not None:
-        async with deps.uow() as uow:
+        async with deps.uow(read_only=True) as uow:
             agent_name = (await uow.agents.get(who.org_id, cmd.agent_id)).name
     return rules.preview(cmd.agent_blueprint, agent_name=agent_name)
 
 
-async def list_versions(deps: Deps, who: Principal, cmd: ListVersions) -> Page[BlueprintVersion]:
+async def list_versions(deps: Deps, who: Principal, cmd: ListVersions) -> Page[ListedVersion]:
     """Newest first, optionally only those written in one conversation."""
     ensure_manage_scope(who)
-    return await _list(deps, who, cmd.agent_id, cmd.limit, cmd.cursor, conversation_id=cmd.conversation_id)
+    return await _list(deps, who, cmd.agent_id, cmd.limit, cmd.cursor, cmd.documents,
+                       conversation_id=cmd.conversation_id)  # fmt: skip
 
 
-async def list_compiled_versions(deps: Deps, who: Principal, cmd: ListCompiledVersions) -> Page[BlueprintVersion]:
+async def list_compiled_versions(deps: Deps, who: Principal, cmd: ListCompiledVersions) -> Page[ListedVersion]:
     """The compiled versions, newest first: the candidates for activation and rollback."""
     ensure_manage_scope(who)
-    return await _list(deps, who, cmd.agent_id, cmd.limit, cmd.cursor, status=CompilationStatus.COMPILED)
+    return await _list(deps, who, cmd.agent_id, cmd.limit, cmd.cursor, cmd.documents,
+                       status=CompilationStatus.COMPILED)  # fmt: skip
 
 
 async def _list(
@@ -160,28 +173,54 @@ async def _list(
     agent_id: UUID,
     limit: int | None,
     cursor: str | None,
+    documents: bool,
     *,
     conversation_id: str | None = None,
     status: CompilationStatus | None = None,
-) -> Page[BlueprintVersion]:
+) -> Page[ListedVersion]:
+    """Summaries in one round trip (the agent's check included); with documents, a second one reads the whole
+    versions of as many of them as MAX_PAGE_BYTES holds, and the next page starts after the last of those."""
     size = checked_limit(limit)
     key = decode_cursor(cursor, VersionKey)
     if conversation_id is not None and NUL in conversation_id:
         raise Malformed("conversation_id", NO_NUL)  # no stored id holds one, and PostgreSQL text cannot
-    async with deps.uow() as uow:
-        agent = await uow.agents.get(who.org_id, agent_id)
-        rows = await uow.versions.page(
-            agent.id, limit=size + 1, before=key.version if key else None, conversation_id=conversation_id,
-            status=status,
+    async with deps.uow(read_only=True) as uow:
+        rows = await uow.versions.summaries(
+            who.org_id, agent_id, limit=size + 1, before=key.version if key else None,
+            conversation_id=conversation_id, status=status,
         )  # fmt: skip
-    return page_of(rows, size, lambda version: VersionKey(version=version.version))
+        page = page_of(rows, size, _version_key)
+        if not documents:
+            return Page(items=[_listed(row) for row in page.items], next_cursor=page.next_cursor)
+        kept = _within_bytes(page.items)
+        whole = {v.id: v for v in await uow.versions.get_many(agent_id, [row.id for row in kept])}
+    next_cursor = page.next_cursor if len(kept) == len(page.items) else encode_cursor(_version_key(kept[-1]))
+    return Page(items=[_listed(row, whole[row.id]) for row in kept], next_cursor=next_cursor)
+
+
+def _listed(row: VersionSummary, whole: BlueprintVersion | None = None) -> ListedVersion:
+    return ListedVersion(**msgspec.structs.asdict(row), whole=whole)
+
+
+def _version_key(row: VersionSummary) -> VersionKey:
+    return VersionKey(version=row.version)
+
+
+def _within_bytes(rows: list[VersionSummary]) -> list[VersionSummary]:
+    """The first rows whose documents and prompts add up to MAX_PAGE_BYTES at most, and at least the first."""
+    total = 0
+    for n, row in enumerate(rows):
+        total += row.blueprint_bytes + (row.prompt_bytes or 0)
+        if total > MAX_PAGE_BYTES and n > 0:
+            return rows[:n]
+    return rows
 
 
 async def get_version(deps: Deps, who: Principal, cmd: GetVersion) -> BlueprintVersion:
     """A version of an agent of the caller's organization, its compilation included; a version of another agent
     is not found."""
     ensure_manage_scope(who)
-    async with deps.uow() as uow:
+    async with deps.uow(read_only=True) as uow:
         agent = await uow.agents.get(who.org_id, cmd.agent_id)
         return await uow.versions.get(agent.id, cmd.version_id)
 
@@ -262,7 +301,7 @@ async def get_live_prompt(deps: Deps, who: Principal, cmd: GetLivePrompt) -> Liv
 
 async def _read_live_prompt(deps: Deps, who: Principal, agent_id: UUID, label: str) -> LivePrompt:
     ticket = deps.live.ticket()
-    async with deps.uow() as uow:
+    async with deps.uow(read_only=True) as uow:
         live = await uow.versions.live_prompt(who.org_id, agent_id, label)
         if live is None:
             await uow.agents.get(who.org_id, agent_id)  # AgentNotFound for an unknown or foreign agent
@@ -312,5 +351,5 @@ def live_prompt_from_memory(deps: Deps, secret: str, cmd: GetLivePrompt) -> Live
 async def get_compilation_stats(deps: Deps, who: Principal, cmd: GetCompilationStats) -> CompilationStats:
     """Counts over the caller's organization only; deleted agents are not counted."""
     ensure_manage_scope(who)
-    async with deps.uow() as uow:
+    async with deps.uow(read_only=True) as uow:
         return await uow.versions.stats(who.org_id)

@@ -35,14 +35,13 @@ async def diff_versions(deps: Deps, who: Principal, cmd: DiffVersions) -> Versio
     """Any role. Both versions must be of the agent (BlueprintNotFound otherwise, also for another organization's).
     A draft's prompt is what it would compile to now; a failed version (or one that would fail) has none."""
     ensure_manage_scope(who)
-    async with deps.uow() as uow:
+    async with deps.uow(read_only=True) as uow:
         agent = await uow.agents.get(who.org_id, cmd.agent_id)
         to = await uow.versions.get(agent.id, cmd.version_id)
         if cmd.from_id is not None:
             start: BlueprintVersion | None = await uow.versions.get(agent.id, cmd.from_id)
         else:
-            before = await uow.versions.page(agent.id, limit=1, before=to.version)
-            start = before[0] if before else None
+            start = await uow.versions.latest(agent.id, before=to.version)
     changes = document_diff({} if start is None else start.agent_blueprint, to.agent_blueprint)
     made = prompt_diff(
         None if start is None else _prompt(start, agent.name), _prompt(to, agent.name),

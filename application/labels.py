@@ -67,7 +67,7 @@ class MoveKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 async def list_labels(deps: Deps, who: Principal, cmd: ListLabels) -> list[Label]:
     """Production (when something is live), `latest` (when something compiled), then the others by name."""
     ensure_manage_scope(who)
-    async with deps.uow() as uow:
+    async with deps.uow(read_only=True) as uow:
         agent = await uow.agents.get(who.org_id, cmd.agent_id)
         last = await uow.labels.last_moves(agent.id)
         derived = [await _production(uow, agent, last), await _latest(uow, agent)]
@@ -78,7 +78,7 @@ async def list_labels(deps: Deps, who: Principal, cmd: ListLabels) -> list[Label
 async def get_label(deps: Deps, who: Principal, cmd: GetLabel) -> Label:
     ensure_manage_scope(who)
     name = rules.checked_name(cmd.name, writing=False)
-    async with deps.uow() as uow:
+    async with deps.uow(read_only=True) as uow:
         agent = await uow.agents.get(who.org_id, cmd.agent_id)
         label = await _current(uow, agent, name)
     if label is None:
@@ -175,7 +175,7 @@ async def label_history(deps: Deps, who: Principal, cmd: LabelHistory) -> Page[L
     name = rules.checked_name(cmd.name, writing=True)
     size = checked_limit(cmd.limit)
     key = decode_cursor(cmd.cursor, MoveKey)
-    async with deps.uow() as uow:
+    async with deps.uow(read_only=True) as uow:
         agent = await uow.agents.get(who.org_id, cmd.agent_id)
         rows = await uow.labels.history(agent.id, name, limit=size + 1, before=key.seq if key else None)
         if not rows and key is None and await _current(uow, agent, name) is None:
@@ -206,10 +206,9 @@ async def _production(uow: UnitOfWork, agent: Agent, last: dict[str, LabelMove])
 
 
 async def _latest(uow: UnitOfWork, agent: Agent) -> Label | None:
-    newest = await uow.versions.page(agent.id, limit=1, before=None, status=CompilationStatus.COMPILED)
-    if not newest:
+    version = await uow.versions.latest(agent.id, status=CompilationStatus.COMPILED)
+    if version is None:
         return None
-    version = newest[0]
     return Label(
         agent_id=agent.id, name=LATEST, blueprint_id=version.id, version=version.version, protected=True,
         moved_at=version.compiled_at, moved_by=version.compiled_by, read_only=True,

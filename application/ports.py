@@ -1,6 +1,6 @@
 """The ports: what the use cases need from the outside world, as Protocols that adapters satisfy."""
 
-from collections.abc import AsyncGenerator, Callable, Collection, Iterator
+from collections.abc import AsyncGenerator, Collection, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, Self
@@ -11,7 +11,7 @@ import msgspec
 from application.pagination import AgentKey, AuditKey, TokenKey, WebhookKey
 from domain.agents import Agent, AgentStatus
 from domain.audit import Action, AuditEvent
-from domain.blueprints import BlueprintVersion, CompilationStats, CompilationStatus, LivePrompt
+from domain.blueprints import BlueprintVersion, CompilationStats, CompilationStatus, LivePrompt, VersionSummary
 from domain.idempotency import StoredResponse
 from domain.labels import Label, LabelMove
 from domain.quotas import Usage
@@ -165,18 +165,36 @@ class BlueprintRepository(Protocol):
         """Stores the compilation fields of a version; nothing else of a version ever changes."""
         ...
 
-    async def latest(self, agent_id: UUID) -> BlueprintVersion | None: ...
+    async def latest(
+        self, agent_id: UUID, *, before: int | None = None, status: CompilationStatus | None = None
+    ) -> BlueprintVersion | None:
+        """The newest version numbered below `before` (any, when None), of that status when given."""
+        ...
 
-    async def page(
+    async def get_many(self, agent_id: UUID, version_ids: Sequence[UUID]) -> list[BlueprintVersion]:
+        """Those of the agent's versions, newest first; ids not of the agent are left out."""
+        ...
+
+    async def agent_with_versions(
+        self, org_id: UUID, agent_id: UUID
+    ) -> tuple[Agent, BlueprintVersion | None, BlueprintVersion | None]:
+        """The agent as `AgentRepository.get` reads it (AgentNotFound), with its active version and its newest (None
+        when it has none), in one round trip."""
+        ...
+
+    async def summaries(
         self,
+        org_id: UUID,
         agent_id: UUID,
         *,
         limit: int,
         before: int | None,
         conversation_id: str | None = None,
         status: CompilationStatus | None = None,
-    ) -> list[BlueprintVersion]:
-        """Newest first, version numbers below `before`, filtered by conversation and status when given."""
+    ) -> list[VersionSummary]:
+        """Newest first, version numbers below `before`, filtered by conversation and status when given; summaries,
+        without documents or prompts. It checks the agent itself, in the same
+        round trip: AgentNotFound unless the organization has it (deleted ones too)."""
         ...
 
     async def live_prompt(self, org_id: UUID, agent_id: UUID, label: str) -> LivePrompt | None:
@@ -366,7 +384,9 @@ class WebhookSender(Protocol):
 
 class UnitOfWork(Protocol):
     """One transaction: everything done through it is kept by `commit()`, and dropped when the block is left
-    without it (or by an exception)."""
+    without it (or by an exception). A read-only one (`uow(read_only=True)`) cannot commit; each of its reads sees
+    what was committed when it began (as in a transaction at READ COMMITTED), and it costs no round trip to begin or
+    to end."""
 
     @property
     def agents(self) -> AgentRepository: ...
@@ -387,7 +407,8 @@ class UnitOfWork(Protocol):
     async def commit(self) -> None: ...
 
 
-UnitOfWorkFactory = Callable[[], UnitOfWork]
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...
 
 
 class ArchiveSnapshot(Protocol):

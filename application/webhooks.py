@@ -118,7 +118,7 @@ async def list_webhooks(deps: Deps, who: Principal, cmd: ListWebhooks) -> Page[E
     ensure_can_manage(who)
     limit = checked_limit(cmd.limit)
     after = decode_cursor(cmd.cursor, WebhookKey)
-    async with deps.uow() as uow:
+    async with deps.uow(read_only=True) as uow:
         rows = await uow.webhooks.page(who.org_id, limit=limit + 1, after=after)
     return page_of(rows, limit, _key)
 
@@ -126,7 +126,7 @@ async def list_webhooks(deps: Deps, who: Principal, cmd: ListWebhooks) -> Page[E
 async def get_webhook(deps: Deps, who: Principal, cmd: GetWebhook) -> Endpoint:
     ensure_manage_scope(who)
     ensure_can_manage(who)
-    async with deps.uow() as uow:
+    async with deps.uow(read_only=True) as uow:
         return await uow.webhooks.get(who.org_id, cmd.webhook_id)
 
 
@@ -220,7 +220,7 @@ async def list_deliveries(deps: Deps, who: Principal, cmd: ListDeliveries) -> Pa
     ensure_can_manage(who)
     limit = checked_limit(cmd.limit)
     before = decode_cursor(cmd.cursor, DeliveryKey)
-    async with deps.uow() as uow:
+    async with deps.uow(read_only=True) as uow:
         endpoint = await uow.webhooks.get(who.org_id, cmd.webhook_id)
         rows = await uow.webhooks.deliveries(
             endpoint.id, limit=limit + 1, before=None if before is None else before.seq

@@ -45,6 +45,25 @@ class BlueprintVersion(msgspec.Struct, frozen=True, kw_only=True):
     compile_warnings: list[Violation] | None = None  # kept with the outcome; None before it was compiled (or stored)
 
 
+class VersionSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """A version as lists show it: who wrote it, when, its note and status, and how large its document and prompt
+    are, without either (they come with the version itself)."""
+
+    id: UUID
+    agent_id: UUID
+    version: int
+    created_by: str
+    created_at: datetime
+    conversation_id: str | None
+    compilation_status: CompilationStatus
+    compiled_at: datetime | None
+    compiled_by: str | None
+    compiler_version: str | None
+    message: str | None
+    blueprint_bytes: int  # the document's size in its stored text form (PostgreSQL's `agent_blueprint::text`)
+    prompt_bytes: int | None  # the compiled prompt's size in UTF-8; None unless compiled
+
+
 class CompileOutcome(msgspec.Struct, frozen=True, kw_only=True):
     """A version after a compile request, and what the compiler said about it."""
 

@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Final
 from uuid import UUID, uuid4
 
@@ -178,7 +179,7 @@ async def postgres_deps(
             )
         try:
             yield Deps(
-                uow=lambda: PostgresUnitOfWork(pool),
+                uow=partial(PostgresUnitOfWork, pool),
                 tokens=PostgresTokenStore(pool),
                 clock=clock or SystemClock(),
                 ids=ids or RandomIds(),

@@ -1,11 +1,14 @@
 """Sample blueprint documents and the callers of one organization, shared by the contract suite and the unit tests."""
 
 import copy
+from collections.abc import Iterable
 from typing import Any, Final
 
 import msgspec
 
+from application.blueprints import ListedVersion
 from application.deps import Deps
+from domain.blueprints import BlueprintVersion
 from domain.roles import Principal, Role
 from entrypoints.http.examples import SHOP_BUDDY_FILE
 from tests.contract.conftest import principal
@@ -77,3 +80,10 @@ def clock_of(deps: Deps) -> FixedClock:
     """The contract suite's clock: it moves only when a test says so."""
     assert isinstance(deps.clock, FixedClock)
     return deps.clock
+
+
+def wholes(items: Iterable[ListedVersion]) -> list[BlueprintVersion]:
+    """The whole versions of a page listed with `documents=True`."""
+    found = [item.whole for item in items]
+    assert None not in found, "listed without documents"
+    return [version for version in found if version is not None]

@@ -1,5 +1,7 @@
 """Blueprint versions in process memory."""
 
+import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -11,6 +13,7 @@ from domain.blueprints import (
     CompilationStats,
     CompilationStatus,
     LivePrompt,
+    VersionSummary,
     compilation_stats,
 )
 from domain.errors import AgentNotFound, BlueprintNotFound
@@ -25,6 +28,24 @@ def _detached(version: BlueprintVersion) -> BlueprintVersion:
     PostgreSQL stores it, through JSON (copy.deepcopy would also hit the recursion limit at a few hundred levels)."""
     document = msgspec.json.decode(msgspec.json.encode(version.agent_blueprint))
     return msgspec.structs.replace(version, agent_blueprint=document)
+
+
+def text_form_bytes(document: object) -> int:
+    """The size of a document as PostgreSQL's `jsonb::text` writes it (migration 0017): `", "` and `": "` between
+    items, UTF-8 unescaped. Numbers in exponent form (1e20) are written out by PostgreSQL; the blueprints tested
+    here have none."""
+    return len(json.dumps(document, ensure_ascii=False, separators=(", ", ": ")).encode())
+
+
+def _summary(v: BlueprintVersion) -> VersionSummary:
+    prompt = v.compiled_system_prompt
+    return VersionSummary(
+        id=v.id, agent_id=v.agent_id, version=v.version, created_by=v.created_by, created_at=v.created_at,
+        conversation_id=v.conversation_id, compilation_status=v.compilation_status, compiled_at=v.compiled_at,
+        compiled_by=v.compiled_by, compiler_version=v.compiler_version, message=v.message,
+        blueprint_bytes=text_form_bytes(v.agent_blueprint),
+        prompt_bytes=None if prompt is None else len(prompt.encode()),
+    )  # fmt: skip
 
 
 class InMemoryBlueprintRepository:
@@ -62,16 +83,46 @@ class InMemoryBlueprintRepository:
             compile_warnings=version.compile_warnings,
         )
 
-    async def latest(self, agent_id: UUID) -> BlueprintVersion | None:
-        versions = self._of(agent_id)
-        return _detached(max(versions, key=lambda v: v.version)) if versions else None
+    async def latest(
+        self, agent_id: UUID, *, before: int | None = None, status: CompilationStatus | None = None
+    ) -> BlueprintVersion | None:
+        found = self._newest_first(agent_id, before=before, status=status)
+        return _detached(found[0]) if found else None
 
-    async def page(
+    async def get_many(self, agent_id: UUID, version_ids: Sequence[UUID]) -> list[BlueprintVersion]:
+        wanted = set(version_ids)
+        return [_detached(v) for v in self._newest_first(agent_id) if v.id in wanted]
+
+    async def agent_with_versions(
+        self, org_id: UUID, agent_id: UUID
+    ) -> tuple[Agent, BlueprintVersion | None, BlueprintVersion | None]:
+        agent = self._state.agents.get(agent_id)
+        if agent is None or agent.org_id != org_id:
+            raise AgentNotFound(agent_id)
+        active = self._state.versions.get(agent.current_blueprint_id) if agent.current_blueprint_id else None
+        return agent, active and _detached(active), await self.latest(agent_id)
+
+    async def summaries(
         self,
+        org_id: UUID,
         agent_id: UUID,
         *,
         limit: int,
         before: int | None,
+        conversation_id: str | None = None,
+        status: CompilationStatus | None = None,
+    ) -> list[VersionSummary]:
+        agent = self._state.agents.get(agent_id)
+        if agent is None or agent.org_id != org_id:
+            raise AgentNotFound(agent_id)
+        found = self._newest_first(agent_id, before=before, conversation_id=conversation_id, status=status)
+        return [_summary(v) for v in found[:limit]]
+
+    def _newest_first(
+        self,
+        agent_id: UUID,
+        *,
+        before: int | None = None,
         conversation_id: str | None = None,
         status: CompilationStatus | None = None,
     ) -> list[BlueprintVersion]:
@@ -82,7 +133,7 @@ class InMemoryBlueprintRepository:
             and (conversation_id is None or v.conversation_id == conversation_id)
             and (status is None or v.compilation_status is status)
         ]
-        return [_detached(v) for v in sorted(rows, key=lambda v: v.version, reverse=True)[:limit]]
+        return sorted(rows, key=lambda v: v.version, reverse=True)
 
     async def live_prompt(self, org_id: UUID, agent_id: UUID, label: str) -> LivePrompt | None:
         agent = self._state.agents.get(agent_id)

@@ -66,14 +66,15 @@ class InMemoryStore:
         self.lock = asyncio.Lock()
         self.deliveries_queued = asyncio.Event()  # set by a commit that queued webhook deliveries
 
-    def unit_of_work(self) -> "InMemoryUnitOfWork":
-        return InMemoryUnitOfWork(self)
+    def unit_of_work(self, *, read_only: bool = False) -> "InMemoryUnitOfWork":
+        return InMemoryUnitOfWork(self, read_only=read_only)
 
 
 class InMemoryUnitOfWork:
-    def __init__(self, store: InMemoryStore) -> None:
+    def __init__(self, store: InMemoryStore, *, read_only: bool = False) -> None:
         self._store = store
         self._state = store.state
+        self._read_only = read_only
 
     @property
     def agents(self) -> InMemoryAgentRepository:
@@ -112,6 +113,8 @@ class InMemoryUnitOfWork:
         self._store.lock.release()  # without commit(), the snapshot and every change in it are dropped
 
     async def commit(self) -> None:
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         before, after = self._store.state, self._state
         if (after.last_delivery_seq, after.deliveries_made_due) != (
             before.last_delivery_seq,

@@ -1,12 +1,13 @@
 """Blueprint versions in PostgreSQL (agent_blueprints), always reached through an agent already scoped by org."""
 
+from collections.abc import Sequence
 from typing import Any, Final, LiteralString
 from uuid import UUID
 
 import msgspec
 from psycopg.types.json import Jsonb
 
-from adapters.postgres.agents import SELECT_AGENT_FOR_UPDATE
+from adapters.postgres.agents import SELECT_AGENT, SELECT_AGENT_FOR_UPDATE
 from adapters.postgres.session import Session, row_as
 from adapters.postgres.usage import SELECT_USAGE, read_ahead
 from domain.agents import Agent
@@ -15,6 +16,7 @@ from domain.blueprints import (
     CompilationStats,
     CompilationStatus,
     LivePrompt,
+    VersionSummary,
     compilation_stats,
 )
 from domain.errors import AgentNotFound, BlueprintNotFound, Violation
@@ -43,49 +45,67 @@ RECORD_COMPILATION: Final = """
         compiler_version = %(compiler_version)s, compile_warnings = %(compile_warnings)s
     WHERE agent_id = %(agent_id)s AND id = %(id)s
 """
-SELECT_LATEST_VERSION: Final = """
-    SELECT id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id, compilation_status,
-           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version, message, compile_warnings
+_SUMMARY: Final = """
+    SELECT id, agent_id, version, created_by, created_at, conversation_id, compilation_status, compiled_at,
+           compiled_by, compiler_version, message, blueprint_bytes, octet_length(compiled_system_prompt) AS prompt_bytes
     FROM agent_blueprints
-    WHERE agent_id = %(agent_id)s
-    ORDER BY version DESC
-    LIMIT 1
 """
-# Pages, newest first. `before` is never NULL (the first page passes a number above any version), so every page
-# is one range scan of an index, however deep: (agent_id, version) for all versions, (agent_id, conversation_id,
-# version) in a conversation, (agent_id, compilation_status, version) by status.
-SELECT_VERSIONS: Final = """
+_NEWEST_FIRST: Final = """
+    ORDER BY version DESC
+    LIMIT %(limit)s
+"""
+# Pages of summaries, newest first: no document and no prompt is read (a prompt's size is in its TOAST header).
+# `before` is never NULL (the first page passes a number above any version), so every page is one range scan of an
+# index, however deep: (agent_id, version) for all versions, (agent_id, conversation_id, version) in a conversation,
+# (agent_id, compilation_status, version) by status.
+SELECT_VERSIONS: Final = _SUMMARY + "WHERE agent_id = %(agent_id)s AND version < %(before)s" + _NEWEST_FIRST
+SELECT_VERSIONS_OF_CONVERSATION: Final = (
+    _SUMMARY
+    + "WHERE agent_id = %(agent_id)s AND conversation_id = %(conversation_id)s AND version < %(before)s"
+    + _NEWEST_FIRST
+)
+SELECT_VERSIONS_WITH_STATUS: Final = (
+    _SUMMARY
+    + "WHERE agent_id = %(agent_id)s AND compilation_status = %(status)s AND version < %(before)s"
+    + _NEWEST_FIRST
+)
+SELECT_VERSIONS_OF_CONVERSATION_WITH_STATUS: Final = (
+    _SUMMARY
+    + """WHERE agent_id = %(agent_id)s AND conversation_id = %(conversation_id)s AND compilation_status = %(status)s
+           AND version < %(before)s"""
+    + _NEWEST_FIRST
+)
+# The newest whole version below a number (`before`, never NULL), of any status or of one.
+SELECT_LATEST_VERSION: Final = """
     SELECT id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id, compilation_status,
            compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version, message, compile_warnings
     FROM agent_blueprints
     WHERE agent_id = %(agent_id)s AND version < %(before)s
     ORDER BY version DESC
-    LIMIT %(limit)s
+    LIMIT 1
 """
-SELECT_VERSIONS_OF_CONVERSATION: Final = """
-    SELECT id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id, compilation_status,
-           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version, message, compile_warnings
-    FROM agent_blueprints
-    WHERE agent_id = %(agent_id)s AND conversation_id = %(conversation_id)s AND version < %(before)s
-    ORDER BY version DESC
-    LIMIT %(limit)s
-"""
-SELECT_VERSIONS_WITH_STATUS: Final = """
+SELECT_LATEST_VERSION_WITH_STATUS: Final = """
     SELECT id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id, compilation_status,
            compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version, message, compile_warnings
     FROM agent_blueprints
     WHERE agent_id = %(agent_id)s AND compilation_status = %(status)s AND version < %(before)s
     ORDER BY version DESC
-    LIMIT %(limit)s
+    LIMIT 1
 """
-SELECT_VERSIONS_OF_CONVERSATION_WITH_STATUS: Final = """
+# A page's documents, when a list is asked to include them.
+SELECT_VERSIONS_BY_ID: Final = """
     SELECT id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id, compilation_status,
            compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version, message, compile_warnings
     FROM agent_blueprints
-    WHERE agent_id = %(agent_id)s AND conversation_id = %(conversation_id)s AND compilation_status = %(status)s
-      AND version < %(before)s
+    WHERE agent_id = %(agent_id)s AND id = ANY(%(ids)s)
     ORDER BY version DESC
-    LIMIT %(limit)s
+"""
+# An agent's page, with its own versions: the agent row, then its active version, then its newest, in one pipeline.
+SELECT_ACTIVE_VERSION: Final = """
+    SELECT id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id, compilation_status,
+           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version, message, compile_warnings
+    FROM agent_blueprints
+    WHERE id = (SELECT current_blueprint_id FROM org_agents WHERE org_id = %(org_id)s AND id = %(id)s)
 """
 # The hot path when the cache misses: primary-key lookups, nothing else. Production is the active version.
 SELECT_LIVE_PROMPT: Final = """
@@ -121,6 +141,10 @@ SELECT_STATS: Final = """
 """
 
 ABOVE_ANY_VERSION: Final = 2**31 - 1  # the column is an INTEGER
+
+
+def _below(before: int | None) -> int:
+    return ABOVE_ANY_VERSION if before is None else min(before, ABOVE_ANY_VERSION)
 
 
 def _version(row: dict[str, Any]) -> BlueprintVersion:
@@ -188,32 +212,61 @@ class PostgresBlueprintRepository:
             },
         )
 
-    async def latest(self, agent_id: UUID) -> BlueprintVersion | None:
-        row = await self._session.row(SELECT_LATEST_VERSION, {"agent_id": agent_id})
+    async def agent_with_versions(
+        self, org_id: UUID, agent_id: UUID
+    ) -> tuple[Agent, BlueprintVersion | None, BlueprintVersion | None]:
+        ids = {"org_id": org_id, "id": agent_id, "agent_id": agent_id, "before": ABOVE_ANY_VERSION}
+        agents, active, latest = await self._session.rows_of_each(
+            (SELECT_AGENT, ids), (SELECT_ACTIVE_VERSION, ids), (SELECT_LATEST_VERSION, ids)
+        )
+        if not agents:
+            raise AgentNotFound(agent_id)  # the versions read with it are dropped unseen
+        return (
+            row_as(agents[0], Agent),
+            _version(active[0]) if active else None,
+            _version(latest[0]) if latest else None,
+        )
+
+    async def latest(
+        self, agent_id: UUID, *, before: int | None = None, status: CompilationStatus | None = None
+    ) -> BlueprintVersion | None:
+        query = SELECT_LATEST_VERSION if status is None else SELECT_LATEST_VERSION_WITH_STATUS
+        params = {"agent_id": agent_id, "before": _below(before), "status": status.value if status else None}
+        row = await self._session.row(query, params)
         return _version(row) if row else None
 
-    async def page(
+    async def summaries(
         self,
+        org_id: UUID,
         agent_id: UUID,
         *,
         limit: int,
         before: int | None,
         conversation_id: str | None = None,
         status: CompilationStatus | None = None,
-    ) -> list[BlueprintVersion]:
+    ) -> list[VersionSummary]:
         query: LiteralString
         if conversation_id is None:
             query = SELECT_VERSIONS if status is None else SELECT_VERSIONS_WITH_STATUS
         else:
             query = SELECT_VERSIONS_OF_CONVERSATION if status is None else SELECT_VERSIONS_OF_CONVERSATION_WITH_STATUS
         params = {
+            "org_id": org_id,
+            "id": agent_id,
             "agent_id": agent_id,
-            "before": ABOVE_ANY_VERSION if before is None else min(before, ABOVE_ANY_VERSION),
+            "before": _below(before),
             "conversation_id": conversation_id,
             "status": status.value if status else None,
             "limit": limit,
         }
-        return [_version(row) for row in await self._session.rows(query, params)]
+        agents, rows = await self._session.rows_of_each((SELECT_AGENT, params), (query, params))
+        if not agents:
+            raise AgentNotFound(agent_id)
+        return [row_as(row, VersionSummary) for row in rows]
+
+    async def get_many(self, agent_id: UUID, version_ids: Sequence[UUID]) -> list[BlueprintVersion]:
+        rows = await self._session.rows(SELECT_VERSIONS_BY_ID, {"agent_id": agent_id, "ids": list(version_ids)})
+        return [_version(row) for row in rows]
 
     async def live_prompt(self, org_id: UUID, agent_id: UUID, label: str) -> LivePrompt | None:
         query = {PRODUCTION: SELECT_LIVE_PROMPT, LATEST: SELECT_LATEST_PROMPT}.get(label, SELECT_LABELLED_PROMPT)

@@ -16,10 +16,15 @@ from adapters.postgres.webhooks import PostgresWebhookRepository
 
 
 class PostgresUnitOfWork:
-    """Holds one pooled connection from `async with` to its end; only `commit()` keeps anything."""
+    """Holds one pooled connection from `async with` to its end; only `commit()` keeps anything.
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    A read-only one runs in autocommit: each statement (or pipeline of statements) is its own transaction, so
+    neither a BEGIN nor a ROLLBACK costs a round trip. At READ COMMITTED, the isolation every unit of work runs at,
+    a transaction gives its statements no common snapshot either, so its reads see nothing less consistent."""
+
+    def __init__(self, pool: AsyncConnectionPool, *, read_only: bool = False) -> None:
         self._pool = pool
+        self._read_only = read_only
         self._session: Session | None = None
 
     @property
@@ -58,7 +63,10 @@ class PostgresUnitOfWork:
 
     async def __aenter__(self) -> Self:
         async with translated_errors():
-            self._session = Session(await self._pool.getconn())
+            conn = await self._pool.getconn()
+        if self._read_only:
+            await conn.set_autocommit(True)  # the connection is idle: this sends nothing
+        self._session = Session(conn)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -66,7 +74,11 @@ class PostgresUnitOfWork:
         if session is None:
             return
         try:
-            if not session.conn.broken:
+            if session.conn.broken:
+                pass
+            elif self._read_only:
+                await session.conn.set_autocommit(False)  # idle again: nothing to send
+            else:
                 await session.conn.rollback()  # whatever was not committed is dropped
         except psycopg.Error:
             pass  # the pool checks a returned connection and replaces it when it is broken
@@ -74,4 +86,6 @@ class PostgresUnitOfWork:
             await self._pool.putconn(session.conn)
 
     async def commit(self) -> None:
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         await self.session.commit()

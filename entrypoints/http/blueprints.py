@@ -1,6 +1,6 @@
 """Blueprint versions over HTTP: write, read, compile, activate, and the live prompt LLM runtimes fetch."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
@@ -11,6 +11,7 @@ from litestar.openapi.spec import Example, Schema
 from litestar.params import FromPath, FromQuery, Parameter
 
 from application.blueprints import (
+    MAX_PAGE_BYTES,
     MAX_WAIT_S,
     ActivateVersion,
     AddVersion,
@@ -59,6 +60,7 @@ from entrypoints.http.schemas import (
     LivePromptOut,
     VersionCreate,
     ViolationOut,
+    blueprint_page,
     to_out,
 )
 
@@ -66,6 +68,11 @@ Conversation = Annotated[
     str | None,
     Parameter(min_length=1, max_length=MAX_CONVERSATION_ID, description="only versions of it", schema_extra=NO_NUL),
 ]
+Include = Annotated[
+    Literal["document"] | None,
+    Parameter(description="document: each version with its document, prompt and compiler output, as many as "
+              f"{MAX_PAGE_BYTES // 1024 // 1024} MiB of them hold (at least one); the next page starts after the last")
+]  # fmt: skip
 LabelQuery = Annotated[
     str,
     Parameter(pattern=NAME_PATTERN, max_length=MAX_NAME, description="production (the active version), latest, or "
@@ -128,13 +135,16 @@ class BlueprintController(Controller):
         limit: Limit = None,
         cursor: Cursor = None,
         conversation_id: Conversation = None,
+        include: Include = None,
     ) -> BlueprintPage:
-        """The agent's versions, newest first, optionally only those of one conversation."""
+        """The agent's versions, newest first, optionally only those of one conversation: summaries (sizes, not
+        documents), unless `include=document`. One version whole is `GET …/blueprints/{id}`."""
         page = await list_versions(
             deps, principal,
-            ListVersions(agent_id=agent_id, limit=limit, cursor=cursor, conversation_id=conversation_id),
+            ListVersions(agent_id=agent_id, limit=limit, cursor=cursor, conversation_id=conversation_id,
+                         documents=include is not None),
         )  # fmt: skip
-        return to_out(page, BlueprintPage)
+        return blueprint_page(page)
 
     @get("/blueprints/{version_id:uuid}", operation_id="getBlueprint", responses=PROBLEMS)
     async def get_version(
@@ -228,12 +238,15 @@ class BlueprintController(Controller):
         principal: NamedDependency[Principal],
         limit: Limit = None,
         cursor: Cursor = None,
+        include: Include = None,
     ) -> BlueprintPage:
-        """The agent's compiled versions, newest first: what can be activated or rolled back to."""
+        """The agent's compiled versions, newest first: what can be activated or rolled back to. Summaries, as
+        `GET …/blueprints` gives them, unless `include=document`."""
         page = await list_compiled_versions(
-            deps, principal, ListCompiledVersions(agent_id=agent_id, limit=limit, cursor=cursor)
-        )
-        return to_out(page, BlueprintPage)
+            deps, principal,
+            ListCompiledVersions(agent_id=agent_id, limit=limit, cursor=cursor, documents=include is not None),
+        )  # fmt: skip
+        return blueprint_page(page)
 
     @get(
         "/prompt",

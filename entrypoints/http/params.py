@@ -72,9 +72,10 @@ def strict_body(*examples: Example) -> BodyKwarg:
     return body
 
 
-def answer_options(request: Request[Any, Any, Any]) -> Response[None] | None:
+async def answer_options(request: Request[Any, Any, Any]) -> Response[None] | None:
     """OPTIONS, answered with every method of the path in `Allow`. Litestar 2's own answer lists only the methods of
-    the path's first handler (litestar-org/litestar#4169, fixed in 3): set as each controller's `before_request`."""
+    the path's first handler (litestar-org/litestar#4169, fixed in 3): set as each controller's `before_request`.
+    Asynchronous although it does no IO: Litestar runs a synchronous hook in a thread, for every request."""
     if request.method != "OPTIONS":
         return None
     methods = request.app.route_handler_method_map.get(next(iter(request.route_handler.paths)), {})

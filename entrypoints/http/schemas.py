@@ -6,9 +6,11 @@ from typing import Annotated, Any, Final, TypeVar
 from uuid import UUID
 
 import msgspec
+from msgspec import UnsetType
 
 from application.agents import MAX_QUERY
-from application.pagination import MAX_LIMIT
+from application.blueprints import ListedVersion
+from application.pagination import MAX_LIMIT, Page
 from domain.agents import MAX_DESCRIPTION, MAX_NAME, AgentStatus
 from domain.audit import Action
 from domain.blueprints import MAX_CONVERSATION_ID, MAX_DEPTH, MAX_ITEMS, MAX_MESSAGE, CompilationStatus
@@ -167,9 +169,43 @@ class AgentSearchOut(msgspec.Struct, frozen=True, kw_only=True):
     items: list[AgentOut]
 
 
+class BlueprintItemOut(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A version in a list: a summary, and with `?include=document` its document, prompt and compiler output too."""
+
+    id: UUID
+    agent_id: UUID
+    version: int
+    created_by: str
+    created_at: datetime
+    conversation_id: str | None
+    compilation_status: CompilationStatus
+    compiled_at: datetime | None
+    compiled_by: str | None
+    compiler_version: str | None
+    message: str | None  # the change note
+    blueprint_bytes: int  # the document's size in bytes (as stored: PostgreSQL's text form of it)
+    prompt_bytes: int | None  # the compiled prompt's size in UTF-8 bytes; null unless compiled
+    agent_blueprint: dict[str, Any] | UnsetType = msgspec.UNSET
+    compiled_system_prompt: str | UnsetType | None = msgspec.UNSET
+    compile_errors: list[ViolationOut] | UnsetType | None = msgspec.UNSET
+    compile_warnings: list[ViolationOut] | UnsetType | None = msgspec.UNSET
+
+
 class BlueprintPage(msgspec.Struct, frozen=True, kw_only=True):
-    items: list[BlueprintOut]
+    items: list[BlueprintItemOut]
     next_cursor: str | None
+
+
+def blueprint_page(page: Page[ListedVersion]) -> BlueprintPage:
+    """Summaries as they are; a whole version adds its document, prompt and compiler output."""
+    items = []
+    for listed in page.items:
+        fields = msgspec.structs.asdict(listed)
+        if (whole := fields.pop("whole")) is not None:
+            fields |= {"agent_blueprint": whole.agent_blueprint, "compiled_system_prompt": whole.compiled_system_prompt,
+                       "compile_errors": whole.compile_errors, "compile_warnings": whole.compile_warnings}  # fmt: skip
+        items.append(msgspec.convert(fields, BlueprintItemOut, from_attributes=True))
+    return BlueprintPage(items=items, next_cursor=page.next_cursor)
 
 
 class CompileOut(msgspec.Struct, frozen=True, kw_only=True):

@@ -81,7 +81,7 @@ def ui_server(old_system: OldSystem) -> UiServer:
 
 def versions_of(server: UiServer, token: str, agent: str) -> list[dict[str, Any]]:
     with server.api(token) as http:
-        listed = http.get(f"/org-agents/{agent}/blueprints")
+        listed = http.get(f"/org-agents/{agent}/blueprints?include=document")
         assert listed.status_code == 200, listed.text
         items: list[dict[str, Any]] = listed.json()["items"]
         return items[::-1]  # oldest first

@@ -166,7 +166,7 @@ def test_a_person_takes_an_agent_from_nothing_to_a_live_prompt_and_rolls_back(
 
     with ui_server.api(owner) as http:
         live = http.get(f"/org-agents/{agent}/prompt")
-        versions = http.get(f"/org-agents/{agent}/blueprints").json()["items"]
+        versions = http.get(f"/org-agents/{agent}/blueprints?include=document").json()["items"]
     assert live.status_code == 200, live.text
     assert live.json()["version"] == 2
     assert [(v["version"], v["compilation_status"]) for v in versions] == [
@@ -295,7 +295,8 @@ def test_json_and_the_form_show_the_same_blueprint_and_keep_what_the_form_does_n
     expect(page.get_by_role("heading", name="Version 1", level=2, exact=True)).to_be_visible()
 
     with ui_server.api(owner) as http:
-        saved = http.get(f"/org-agents/{agent_id_of(page)}/blueprints").json()["items"][0]["agent_blueprint"]
+        listed = http.get(f"/org-agents/{agent_id_of(page)}/blueprints", params={"include": "document"}).json()
+    saved = listed["items"][0]["agent_blueprint"]
     assert saved == document | {"monitoring": {"reporting": "daily_summary", "fallbacks": "escalate_to_human"}}
 
     page.get_by_role("button", name="Compile").click()

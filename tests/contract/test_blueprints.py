@@ -3,6 +3,7 @@
 from typing import Any
 from uuid import UUID
 
+import msgspec
 import pytest
 
 from application.agents import (
@@ -18,6 +19,7 @@ from application.agents import (
     list_agents,
 )
 from application.blueprints import (
+    MAX_PAGE_BYTES,
     ActivateVersion,
     AddVersion,
     CompileVersion,
@@ -57,6 +59,7 @@ from tests.samples import (
     missing_identity_name,
     shop_buddy,
     team,
+    wholes,
     with_four_violations,
     wrong_typed,
 )
@@ -90,10 +93,12 @@ async def every_version(
     cursor: str | None = None
     while True:
         page = await list_versions(
-            deps, who, ListVersions(agent_id=agent.id, limit=limit, cursor=cursor, conversation_id=conversation_id)
-        )
+            deps, who,
+            ListVersions(agent_id=agent.id, limit=limit, cursor=cursor, conversation_id=conversation_id,
+                         documents=True),
+        )  # fmt: skip
         assert len(page.items) <= limit
-        seen += page.items
+        seen += wholes(page.items)
         if page.next_cursor is None:
             return seen
         cursor = page.next_cursor
@@ -371,6 +376,100 @@ async def test_the_conversation_filter_lists_only_that_conversations_versions(de
     assert [v.version for v in in_chat_1] == [5, 4, 1]
     assert [v.id for v in in_chat_1] == [made[4].id, made[3].id, made[0].id]
     assert await every_version(deps, acme.member, agent, limit=2, conversation_id="chat-9") == []
+
+
+async def test_a_list_gives_summaries_with_the_sizes_of_document_and_prompt(deps: Deps) -> None:
+    acme = await team(deps, "acme")
+    agent = await agent_of(deps, acme)
+    doc = {"persona": {"name": "Zoë", "role": "rôle"}, "values": [1, 2.5, True, None], "note": 'a "q" \\ \n'}
+    first = await draft(deps, acme.member, agent, doc)
+    second = await compiled(deps, acme, agent)
+
+    page = await list_versions(deps, acme.member, ListVersions(agent_id=agent.id))
+
+    assert [(v.id, v.whole) for v in page.items] == [(second.id, None), (first.id, None)]
+    newer, older = page.items
+    # The document's size in PostgreSQL's text form: `", "` and `": "` between items, UTF-8 as it is.
+    written = (
+        '{"note": "a \\"q\\" \\\\ \\n", "values": [1, 2.5, true, null], "persona": {"name": "Zoë", "role": "rôle"}}'
+    )
+    assert older.blueprint_bytes == len(written.encode())
+    assert (older.compilation_status, older.prompt_bytes, older.compiled_at) == (CompilationStatus.DRAFT, None, None)
+    assert second.compiled_system_prompt is not None
+    assert newer.prompt_bytes == len(second.compiled_system_prompt.encode())
+    assert (newer.compiled_by, newer.compiled_at, newer.compiler_version) == (
+        second.compiled_by,
+        second.compiled_at,
+        second.compiler_version,
+    )
+    assert (newer.created_by, newer.created_at, newer.message, newer.version) == (
+        second.created_by,
+        second.created_at,
+        second.message,
+        2,
+    )
+
+
+async def test_a_page_with_documents_holds_at_most_max_page_bytes_and_the_next_page_goes_on_from_there(
+    deps: Deps,
+) -> None:
+    acme = await team(deps, "acme")
+    agent = await agent_of(deps, acme)
+    made = [await draft(deps, acme.member, agent, {"filler": "x" * 200 * 1024, "n": n}) for n in range(12)]
+    per_page = MAX_PAGE_BYTES // (200 * 1024 + 20)  # each document is a little over 200 KiB
+
+    first = await list_versions(deps, acme.member, ListVersions(agent_id=agent.id, documents=True))
+    rest = await list_versions(
+        deps, acme.member, ListVersions(agent_id=agent.id, documents=True, cursor=first.next_cursor)
+    )
+
+    assert len(first.items) == per_page < 12
+    assert sum(v.blueprint_bytes for v in first.items) <= MAX_PAGE_BYTES
+    assert wholes(first.items + rest.items) == made[::-1]
+    assert rest.next_cursor is None
+
+
+async def test_a_page_with_documents_holds_one_version_larger_than_max_page_bytes(deps: Deps) -> None:
+    acme = await team(deps, "acme")
+    agent = await agent_of(deps, acme)
+    large = {"filler": "x" * (MAX_PAGE_BYTES + 1)}
+    made = [await draft(deps, acme.member, agent, large), await draft(deps, acme.member, agent, large)]
+
+    first = await list_compiled_versions(deps, acme.member, ListCompiledVersions(agent_id=agent.id, documents=True))
+    page = await list_versions(deps, acme.member, ListVersions(agent_id=agent.id, documents=True))
+
+    assert (first.items, first.next_cursor) == ([], None)
+    assert wholes(page.items) == [made[1]]
+    assert page.next_cursor is not None
+
+
+async def test_a_list_of_another_organizations_agent_is_not_found_and_says_nothing_of_its_versions(
+    deps: Deps,
+) -> None:
+    acme, globex = await team(deps, "acme"), await team(deps, "globex")
+    agent = await agent_of(deps, acme)
+    await draft(deps, acme.member, agent, {})
+
+    for documents in (False, True):
+        with pytest.raises(AgentNotFound):
+            await list_versions(deps, globex.owner, ListVersions(agent_id=agent.id, documents=documents))
+        with pytest.raises(AgentNotFound):
+            await list_compiled_versions(deps, globex.owner, ListCompiledVersions(agent_id=agent.id,
+                                                                                  documents=documents))  # fmt: skip
+
+
+async def test_a_read_only_unit_of_work_cannot_commit(deps: Deps) -> None:
+    acme = await team(deps, "acme")
+    agent = await agent_of(deps, acme)
+
+    async with deps.uow(read_only=True) as uow:
+        assert (await uow.agents.get(acme.member.org_id, agent.id)).id == agent.id
+        with pytest.raises(RuntimeError, match="read-only"):
+            await uow.commit()
+    async with deps.uow() as uow:  # the connection it had is an ordinary one again
+        await uow.agents.update(msgspec.structs.replace(agent, name="renamed"))
+        await uow.commit()
+    assert (await get_agent(deps, acme.member, GetAgent(agent_id=agent.id))).agent.name == "renamed"
 
 
 async def test_paging_versions_stays_stable_while_versions_are_added(deps: Deps) -> None:
@@ -760,16 +859,16 @@ async def test_the_compiled_list_holds_only_compiled_versions_newest_first(deps:
     cursor: str | None = None
     while True:
         page = await list_compiled_versions(
-            deps, acme.member, ListCompiledVersions(agent_id=agent.id, limit=1, cursor=cursor)
+            deps, acme.member, ListCompiledVersions(agent_id=agent.id, limit=1, cursor=cursor, documents=True)
         )
-        seen += page.items
+        seen += wholes(page.items)
         if page.next_cursor is None:
             break
         cursor = page.next_cursor
 
     assert seen == [third, second, first]
     everything = await list_compiled_versions(deps, acme.member, ListCompiledVersions(agent_id=agent.id))
-    assert (everything.items, everything.next_cursor) == ([third, second, first], None)
+    assert ([v.id for v in everything.items], everything.next_cursor) == ([third.id, second.id, first.id], None)
 
 
 # -- the live prompt ---------------------------------------------------------------------------------------------

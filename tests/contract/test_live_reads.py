@@ -3,7 +3,6 @@ wake together when it moves), and a read never outlives a change it started befo
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
 from typing import Self, cast
 
 import pytest
@@ -12,7 +11,7 @@ from application.agents import CreateAgent, create_agent
 from application.blueprints import AddVersion, CompileVersion, GetLivePrompt, add_version, compile_version
 from application.blueprints import get_live_prompt as fetch
 from application.deps import Deps
-from application.ports import TokenStore, UnitOfWork
+from application.ports import TokenStore, UnitOfWork, UnitOfWorkFactory
 from application.tokens import CreateToken, authenticate, create_token
 from domain.errors import NoLivePrompt
 from domain.roles import Principal, Role
@@ -46,14 +45,14 @@ class CountedUnitOfWork:
 
 
 class Counter:
-    def __init__(self, make: Callable[[], UnitOfWork]) -> None:
+    def __init__(self, make: UnitOfWorkFactory) -> None:
         self.opened = 0
         self.gate = asyncio.Event()
         self.gate.set()
         self._make = make
 
-    def __call__(self) -> UnitOfWork:
-        return CountedUnitOfWork(self._make(), self)  # type: ignore[return-value]  # a UnitOfWork by delegation
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+        return CountedUnitOfWork(self._make(read_only=read_only), self)  # type: ignore[return-value]  # a UnitOfWork by delegation
 
 
 async def live_agent(deps: Deps) -> tuple[Deps, Counter, Principal, GetLivePrompt]:

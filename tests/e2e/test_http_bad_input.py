@@ -349,6 +349,14 @@ async def test_a_bad_conversation_filter_is_a_bad_request_naming_it(client: Clie
 
 
 @ON_MEMORY
+async def test_an_include_other_than_document_is_a_bad_request_naming_include(client: Client, world: World) -> None:
+    for url in (f"/org-agents/{world.live}/blueprints", f"/org-agents/{world.live}/compiled-blueprints"):
+        for include in ("", "documents", "DOCUMENT", "prompt", "document,prompt"):
+            response = await client.get(url, params={"include": include}, headers=world.acme.member.headers)
+            refused(response, 400, "include")
+
+
+@ON_MEMORY
 async def test_compile_with_an_activate_flag_that_is_not_a_boolean_is_a_bad_request(
     client: Client, world: World
 ) -> None:

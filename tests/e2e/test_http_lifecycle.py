@@ -1,5 +1,6 @@
 """An agent's whole life through HTTP, as the seed's front end and an LLM runtime drive it, on every adapter."""
 
+import json
 from typing import Any
 
 import pytest
@@ -122,6 +123,21 @@ async def test_an_agent_goes_from_blueprint_to_live_prompt_rollback_and_soft_del
     listed = (await client.get(f"{base}/blueprints", headers=member)).json()
     assert [v["version"] for v in listed["items"]] == [3, 2, 1]
     assert listed["next_cursor"] is None
+    # Summaries: every field of a version but its document, prompt and compiler output, and their sizes instead.
+    whole = [(await client.get(f"{base}/blueprints/{v['id']}", headers=member)).json() for v in listed["items"]]
+    dropped = {"agent_blueprint", "compiled_system_prompt", "compile_errors", "compile_warnings"}
+    sizes = {"blueprint_bytes", "prompt_bytes"}
+    for summary, version in zip(listed["items"], whole, strict=True):
+        assert set(summary) == set(version) - dropped | sizes
+        assert {k: summary[k] for k in set(version) - dropped} == {k: version[k] for k in set(version) - dropped}
+        assert summary["blueprint_bytes"] >= len(json.dumps(version["agent_blueprint"], separators=(",", ":")))
+        prompt = version["compiled_system_prompt"]
+        assert summary["prompt_bytes"] == (None if prompt is None else len(prompt.encode()))
+    with_documents = (await client.get(f"{base}/blueprints", params={"include": "document"}, headers=member)).json()
+    assert [{k: v for k, v in item.items() if k not in sizes} for item in with_documents["items"]] == whole
+    assert [{k: item[k] for k in sizes} for item in with_documents["items"]] == [
+        {k: item[k] for k in sizes} for item in listed["items"]
+    ]
     first = (await client.get(f"{base}/blueprints", params={"limit": 2}, headers=member)).json()
     assert [v["version"] for v in first["items"]] == [3, 2]
     rest = (

@@ -222,7 +222,7 @@ async def test_an_agent_imported_from_the_old_database_goes_live_from_its_versio
         ).fetchone()
     assert row is not None
     owner = (await caller(deps, str(row[0]), "ana", Role.OWNER)).headers
-    versions = await client.get(f"/org-agents/{OLD_AGENT}/blueprints", headers=owner)
+    versions = await client.get(f"/org-agents/{OLD_AGENT}/blueprints?include=document", headers=owner)
     assert versions.status_code == 200, versions.text
     [v1] = versions.json()["items"]
     assert v1["agent_blueprint"] == ROW  # the old row's other columns, verbatim

@@ -448,11 +448,12 @@ def _usage_by_hand(conninfo: str) -> list[dict[str, object]]:
 def test_0016_counts_what_was_stored_before_it_the_old_systems_rows_included(database: str) -> None:
     _run_sql(database, LEGACY_SCHEMA)  # 0005 imports its three agents (one deleted) into two organizations
     before = MIGRATIONS[: MIGRATIONS.index(USAGE_MIGRATION)]
+    upto = MIGRATIONS[: MIGRATIONS.index(USAGE_MIGRATION) + 1]
     migrate_up(database, before)
     _run_sql(database, AN_AGENT_WITH_TWO_VERSIONS + "UPDATE org_agents SET status = 'delete' WHERE name = 'two';")
     expected = _usage_by_hand(database)
 
-    migrate_up(database, MIGRATIONS)
+    migrate_up(database, upto)
 
     assert _fetch(database, USAGE) == expected
     totals = "SELECT org_id::text, sum(agents) AS a, sum(versions) AS v FROM agent_org_usage GROUP BY 1 ORDER BY 1"
@@ -461,7 +462,37 @@ def test_0016_counts_what_was_stored_before_it_the_old_systems_rows_included(dat
         ("2b0d3c7a-1111-4e2b-8f00-5a6b7c8d9e0f", 0, 1),  # the old system's deleted agent
         ("7f1c2f4e-8a55-4c39-9a57-0d6f0f2c9d11", 2, 2),  # Helpdesk and Old bot
     ]
-    assert migrate_down(database, MIGRATIONS) == USAGE_MIGRATION
+    assert migrate_down(database, upto) == USAGE_MIGRATION
     assert "agent_org_usage" not in _tables(database)
-    migrate_up(database, MIGRATIONS)  # undone and redone: counted again, the same
+    migrate_up(database, upto)  # undone and redone: counted again, the same
     assert _fetch(database, USAGE) == expected
+
+
+SIZES_MIGRATION = next(m for m in MIGRATIONS if m.name == "0017_add_blueprint_bytes")
+SIZES: Final = (
+    "SELECT version, blueprint_bytes, octet_length(agent_blueprint::text) AS text_bytes FROM agent_blueprints"
+)
+
+
+def test_0017_gives_every_version_its_documents_size_the_old_systems_rows_and_later_ones_included(
+    database: str,
+) -> None:
+    _run_sql(database, LEGACY_SCHEMA)
+    upto = MIGRATIONS[: MIGRATIONS.index(SIZES_MIGRATION) + 1]
+    migrate_up(database, upto[:-1])
+    _run_sql(database, AN_AGENT_WITH_TWO_VERSIONS)
+    stored = len(_fetch(database, "SELECT id FROM agent_blueprints"))
+
+    migrate_up(database, upto)
+    _run_sql(database, """
+        INSERT INTO agent_blueprints (id, agent_id, version, agent_blueprint, created_by, created_at)
+        SELECT gen_random_uuid(), agent_id, 3, '{"later": "é"}', 'ana', now() FROM agent_blueprints WHERE version = 2
+    """)  # fmt: skip
+
+    rows = _fetch(database, SIZES)
+    assert len(rows) == stored + 1 > 4  # the old system's rows, those of 0016's test, and the later one
+    assert all(row["blueprint_bytes"] == row["text_bytes"] and row["text_bytes"] != 0 for row in rows)
+    assert {row["blueprint_bytes"] for row in rows if row["version"] == 3} == {len('{"later": "é"}'.encode())}
+    assert migrate_down(database, upto) == SIZES_MIGRATION
+    columns = "SELECT column_name FROM information_schema.columns WHERE table_name = 'agent_blueprints'"
+    assert "blueprint_bytes" not in {row["column_name"] for row in _fetch(database, columns)}

@@ -37,6 +37,7 @@ from entrypoints.http.examples import SHOP_BUDDY_FILE
 from entrypoints.settings import Settings
 from tests.contract.conftest import principal
 from tests.contract.test_audit import agents_trail
+from tests.samples import wholes
 
 pytestmark = pytest.mark.anyio
 
@@ -67,9 +68,11 @@ async def test_concurrent_writers_of_one_agent_get_contiguous_unique_version_num
     )
 
     assert sorted(v.version for v in made) == list(range(1, WRITERS + 1))
-    listed = await list_versions(deps, owner, ListVersions(agent_id=agent.id, limit=100))
-    assert [v.version for v in listed.items] == list(range(WRITERS, 0, -1))
-    assert {v.version: v.agent_blueprint for v in listed.items} == {v.version: v.agent_blueprint for v in made}
+    listed = wholes(
+        (await list_versions(deps, owner, ListVersions(agent_id=agent.id, limit=100, documents=True))).items
+    )
+    assert [v.version for v in listed] == list(range(WRITERS, 0, -1))
+    assert {v.version: v.agent_blueprint for v in listed} == {v.version: v.agent_blueprint for v in made}
 
 
 async def test_concurrent_compiles_of_one_version_record_one_result(deps: Deps) -> None:

@@ -78,7 +78,7 @@ from domain.roles import Principal, Role
 from entrypoints.bootstrap import memory_deps
 from tests.contract.test_audit import agents_trail
 from tests.doubles import FixedClock, SequentialIds
-from tests.samples import Team, missing_identity_name, shop_buddy, team, wrong_typed
+from tests.samples import Team, missing_identity_name, shop_buddy, team, wholes, wrong_typed
 
 T = TypeVar("T")
 
@@ -490,9 +490,10 @@ class Versioning(RuleBasedStateMachine):
             cursor: str | None = None
             while True:  # pages of 2, so the cursor is exercised on every history longer than that
                 page = self.run(
-                    list_versions(self.deps, who, ListVersions(agent_id=agent.ref.id, limit=2, cursor=cursor))
-                )
-                history += page.items
+                    list_versions(self.deps, who, ListVersions(agent_id=agent.ref.id, limit=2, cursor=cursor,
+                                                               documents=True))
+                )  # fmt: skip
+                history += wholes(page.items)
                 if (cursor := page.next_cursor) is None:
                     break
             history.reverse()

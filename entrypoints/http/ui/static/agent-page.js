@@ -28,7 +28,7 @@ export class AgentPage {
     this.labelsSection = new LabelsSection(this);
     this.compare = new CompareSection(this);
     this.cursor = null;
-    this.selected = null; // the opened version (BlueprintOut)
+    this.selected = null; // the opened version, whole (BlueprintOut); this.versions are summaries
     this.editing = null; // {base: BlueprintOut | null, editor, check, note}
     this.warnings = new Map(); // version id -> warnings of its last compile in this page, if the version has none
     ctx.leaveGuard = () => Boolean(this.editing && this.editing.editor.dirty);
@@ -58,8 +58,7 @@ export class AgentPage {
       if (!this.view.isCurrent()) return;
       let selected = null;
       if (this.wantedVersionId) {
-        selected = this.versions.find((v) => v.id === this.wantedVersionId)
-          || (await api("GET", `${this.base}/blueprints/${this.wantedVersionId}`));
+        selected = await this.wholeVersion(this.wantedVersionId);
       } else {
         selected = this.detail.latest_blueprint;
       }
@@ -98,12 +97,19 @@ export class AgentPage {
     this.cursor = page.next_cursor;
   }
 
+  /** A version with its document and prompt. The history lists summaries; the agent's own answer holds its active
+   * and newest versions whole. */
+  async wholeVersion(id) {
+    const known = [this.detail.latest_blueprint, this.detail.blueprint].find((v) => v && v.id === id);
+    return known || api("GET", `${this.base}/blueprints/${id}`);
+  }
+
   /** Reload after a change; the opened version is reloaded too, so its status is the server's. */
   async refresh(selectId) {
     await this.fetch();
     const id = selectId || (this.selected && this.selected.id);
     if (id) {
-      this.selected = this.versions.find((v) => v.id === id) || (await api("GET", `${this.base}/blueprints/${id}`));
+      this.selected = await this.wholeVersion(id);
     } else {
       this.selected = this.detail.latest_blueprint;
     }

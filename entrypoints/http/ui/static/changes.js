@@ -162,7 +162,8 @@ export function diffTitle(diff) {
 }
 
 /** What the compare card shows of a diff: both notes, the changes, then the prompt diff (or why there is none).
- * `versions`: what the page knows of them ([BlueprintOut]), for their notes and compile status; `prefix`: ids. */
+ * `versions`: what the page knows of them (summaries or whole versions), for their notes and compile status;
+ * `prefix`: ids. */
 export function diffElement(diff, { versions = [], prefix = "diff" } = {}) {
   const known = (id) => versions.find((v) => v.id === id) || null;
   const statusOf = (id) => (known(id) ? known(id).compilation_status : "");
