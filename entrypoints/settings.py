@@ -302,6 +302,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
+LOG_FORMAT: Final = "%(levelname)s %(name)s: %(message)s"  # serve's access lines are written so too (http/logs.py)
+
+
 def configure_logging(settings: Settings) -> None:
     """Once per process: the CLI, and each worker `serve` starts."""
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)

@@ -1,6 +1,7 @@
 """The Litestar application factory."""
 
 import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import cast
@@ -30,7 +31,7 @@ from entrypoints.http.hot_path import answer_from_memory
 from entrypoints.http.labels import LabelController
 from entrypoints.http.limits import RequestLimits, refuse
 from entrypoints.http.live_prompt import RenderedAnswers
-from entrypoints.http.logs import access_log
+from entrypoints.http.logs import access_log, batch_access_lines, flush_access_lines
 from entrypoints.http.schemas import MAX_SMALL_BODY_BYTES
 from entrypoints.http.tokens import TokenController, revoke_by_secret, who_am_i
 from entrypoints.http.ui import ui
@@ -93,6 +94,7 @@ def app_from_env() -> Litestar:
     `serve` held back while it started (entrypoints/serve.py says why)."""
     settings = Settings.from_env(os.environ)
     configure_logging(settings)
+    batch_access_lines(sys.stderr.fileno())
     return create_app(settings, on_started=take_stop_signals_once_serving)
 
 
@@ -108,6 +110,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            stack.callback(flush_access_lines)  # the last of them, once everything else has stopped
             given: Deps | None = app.state.given_deps
             if given is not None:
                 app.state.deps = given  # its owner runs the webhook deliveries (bootstrap.webhook_deliveries)
