@@ -34,7 +34,8 @@ POSTGRES_FIXTURES = {
 FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(trylast=True)  # after pytest-xdist has marked the grouped tests' ids
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
         on_postgres = callspec is not None and callspec.params.get("deps") == "postgres"
@@ -43,7 +44,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # The long tests first (each takes seconds: servers, browsers, storms), so that the quick ones fill both
     # workers at the end instead of one worker finishing a long one alone; otherwise in the order collected.
     items.sort(key=lambda item: not (item.get_closest_marker("slow") or item.get_closest_marker("browser")))
-
+    # Under `--dist=loadgroup`, pytest-xdist marks each grouped test's id with its group, and the group then runs
+    # whole on one worker, its module's costly fixtures made once. Should it stop doing so (pytest 9.2 did that to
+    # xdist 3.8: pyproject.toml), the suite would still pass, only much slower: so it refuses to run.
+    if config.getoption("loadgroup", default=False):
+        lost = [item.nodeid for item in items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+        if lost:
+            raise pytest.UsageError(f"pytest-xdist no longer groups the tests marked xdist_group, e.g. {lost[0]}")
 
 @pytest.fixture
 def anyio_backend() -> str:

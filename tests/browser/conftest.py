@@ -51,6 +51,7 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist marks the grouped tests' ids with their groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Each module's tests on one worker (pyproject.toml's --dist), which launches its Chromium once."""
     for item in items:
