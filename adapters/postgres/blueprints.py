@@ -100,12 +100,16 @@ SELECT_VERSIONS_BY_ID: Final = """
     WHERE agent_id = %(agent_id)s AND id = ANY(%(ids)s)
     ORDER BY version DESC
 """
-# An agent's page, with its own versions: the agent row, then its active version, then its newest, in one pipeline.
-SELECT_ACTIVE_VERSION: Final = """
-    SELECT id, agent_id, version, agent_blueprint, created_by, created_at, conversation_id, compilation_status,
-           compiled_system_prompt, compiled_at, compiled_by, compile_errors, compiler_version, message, compile_warnings
-    FROM agent_blueprints
-    WHERE id = (SELECT current_blueprint_id FROM org_agents WHERE org_id = %(org_id)s AND id = %(id)s)
+# An agent with its active and its newest version, in one statement: each version as one JSON value (every column
+# of its row), so that the answer is one row. One statement costs the worker less than a pipeline of three.
+SELECT_AGENT_WITH_VERSIONS: Final = """
+    SELECT a.id, a.agent_id, a.org_id, a.name, a.description, a.status, a.created_by, a.created_at, a.updated_at,
+           a.current_blueprint_id,
+           (SELECT to_jsonb(b) FROM agent_blueprints b WHERE b.id = a.current_blueprint_id) AS active,
+           (SELECT to_jsonb(b) FROM agent_blueprints b WHERE b.agent_id = a.id ORDER BY b.version DESC LIMIT 1)
+               AS latest
+    FROM org_agents a
+    WHERE a.org_id = %(org_id)s AND a.id = %(id)s
 """
 # The hot path when the cache misses: primary-key lookups, nothing else. Production is the active version.
 SELECT_LIVE_PROMPT: Final = """
@@ -215,17 +219,11 @@ class PostgresBlueprintRepository:
     async def agent_with_versions(
         self, org_id: UUID, agent_id: UUID
     ) -> tuple[Agent, BlueprintVersion | None, BlueprintVersion | None]:
-        ids = {"org_id": org_id, "id": agent_id, "agent_id": agent_id, "before": ABOVE_ANY_VERSION}
-        agents, active, latest = await self._session.rows_of_each(
-            (SELECT_AGENT, ids), (SELECT_ACTIVE_VERSION, ids), (SELECT_LATEST_VERSION, ids)
-        )
-        if not agents:
-            raise AgentNotFound(agent_id)  # the versions read with it are dropped unseen
-        return (
-            row_as(agents[0], Agent),
-            _version(active[0]) if active else None,
-            _version(latest[0]) if latest else None,
-        )
+        row = await self._session.row(SELECT_AGENT_WITH_VERSIONS, {"org_id": org_id, "id": agent_id})
+        if row is None:
+            raise AgentNotFound(agent_id)
+        active, latest = row.pop("active"), row.pop("latest")
+        return row_as(row, Agent), _version(active) if active else None, _version(latest) if latest else None
 
     async def latest(
         self, agent_id: UUID, *, before: int | None = None, status: CompilationStatus | None = None
