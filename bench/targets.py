@@ -1,0 +1,169 @@
+"""`python -m bench.targets`: issue 19's ratios against its anchors, in one run (BENCHMARKS.md, "Against the
+anchors"). Serve (2 workers) and the three anchors run side by side on a fresh database (embedded, or a scratch one
+on DATABASE_URL's server): the bare ASGI app and the minimal Litestar + psycopg app on granian with serve's worker
+count (bench/anchors/), and Debian's nginx. Each comparison: both warmed, then anchor and serve in turn, RUNS times,
+wrk -t2 -c64 for DURATION s each; medians. Prints one JSON line per comparison, then a Markdown table."""
+
+import base64
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+
+from bench.anchors import nginx
+from bench.seed import bench_database
+from bench.wrk import WRK
+from entrypoints.http.examples import shop_buddy
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+BIN: Final = Path(sys.executable).parent
+WORKERS: Final = 2
+VERSIONS: Final = 30  # the agent whose versions are listed (one page of 20 and more)
+AGENTS: Final = 25  # beside it, for the agents' page
+
+
+class Servers:
+    def __init__(self, tmp: Path, env: dict[str, str]) -> None:
+        self.tmp, self.env, self.procs = tmp, env, list[subprocess.Popen[bytes]]()
+
+    def start(self, name: str, command: Sequence[str], port: int, extra: dict[str, str] | None = None) -> None:
+        log = (self.tmp / f"{name}.log").open("wb")
+        proc = subprocess.Popen(command, cwd=ROOT, env=self.env | (extra or {}), stdout=log, stderr=log)  # noqa: S603
+        self.procs.append(proc)
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.procs[-1].poll() is not None:
+                break
+            time.sleep(0.1)
+        raise SystemExit(f"{name} did not start: {self.tmp / f'{name}.log'}")
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(60)
+
+
+def wrk(port: int, path: str, token: str, seconds: int) -> tuple[float, float]:
+    """(req/s, p99 ms); any error answer or socket error stops the run."""
+    out = subprocess.run(  # noqa: S603 - this module's own commands
+        [WRK, "-t2", "-c64", f"-d{seconds}s", "--latency", "-H", f"Authorization: Bearer {token}",
+         f"http://127.0.0.1:{port}{path}"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise SystemExit(f"errors under load on :{port}{path}:\n{out}")
+    found = re.search(r" 99%\s+([\d.]+)(us|ms|s)\b", out)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if found is None or rate is None:
+        raise SystemExit(f"wrk's output not understood:\n{out}")
+    return float(rate[1]), float(found[1]) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found[2]]
+
+
+def owner_token(conninfo: str) -> str:
+    """A key of an owner of a new organization, minted as a person would: `org-agents token create`."""
+    made = subprocess.run(  # noqa: S603 - this module's own commands
+        [BIN / "org-agents", "token", "create", "--org", "bench", "--user", "ana", "--role", "owner"],
+        cwd=ROOT, capture_output=True, text=True, check=True, env=os.environ | {"DATABASE_URL": conninfo},
+    )  # fmt: skip
+    return made.stdout.strip().splitlines()[-1]
+
+
+def main(argv: Sequence[str] = sys.argv[1:]) -> int:
+    seconds, runs = (int(argv[0]), int(argv[1])) if len(argv) == 2 else (5, 3)
+    if not Path(WRK).exists() or not Path(nginx.NGINX).exists():
+        print("bench.targets needs wrk and nginx: `apt-get install wrk nginx-light`", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="org-agents-targets-") as name:
+        tmp = Path(name)
+        tmp.chmod(0o755)  # nginx's workers run as nobody under root; the embedded server as its own user
+        with bench_database(tmp) as (conninfo, _):
+            env = os.environ | {
+                "DATABASE_URL": conninfo,
+                "ORG_AGENTS_METRICS": "off",
+                "ORG_AGENTS_RATE_LIMIT": "1000000",
+            }
+            token = owner_token(conninfo)
+            servers = Servers(tmp, env)
+            try:
+                return measure(servers, token, seconds, runs)
+            finally:
+                servers.stop()
+    return 0
+
+
+def measure(servers: Servers, token: str, seconds: int, runs: int) -> int:
+    """Seeds through serve (an agent with VERSIONS versions, its first compiled and live; AGENTS agents beside it),
+    starts the anchors, compares."""
+    servers.start("serve", [str(BIN / "org-agents"), "serve", "--port", "8111", "--workers", str(WORKERS)], 8111)
+    api = httpx.Client(base_url="http://127.0.0.1:8111", headers={"Authorization": f"Bearer {token}"})
+    made = api.post("/org-agents/with-blueprint", json={"name": "Shop Buddy", "agent_blueprint": shop_buddy()}).json()
+    agent, first = made["agent"]["id"], made["blueprint"]["id"]
+    api.post(f"/org-agents/{agent}/blueprints/{first}/compile", params={"activate": "true"}).raise_for_status()
+    for _ in range(VERSIONS - 1):
+        api.post(f"/org-agents/{agent}/blueprints", json={"agent_blueprint": shop_buddy()}).raise_for_status()
+    for n in range(AGENTS):
+        api.post("/org-agents", json={"name": f"agent {n}"}).raise_for_status()
+    prompt = f"/org-agents/{agent}/prompt"
+    answer = api.get(prompt)
+    kept = [[k, v] for k, v in answer.headers.items() if k not in {"date", "server", "x-request-id"}]
+    (servers.tmp / "answer.json").write_text(json.dumps(
+        {"status": answer.status_code, "headers": kept, "body": base64.b64encode(answer.content).decode()}
+    ))  # fmt: skip
+    granian = [str(BIN / "granian"), "--interface", "asgi", "--workers", str(WORKERS), "--host", "127.0.0.1",
+               "--loop", "uvloop"]  # fmt: skip
+    servers.start("bare", [*granian, "--port", "8112", "bench.anchors.bare:app"], 8112,
+                  {"BENCH_ANSWER_FILE": str(servers.tmp / "answer.json")})  # fmt: skip
+    servers.start("minimal", [*granian, "--port", "8113", "bench.anchors.minimal:app"], 8113)
+    servers.start("nginx", nginx.prepare(servers.tmp / "nginx", 8114, WORKERS, answer.headers["content-type"],
+                                         answer.content), 8114)  # fmt: skip
+    cases = [
+        ("hot path vs the bare ASGI app", prompt, 8112, prompt),
+        ("hot path vs nginx's static file", prompt, 8114, prompt),
+        ("GET /org-agents/{id} vs the minimal app", f"/org-agents/{agent}", 8113, f"/org-agents/{agent}"),
+        ("a page of versions vs the minimal app", f"/org-agents/{agent}/blueprints", 8113,
+         f"/org-agents/{agent}/blueprints"),
+        ("a page of agents vs the minimal app", "/org-agents", 8113, "/org-agents"),
+    ]  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    for name, ours, port, theirs in cases:
+        wrk(8111, ours, token, 2), wrk(port, theirs, token, 2)
+        mine, anchor = [], []
+        for _ in range(runs):
+            anchor.append(wrk(port, theirs, token, seconds))
+            mine.append(wrk(8111, ours, token, seconds))
+        row = {
+            "case": name, "ours": round(statistics.median(r for r, _ in mine)),
+            "anchor": round(statistics.median(r for r, _ in anchor)),
+            "ours_p99_ms": round(statistics.median(p for _, p in mine), 2),
+            "anchor_p99_ms": round(statistics.median(p for _, p in anchor), 2),
+            "ours_runs": [round(r) for r, _ in mine], "anchor_runs": [round(r) for r, _ in anchor],
+        }  # fmt: skip
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    print("\n| comparison | serve req/s (runs) | anchor req/s (runs) | ratio | p99 serve / anchor |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['case']} | {r['ours']:,} ({', '.join(f'{x:,}' for x in r['ours_runs'])}) | {r['anchor']:,} "
+            f"({', '.join(f'{x:,}' for x in r['anchor_runs'])}) | **{r['ours'] / r['anchor']:.2f} \u00d7** | "
+            f"{r['ours_p99_ms']} / {r['anchor_p99_ms']} ms ({r['ours_p99_ms'] / r['anchor_p99_ms']:.2f} \u00d7) |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
