@@ -52,6 +52,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if lost:
             raise pytest.UsageError(f"pytest-xdist no longer groups the tests marked xdist_group, e.g. {lost[0]}")
 
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
