@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from adapters.postgres.agents import SELECT_AGENTS_AFTER, SELECT_FIRST_AGENTS
+from adapters.postgres.agents import SEARCH_AGENTS, SELECT_AGENTS_AFTER, SELECT_FIRST_AGENTS, like_pattern
 from adapters.postgres.audit import (
     EARLIEST,
     HIGHEST_ID,
@@ -162,6 +162,18 @@ def test_the_query_uses_an_index_and_never_scans_a_whole_table(big: Any, case: s
     print(f"{case}: {' > '.join(plan)}")  # shown with -s; quoted in the README
     assert not [node for node in plan if node.startswith("Seq Scan")], plan
     assert any("Index" in node for node in plan), plan
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("query", ["agent 1234", "zebra"])
+def test_a_search_reads_the_names_trigram_index_not_every_agent_of_the_organization(big: Any, query: str) -> None:
+    conn, ids = big
+
+    plan = _plan(conn, SEARCH_AGENTS, {"org_id": ids["org"], "pattern": like_pattern(query), "limit": 21})
+
+    print(f"search {query!r}: {' > '.join(plan)}")
+    assert "Bitmap Index Scan using idx_org_agents_name_trgm" in plan, plan
+    assert not [node for node in plan if node.startswith("Seq Scan")], plan
 
 
 # -- the audit trail: however long, a page of any filter is one short range of one index ----------------------------
