@@ -35,8 +35,11 @@ async def open_pool(
     With `pgbouncer` (DATABASE_URL goes through PgBouncer in transaction pooling mode), each transaction may run on
     another server connection: nothing is prepared on the server (psycopg prepares a query it sent five times), and
     no session setting is sent at connection, since PgBouncer refuses startup options; its own `connect_query` sets
-    the statement timeout there (README, "Behind PgBouncer")."""
-    kwargs: dict[str, Any] = {"application_name": name}
+    the statement timeout there (README, "Behind PgBouncer").
+
+    Connections are in autocommit: a single statement is its own transaction, with no BEGIN and COMMIT around it
+    (a round trip each); a transaction begins explicitly (`conn.transaction()`, or Session's BEGIN)."""
+    kwargs: dict[str, Any] = {"application_name": name, "autocommit": True}
     if pgbouncer:
         kwargs["prepare_threshold"] = None
     else:

@@ -32,14 +32,19 @@ async def translated_errors() -> AsyncIterator[None]:
 class Session:
     """The connection of one unit of work, as its repositories use it.
 
+    Pooled connections are in autocommit (adapters/postgres/pool.py); a session that is a `transaction` sends its
+    own BEGIN, in the pipeline of its first statements. psycopg, left to begin a transaction itself in pipeline mode,
+    waits for its BEGIN's answer alone: a round trip of its own in every write.
+
     Writes whose result nobody reads (`write`) are held back and sent together, in one pipeline, with the next
     read or with the commit: a writer holding an agent's row lock then waits for one round trip where it waited
     for one per statement (BENCHMARKS.md, (d)). Order is kept: a read sends what was written before it first.
     """
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection[Any], *, transaction: bool = True) -> None:
         self.conn = conn
-        self._writes: list[tuple[LiteralString, dict[str, Any]]] = []
+        self._begin = transaction  # BEGIN still to be sent, ahead of the first statement
+        self._writes: list[tuple[LiteralString, dict[str, Any] | None]] = []
         # Rows read ahead, in a round trip made anyway, for the repository that would read them to take once
         # (the organization's usage, read with an agent's lock: adapters/postgres/usage.py).
         self.read_ahead: dict[tuple[str, object], dict[str, Any]] = {}
@@ -49,14 +54,11 @@ class Session:
         self._writes.append((query, params))
 
     async def commit(self) -> None:
-        async with translated_errors():
-            writes = self._take_writes()
-            if not writes:
-                await self.conn.commit()
-                return
-            async with self.conn.pipeline():
-                await self._send(writes)
-                await self.conn.commit()
+        """What was written, then COMMIT, in one round trip; nothing to send when nothing was."""
+        if self._begin and not self._writes:
+            return  # no statement was ever sent: no transaction to end
+        async with translated_errors(), self.conn.pipeline():
+            await self._send([*self._take_writes(), ("COMMIT", None)])
 
     async def rows_of_each(self, *statements: tuple[LiteralString, dict[str, Any]]) -> list[list[dict[str, Any]]]:
         """Several reads in one round trip, run in order; each starts after the one before has finished (after a
@@ -67,24 +69,27 @@ class Session:
                 await self._send(self._take_writes())
                 for cur, (query, params) in zip(cursors, statements, strict=True):
                     await cur.execute(query, params)
-            found = [await cur.fetchall() for cur in cursors]
+            found = [await cur.fetchall() if cur.description else [] for cur in cursors]
             for cur in cursors:
                 await cur.close()
             return found
 
-    def _take_writes(self) -> list[tuple[LiteralString, dict[str, Any]]]:
+    def _take_writes(self) -> list[tuple[LiteralString, dict[str, Any] | None]]:
+        """What is to be sent ahead of the next statement: BEGIN, the first time, and the writes held back."""
         writes, self._writes = self._writes, []
+        if self._begin:
+            self._begin = False
+            writes.insert(0, ("BEGIN", None))
         return writes
 
-    async def _send(self, writes: list[tuple[LiteralString, dict[str, Any]]]) -> None:
+    async def _send(self, writes: list[tuple[LiteralString, dict[str, Any] | None]]) -> None:
         """Within an open pipeline: queued, not waited for."""
         for query, params in writes:
             await self.conn.execute(query, params)
 
     async def rows(self, query: LiteralString, params: dict[str, Any]) -> list[dict[str, Any]]:
-        if self._writes:
-            async with translated_errors(), self.conn.pipeline():
-                await self._send(self._take_writes())
+        if self._writes or self._begin:
+            return (await self.rows_of_each((query, params)))[0]
         async with translated_errors(), self.conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(query, params)
             return await cur.fetchall() if cur.description else []

@@ -18,9 +18,10 @@ from adapters.postgres.webhooks import PostgresWebhookRepository
 class PostgresUnitOfWork:
     """Holds one pooled connection from `async with` to its end; only `commit()` keeps anything.
 
-    A read-only one runs in autocommit: each statement (or pipeline of statements) is its own transaction, so
-    neither a BEGIN nor a ROLLBACK costs a round trip. At READ COMMITTED, the isolation every unit of work runs at,
-    a transaction gives its statements no common snapshot either, so its reads see nothing less consistent."""
+    A read-only one is no transaction: each statement (or pipeline of statements) is its own, in the pooled
+    connection's autocommit, so neither a BEGIN nor a ROLLBACK costs a round trip. At READ COMMITTED, the isolation
+    every unit of work runs at, a transaction gives its statements no common snapshot either, so its reads see
+    nothing less consistent. Any other sends its BEGIN with its first statements (Session)."""
 
     def __init__(self, pool: AsyncConnectionPool, *, read_only: bool = False) -> None:
         self._pool = pool
@@ -64,9 +65,7 @@ class PostgresUnitOfWork:
     async def __aenter__(self) -> Self:
         async with translated_errors():
             conn = await self._pool.getconn()
-        if self._read_only:
-            await conn.set_autocommit(True)  # the connection is idle: this sends nothing
-        self._session = Session(conn)
+        self._session = Session(conn, transaction=not self._read_only)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -74,12 +73,8 @@ class PostgresUnitOfWork:
         if session is None:
             return
         try:
-            if session.conn.broken:
-                pass
-            elif self._read_only:
-                await session.conn.set_autocommit(False)  # idle again: nothing to send
-            else:
-                await session.conn.rollback()  # whatever was not committed is dropped
+            if not session.conn.broken:
+                await session.conn.rollback()  # whatever was not committed is dropped; idle, nothing is sent
         except psycopg.Error:
             pass  # the pool checks a returned connection and replaces it when it is broken
         finally:
