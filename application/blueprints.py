@@ -221,8 +221,7 @@ async def get_version(deps: Deps, who: Principal, cmd: GetVersion) -> BlueprintV
     is not found."""
     ensure_manage_scope(who)
     async with deps.uow(read_only=True) as uow:
-        agent = await uow.agents.get(who.org_id, cmd.agent_id)
-        return await uow.versions.get(agent.id, cmd.version_id)
+        return await uow.versions.of_agent(who.org_id, cmd.agent_id, cmd.version_id)
 
 
 async def compile_version(deps: Deps, who: Principal, cmd: CompileVersion) -> CompileReport:

@@ -161,6 +161,10 @@ class BlueprintRepository(Protocol):
         """Raises BlueprintNotFound, also for a version of another agent."""
         ...
 
+    async def of_agent(self, org_id: UUID, agent_id: UUID, version_id: UUID) -> BlueprintVersion:
+        """As `get`, for an agent of the organization, read with it: AgentNotFound for another organization's."""
+        ...
+
     async def record_compilation(self, version: BlueprintVersion) -> None:
         """Stores the compilation fields of a version; nothing else of a version ever changes."""
         ...

@@ -70,6 +70,12 @@ class InMemoryBlueprintRepository:
             raise BlueprintNotFound(agent_id, version_id)
         return _detached(version)
 
+    async def of_agent(self, org_id: UUID, agent_id: UUID, version_id: UUID) -> BlueprintVersion:
+        agent = self._state.agents.get(agent_id)
+        if agent is None or agent.org_id != org_id:
+            raise AgentNotFound(agent_id)
+        return await self.get(agent_id, version_id)
+
     async def record_compilation(self, version: BlueprintVersion) -> None:
         stored = self._state.versions[version.id]
         self._state.versions[version.id] = msgspec.structs.replace(

@@ -7,7 +7,7 @@ from uuid import UUID
 import msgspec
 from psycopg.types.json import Jsonb
 
-from adapters.postgres.agents import SELECT_AGENT, SELECT_AGENT_FOR_UPDATE
+from adapters.postgres.agents import SELECT_AGENT_FOR_UPDATE
 from adapters.postgres.session import Session, row_as
 from adapters.postgres.usage import SELECT_USAGE, read_ahead
 from domain.agents import Agent
@@ -38,6 +38,15 @@ SELECT_VERSION: Final = """
     FROM agent_blueprints
     WHERE agent_id = %(agent_id)s AND id = %(id)s
 """
+# The agent's row and its version in one statement: no row, the agent is not the organization's; NULLs, the version is
+# not the agent's.
+SELECT_VERSION_OF_AGENT: Final = """
+    SELECT v.id, v.agent_id, v.version, v.agent_blueprint, v.created_by, v.created_at, v.conversation_id,
+           v.compilation_status, v.compiled_system_prompt, v.compiled_at, v.compiled_by, v.compile_errors,
+           v.compiler_version, v.message, v.compile_warnings
+    FROM org_agents a LEFT JOIN agent_blueprints v ON v.agent_id = a.id AND v.id = %(id)s
+    WHERE a.org_id = %(org_id)s AND a.id = %(agent_id)s
+"""
 RECORD_COMPILATION: Final = """
     UPDATE agent_blueprints
     SET compilation_status = %(compilation_status)s, compiled_system_prompt = %(compiled_system_prompt)s,
@@ -54,26 +63,28 @@ _NEWEST_FIRST: Final = """
     ORDER BY version DESC
     LIMIT %(limit)s
 """
+
+
 # Pages of summaries, newest first: no document and no prompt is read (a prompt's size is in its TOAST header).
 # `before` is never NULL (the first page passes a number above any version), so every page is one range scan of an
 # index, however deep: (agent_id, version) for all versions, (agent_id, conversation_id, version) in a conversation,
-# (agent_id, compilation_status, version) by status.
-SELECT_VERSIONS: Final = _SUMMARY + "WHERE agent_id = %(agent_id)s AND version < %(before)s" + _NEWEST_FIRST
-SELECT_VERSIONS_OF_CONVERSATION: Final = (
-    _SUMMARY
-    + "WHERE agent_id = %(agent_id)s AND conversation_id = %(conversation_id)s AND version < %(before)s"
-    + _NEWEST_FIRST
+# (agent_id, compilation_status, version) by status. One statement reads the agent's row and its page: no row, the
+# agent is not the organization's; one row of NULLs, it has no version on this page.
+_AGENT_AND: Final = "SELECT v.* FROM org_agents a LEFT JOIN LATERAL ("
+_OF_AGENT: Final = ") v ON true WHERE a.org_id = %(org_id)s AND a.id = %(agent_id)s"
+
+
+def _page_of_agent(where: LiteralString) -> LiteralString:
+    return _AGENT_AND + _SUMMARY + "WHERE agent_id = %(agent_id)s AND " + where + _NEWEST_FIRST + _OF_AGENT
+
+
+SELECT_VERSIONS: Final = _page_of_agent("version < %(before)s")
+SELECT_VERSIONS_OF_CONVERSATION: Final = _page_of_agent(
+    "conversation_id = %(conversation_id)s AND version < %(before)s"
 )
-SELECT_VERSIONS_WITH_STATUS: Final = (
-    _SUMMARY
-    + "WHERE agent_id = %(agent_id)s AND compilation_status = %(status)s AND version < %(before)s"
-    + _NEWEST_FIRST
-)
-SELECT_VERSIONS_OF_CONVERSATION_WITH_STATUS: Final = (
-    _SUMMARY
-    + """WHERE agent_id = %(agent_id)s AND conversation_id = %(conversation_id)s AND compilation_status = %(status)s
-           AND version < %(before)s"""
-    + _NEWEST_FIRST
+SELECT_VERSIONS_WITH_STATUS: Final = _page_of_agent("compilation_status = %(status)s AND version < %(before)s")
+SELECT_VERSIONS_OF_CONVERSATION_WITH_STATUS: Final = _page_of_agent(
+    "conversation_id = %(conversation_id)s AND compilation_status = %(status)s AND version < %(before)s"
 )
 # The newest whole version below a number (`before`, never NULL), of any status or of one.
 SELECT_LATEST_VERSION: Final = """
@@ -200,6 +211,16 @@ class PostgresBlueprintRepository:
             raise BlueprintNotFound(agent_id, version_id)
         return _version(row)
 
+    async def of_agent(self, org_id: UUID, agent_id: UUID, version_id: UUID) -> BlueprintVersion:
+        row = await self._session.row(
+            SELECT_VERSION_OF_AGENT, {"org_id": org_id, "agent_id": agent_id, "id": version_id}
+        )
+        if row is None:
+            raise AgentNotFound(agent_id)
+        if row["id"] is None:
+            raise BlueprintNotFound(agent_id, version_id)
+        return _version(row)
+
     async def record_compilation(self, version: BlueprintVersion) -> None:
         self._session.write(
             RECORD_COMPILATION,
@@ -250,17 +271,16 @@ class PostgresBlueprintRepository:
             query = SELECT_VERSIONS_OF_CONVERSATION if status is None else SELECT_VERSIONS_OF_CONVERSATION_WITH_STATUS
         params = {
             "org_id": org_id,
-            "id": agent_id,
             "agent_id": agent_id,
             "before": _below(before),
             "conversation_id": conversation_id,
             "status": status.value if status else None,
             "limit": limit,
         }
-        agents, rows = await self._session.rows_of_each((SELECT_AGENT, params), (query, params))
-        if not agents:
+        rows = await self._session.rows(query, params)
+        if not rows:
             raise AgentNotFound(agent_id)
-        return [row_as(row, VersionSummary) for row in rows]
+        return [row_as(row, VersionSummary) for row in rows if row["id"] is not None]
 
     async def get_many(self, agent_id: UUID, version_ids: Sequence[UUID]) -> list[BlueprintVersion]:
         rows = await self._session.rows(SELECT_VERSIONS_BY_ID, {"agent_id": agent_id, "ids": list(version_ids)})

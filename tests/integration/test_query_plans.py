@@ -107,16 +107,31 @@ CASES: dict[str, tuple[LiteralString, Callable[[dict[str, uuid.UUID]], dict[str,
     "live prompt": (SELECT_LIVE_PROMPT, lambda ids: {"org_id": ids["org"], "agent_id": ids["agent"]}),
     "versions, first page": (
         SELECT_VERSIONS,
-        lambda ids: {"agent_id": ids["agent"], "before": ABOVE_ANY_VERSION, "limit": 21},
+        lambda ids: {"org_id": ids["org"], "agent_id": ids["agent"], "before": ABOVE_ANY_VERSION, "limit": 21},
     ),
-    "versions, deep page": (SELECT_VERSIONS, lambda ids: {"agent_id": ids["agent"], "before": 42, "limit": 21}),
+    "versions, deep page": (
+        SELECT_VERSIONS,
+        lambda ids: {"org_id": ids["org"], "agent_id": ids["agent"], "before": 42, "limit": 21},
+    ),
     "versions of a conversation": (
         SELECT_VERSIONS_OF_CONVERSATION,
-        lambda ids: {"agent_id": ids["agent"], "conversation_id": "conv 7", "before": ABOVE_ANY_VERSION, "limit": 21},
+        lambda ids: {
+            "org_id": ids["org"],
+            "agent_id": ids["agent"],
+            "conversation_id": "conv 7",
+            "before": ABOVE_ANY_VERSION,
+            "limit": 21,
+        },
     ),
     "compiled versions": (
         SELECT_VERSIONS_WITH_STATUS,
-        lambda ids: {"agent_id": ids["agent"], "status": "compiled", "before": ABOVE_ANY_VERSION, "limit": 21},
+        lambda ids: {
+            "org_id": ids["org"],
+            "agent_id": ids["agent"],
+            "status": "compiled",
+            "before": ABOVE_ANY_VERSION,
+            "limit": 21,
+        },
     ),
     "prompt of a label": (
         SELECT_LABELLED_PROMPT,
