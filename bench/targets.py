@@ -18,10 +18,14 @@ from pathlib import Path
 from typing import Any, Final
 
 import httpx
+import msgspec
+import psycopg
 
 from bench.anchors import nginx
+from bench.measure import Versions, WriteRun
 from bench.seed import bench_database
 from bench.wrk import WRK
+from bench.wrk import wrk as scripted_wrk
 from entrypoints.http.examples import shop_buddy
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -29,6 +33,16 @@ BIN: Final = Path(sys.executable).parent
 WORKERS: Final = 2
 VERSIONS: Final = 30  # the agent whose versions are listed (one page of 20 and more)
 AGENTS: Final = 25  # beside it, for the agents' page
+WRITERS: Final = 32  # connections POSTing versions: all on one agent, or each on an agent of its own
+# Per agent, in the order given: its versions' count, lowest and highest number.
+VERSIONS_OF: Final = """
+    SELECT count(b.version), min(b.version), max(b.version)
+    FROM unnest(%s::uuid[]) WITH ORDINALITY AS a(id, n) LEFT JOIN agent_blueprints b ON b.agent_id = a.id
+    GROUP BY a.id, a.n ORDER BY a.n
+"""
+SERVICE_BUSY: Final = """
+    SELECT count(*) FROM pg_stat_activity WHERE application_name = 'org-agents' AND state IS DISTINCT FROM 'idle'
+"""
 
 
 class Servers:
@@ -83,6 +97,8 @@ def owner_token(conninfo: str) -> str:
 
 
 def main(argv: Sequence[str] = sys.argv[1:]) -> int:
+    only_writes = "--writes" in argv  # the writes alone: the reads' cases and their anchors skipped
+    argv = [arg for arg in argv if arg != "--writes"]
     seconds, runs = (int(argv[0]), int(argv[1])) if len(argv) == 2 else (5, 3)
     if not Path(WRK).exists() or not Path(nginx.NGINX).exists():
         print("bench.targets needs wrk and nginx: `apt-get install wrk nginx-light`", file=sys.stderr)
@@ -99,15 +115,54 @@ def main(argv: Sequence[str] = sys.argv[1:]) -> int:
             token = owner_token(conninfo)
             servers = Servers(tmp, env)
             try:
-                return measure(servers, token, seconds, runs)
+                return measure(servers, token, seconds, runs, conninfo, reads=not only_writes)
             finally:
                 servers.stop()
     return 0
 
 
-def measure(servers: Servers, token: str, seconds: int, runs: int) -> int:
-    """Seeds through serve (an agent with VERSIONS versions, its first compiled and live; AGENTS agents beside it),
-    starts the anchors, compares."""
+def versions_of(conninfo: str, agents: Sequence[str]) -> list[Versions]:
+    """Each agent's versions once serve has finished what was in flight: no connection of its pool busy, and two
+    readings in a row the same."""
+    previous = None
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for _ in range(600):
+            busy = conn.execute(SERVICE_BUSY).fetchone()
+            found = [Versions(*row) for row in conn.execute(VERSIONS_OF, [list(agents)]).fetchall()]
+            if busy == (0,) and found == previous:
+                return found
+            previous = found
+            time.sleep(0.05)
+    raise SystemExit("serve was still writing 30 s after the load")
+
+
+def writes(tmp: Path, conninfo: str, token: str, agents: Sequence[str], seconds: int) -> float:
+    """WRITERS connections POST versions for `seconds`: to one agent (wrk -t2), or (WRITERS agents) connection n to
+    agent n (wrk -tWRITERS, bench.lua's one path per thread). Versions acknowledged per second; it stops unless each
+    agent's run is correct as bench.measure's (d) judges one: every answer 201, numbers gapless, no acknowledged
+    version lost, at most one committed unacknowledged per connection."""
+    env = {"BENCH_BODY_FILE": str(tmp / "version.json")}
+    (tmp / "version.json").write_text(json.dumps({"agent_blueprint": shop_buddy()}))
+    url, threads = f"http://127.0.0.1:8111/org-agents/{agents[0]}/blueprints", 2
+    if len(agents) > 1:
+        (tmp / "writers.txt").write_text("".join(f"/org-agents/{a}/blueprints {token}\n" for a in agents))
+        env["BENCH_PATHS_FILE"], threads = str(tmp / "writers.txt"), len(agents)
+    before = versions_of(conninfo, agents)
+    run = scripted_wrk(url, WRITERS, seconds, {"Authorization": f"Bearer {token}"}, env, threads)
+    after = versions_of(conninfo, agents)
+    each = [run] if len(agents) == 1 else [msgspec.structs.replace(run, statuses=s) for s in run.thread_statuses]
+    if len(each) != len(agents):
+        raise SystemExit(f"{len(each)} threads' answers for {len(agents)} agents")
+    problems = [f"agent {n}: {problem}" for n, (one, was, now) in enumerate(zip(each, before, after, strict=True))
+                for problem in WriteRun(wrk=one, before=was, after=now).problems(WRITERS // len(agents))]  # fmt: skip
+    if problems:
+        raise SystemExit(f"writes to {len(agents)} agent(s) went wrong: {'; '.join(problems)}")
+    return run.statuses.get(201, 0) / run.seconds
+
+
+def measure(servers: Servers, token: str, seconds: int, runs: int, conninfo: str, *, reads: bool = True) -> int:
+    """Seeds through serve (an agent with VERSIONS versions, its first compiled and live; AGENTS agents beside it,
+    WRITERS more for the writes), starts the anchors, compares; then the writes, alone on the machine."""
     servers.start("serve", [str(BIN / "org-agents"), "serve", "--port", "8111", "--workers", str(WORKERS)], 8111)
     api = httpx.Client(base_url="http://127.0.0.1:8111", headers={"Authorization": f"Bearer {token}"})
     made = api.post("/org-agents/with-blueprint", json={"name": "Shop Buddy", "agent_blueprint": shop_buddy()}).json()
@@ -117,6 +172,7 @@ def measure(servers: Servers, token: str, seconds: int, runs: int) -> int:
         api.post(f"/org-agents/{agent}/blueprints", json={"agent_blueprint": shop_buddy()}).raise_for_status()
     for n in range(AGENTS):
         api.post("/org-agents", json={"name": f"agent {n}"}).raise_for_status()
+    writers = [api.post("/org-agents", json={"name": f"writer {n}"}).json()["id"] for n in range(WRITERS)]
     prompt = f"/org-agents/{agent}/prompt"
     answer = api.get(prompt)
     kept = [[k, v] for k, v in answer.headers.items() if k not in {"date", "server", "x-request-id"}]
@@ -139,7 +195,7 @@ def measure(servers: Servers, token: str, seconds: int, runs: int) -> int:
         ("a page of agents vs the minimal app", "/org-agents", 8113, "/org-agents"),
     ]  # fmt: skip
     rows: list[dict[str, Any]] = []
-    for name, ours, port, theirs in cases:
+    for name, ours, port, theirs in cases if reads else []:
         wrk(8111, ours, token, 2), wrk(port, theirs, token, 2)
         mine, anchor = [], []
         for _ in range(runs):
@@ -154,14 +210,27 @@ def measure(servers: Servers, token: str, seconds: int, runs: int) -> int:
         }  # fmt: skip
         print(json.dumps(row), flush=True)
         rows.append(row)
-    print("\n| comparison | serve req/s (runs) | anchor req/s (runs) | ratio | p99 serve / anchor |")
-    print("|---|---|---|---|---|")
+    if rows:
+        print("\n| comparison | serve req/s (runs) | anchor req/s (runs) | ratio | p99 serve / anchor |")
+        print("|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['case']} | {r['ours']:,} ({', '.join(f'{x:,}' for x in r['ours_runs'])}) | {r['anchor']:,} "
             f"({', '.join(f'{x:,}' for x in r['anchor_runs'])}) | **{r['ours'] / r['anchor']:.2f} \u00d7** | "
             f"{r['ours_p99_ms']} / {r['anchor_p99_ms']} ms ({r['ours_p99_ms'] / r['anchor_p99_ms']:.2f} \u00d7) |"
         )
+    for proc in servers.procs[1:]:
+        proc.terminate()  # the anchors are done: the writes have the machine to themselves
+    measured = {}
+    for name, agents in ((f"on {WRITERS} agents", writers), ("on one agent", writers[:1])):
+        writes(servers.tmp, conninfo, token, agents, 2)
+        measured[name] = [writes(servers.tmp, conninfo, token, agents, seconds) for _ in range(runs)]
+        print(json.dumps({"case": f"{WRITERS} writers {name}", "versions_per_s": [round(r) for r in measured[name]]}),
+              flush=True)  # fmt: skip
+    print(f"\n| {WRITERS} writers | versions/s, median (runs) | gapless, none lost, no error |")
+    print("|---|---|---|")
+    for name, rates in measured.items():
+        print(f"| {name} | **{statistics.median(rates):,.0f}** ({', '.join(f'{r:,.0f}' for r in rates)}) | yes |")
     return 0
 
 

@@ -33,6 +33,8 @@ class Run(msgspec.Struct, frozen=True):
     p99_us: int
     errors: Errors
     statuses: dict[int, int]  # responses by status, counted only with BENCH_BODY_FILE
+    thread_statuses: list[dict[int, int]] = []  # the same per wrk thread, in the order of its threads
+    bytes: int = 0  # read, headers and bodies
 
     @property
     def seconds(self) -> float:
@@ -56,10 +58,10 @@ def parse(stdout: str) -> Run:
         raise WrkFailed(f"no summary from {SCRIPT.name} ({exc}) in wrk's output:\n{stdout}") from None
 
 
-def wrk(url: str, connections: int, seconds: int, headers: Env = None, env: Env = None) -> Run:
+def wrk(url: str, connections: int, seconds: int, headers: Env = None, env: Env = None, threads: int = THREADS) -> Run:
     """One run; `env` is the script's (BENCH_PATHS_FILE, BENCH_BODY_FILE)."""
     options = [arg for name, value in (headers or {}).items() for arg in ("-H", f"{name}: {value}")]
-    args = [WRK, f"-t{THREADS}", f"-c{connections}", f"-d{seconds}s", "-s", str(SCRIPT), *options, url]
+    args = [WRK, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", str(SCRIPT), *options, url]
     environment = os.environ | dict(env or {})
     done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=seconds + 60, env=environment)  # noqa: S603
     if done.returncode != 0:

@@ -1,6 +1,7 @@
 -- Every bench run of wrk: done() prints one JSON line (times in µs) for bench/wrk.py. With BENCH_PATHS_FILE, each
 -- thread GETs its "<path> <token>" lines in turn, from an offset of its own ((b2)); with BENCH_BODY_FILE, every
--- request POSTs that file and the responses are counted by status ((d)).
+-- request POSTs that file and the responses are counted by status, per thread too ((d)); with both, thread n POSTs
+-- to line n only, with its token: run one connection per thread, and each connection writes to its own path ((d2)).
 
 local paths_file, body_file = os.getenv("BENCH_PATHS_FILE"), os.getenv("BENCH_BODY_FILE")
 local threads = {}
@@ -22,7 +23,15 @@ function init(args)
       requests = {}
       for line in io.lines(paths_file) do
          local path, token = line:match("^(%S+) (%S+)$")
-         requests[#requests + 1] = wrk.format("GET", path, { Authorization = "Bearer " .. token })
+         local headers = { Authorization = "Bearer " .. token }
+         if body_file then
+            headers["Content-Type"] = "application/json"
+         end
+         requests[#requests + 1] = wrk.format(wrk.method, path, headers, wrk.body)
+      end
+      if body_file then
+         assert(index < #requests, "BENCH_PATHS_FILE with BENCH_BODY_FILE: fewer lines than threads")
+         requests = { requests[index + 1] }
       end
       counter = math.floor(#requests * (index * 0.6180339887 % 1))
    end
@@ -41,19 +50,27 @@ if body_file then
    end
 end
 
+local function counted(by_status)
+   local counts = {}
+   for status, count in pairs(by_status) do
+      counts[#counts + 1] = string.format('"%d":%d', status, count)
+   end
+   return "{" .. table.concat(counts, ",") .. "}"
+end
+
 function done(summary, latency, requests)
-   local sums, counts = {}, {}
+   local sums, per_thread = {}, {}
    for _, thread in ipairs(threads) do
-      for status, count in pairs(thread:get("statuses")) do
+      local counts = thread:get("statuses")
+      for status, count in pairs(counts) do
          sums[status] = (sums[status] or 0) + count
       end
-   end
-   for status, count in pairs(sums) do
-      counts[#counts + 1] = string.format('"%d":%d', status, count)
+      per_thread[#per_thread + 1] = counted(counts)
    end
    local e = summary.errors
    io.write(string.format(
-      '{"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"errors":{"connect":%d,"read":%d,"write":%d,' ..
-      '"timeout":%d,"status":%d},"statuses":{%s}}\n', summary.requests, summary.duration, latency:percentile(50),
-      latency:percentile(99), e.connect, e.read, e.write, e.timeout, e.status, table.concat(counts, ",")))
+      '{"requests":%d,"duration_us":%d,"bytes":%d,"p50_us":%d,"p99_us":%d,"errors":{"connect":%d,"read":%d,' ..
+      '"write":%d,"timeout":%d,"status":%d},"statuses":%s,"thread_statuses":[%s]}\n', summary.requests,
+      summary.duration, summary.bytes, latency:percentile(50), latency:percentile(99), e.connect, e.read, e.write,
+      e.timeout, e.status, counted(sums), table.concat(per_thread, ",")))
 end
