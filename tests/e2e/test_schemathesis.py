@@ -71,7 +71,7 @@ from entrypoints.settings import Settings
 pytestmark = pytest.mark.slow
 
 MAX_EXAMPLES: Final = 20  # random cases per operation, on top of its examples and coverage cases (CI time: README)
-SCENARIOS: Final = 30  # stateful: sequences of linked calls (CI time)
+SCENARIOS: Final = 20  # stateful: sequences of linked calls (CI time)
 STEPS: Final = 15  # at most, in each
 
 

@@ -1,6 +1,6 @@
 """Webhook delivery by real `org-agents serve` processes on the test PostgreSQL, to a real receiver on loopback
 (tests/receivers.py): serve killed with SIGKILL in the middle of deliveries loses none (the next start delivers
-them); two instances deliver each event once; a storm of 1,000 changes drains. The last two share two instances
+them); two instances deliver each event once; a storm of 500 changes drains. The last two share two instances
 (2 workers each), each test in an organization of its own. Waits poll conditions with a deadline; the times are
 printed (shown with -s), never asserted, and measured properly by bench/webhooks.py.
 """
@@ -37,7 +37,7 @@ from tests.serving import Serving, serving
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 DEADLINE_S: Final = 30.0
-STORM: Final = 1_000
+STORM: Final = 500  # 8 writers at once, claimed 8 at a time (PER_CLAIM): many claims, as in any storm (CI time)
 STORM_DEADLINE_S: Final = 60.0
 STORM_WRITERS: Final = 8
 SLOW_RECEIVER_S: Final = 0.2  # each answer of the receiver of the SIGKILL test takes this long
@@ -258,7 +258,7 @@ async def _storm(conninfo: str, data_dir: Path, url: str) -> tuple[Principal, st
         return who, made.secret, started, time.monotonic()
 
 
-def test_a_storm_of_1000_changes_drains_to_the_receiver(instances: Instances) -> None:
+def test_a_storm_of_500_changes_drains_to_the_receiver(instances: Instances) -> None:
     with receiver() as got:
         who, secret, started, committed = asyncio.run(_storm(instances.conninfo, instances.data_dir, got.url))
         ids = arrived(got, STORM, STORM_DEADLINE_S)
