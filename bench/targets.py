@@ -87,6 +87,18 @@ def wrk(port: int, path: str, token: str, seconds: int) -> tuple[float, float]:
     return float(rate[1]), float(found[1]) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found[2]]
 
 
+def cpu_times() -> list[int]:
+    """The machine's CPU time so far, in jiffies, by kind (user, nice, system, idle, iowait, irq, softirq, steal)."""
+    return [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def stolen(before: list[int], after: list[int]) -> float:
+    """The share of the machine's CPU time between two readings that its hypervisor gave to others (steal): on a
+    shared host, what makes one run's numbers incomparable with another's, and its ratios noisier."""
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    return spent[7] / max(sum(spent), 1)
+
+
 def owner_token(conninfo: str) -> str:
     """A key of an owner of a new organization, minted as a person would: `org-agents token create`."""
     made = subprocess.run(  # noqa: S603 - this module's own commands
@@ -195,6 +207,7 @@ def measure(servers: Servers, token: str, seconds: int, runs: int, conninfo: str
         ("a page of agents vs the minimal app", "/org-agents", 8113, "/org-agents"),
     ]  # fmt: skip
     rows: list[dict[str, Any]] = []
+    started = cpu_times()
     for name, ours, port, theirs in cases if reads else []:
         wrk(8111, ours, token, 2), wrk(port, theirs, token, 2)
         mine, anchor = [], []
@@ -231,6 +244,7 @@ def measure(servers: Servers, token: str, seconds: int, runs: int, conninfo: str
     print("|---|---|---|")
     for name, rates in measured.items():
         print(f"| {name} | **{statistics.median(rates):,.0f}** ({', '.join(f'{r:,.0f}' for r in rates)}) | yes |")
+    print(f"\nCPU time stolen by the hypervisor during the measurements: {stolen(started, cpu_times()):.0%}")
     return 0
 
 

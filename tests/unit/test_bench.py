@@ -26,6 +26,7 @@ from bench.measure import (
 )
 from bench.report import WatchResults, render
 from bench.staleness import Sighting, slowest, switches
+from bench.targets import stolen
 from bench.watch import (
     FIRST_WAIT_S,
     FanOut,
@@ -385,3 +386,8 @@ def test_a_webhook_run_with_a_delivery_missing_or_foreign_fails(arrivals: list[A
     events = {"a": T0, "b": T0 + timedelta(seconds=1)}
     with pytest.raises(BenchFailed, match=says):
         summary("storm", events, ["/hook/0"], arrivals, committed_at=T0.timestamp() + 1)
+
+
+def test_steal_is_its_share_of_the_cpu_time_between_two_readings() -> None:
+    assert stolen([1, 0, 1, 1, 0, 0, 0, 1], [11, 0, 11, 71, 0, 0, 0, 11]) == 0.1
+    assert stolen([5] * 8, [5] * 8) == 0.0  # no time passed: nothing stolen, no division by zero
