@@ -10,7 +10,7 @@ import msgspec
 from application.audit import record
 from application.deps import Deps
 from application.idempotency import remember, replay
-from application.labels import move_label
+from application.labels import found_version, move_label
 from application.pagination import Page, VersionKey, checked_limit, decode_cursor, encode_cursor, page_of
 from application.tokens import cached_principal
 from domain import blueprints as rules
@@ -233,10 +233,10 @@ async def compile_version(deps: Deps, who: Principal, cmd: CompileVersion) -> Co
     ensure_can_manage(who)
     label = _label_to_move(cmd)
     async with deps.uow() as uow:
-        agent = await uow.agents.get_for_update(who.org_id, cmd.agent_id)
+        agent, found = await uow.versions.lock_with_version(who.org_id, cmd.agent_id, cmd.version_id)
         if cmd.activate:
             ensure_unchanged(agent, cmd.if_match)  # before anything is recorded: a stale caller changes nothing
-        version = await uow.versions.get(agent.id, cmd.version_id)
+        version = found_version(agent, cmd.version_id, found)
         outcome = rules.compile_version(agent, version, by=who.user_id, now=deps.clock.now())
         compiled = outcome.version
         if outcome.changed:
@@ -276,9 +276,9 @@ async def activate_version(deps: Deps, who: Principal, cmd: ActivateVersion) -> 
     ensure_manage_scope(who)
     ensure_can_manage(who)
     async with deps.uow() as uow:
-        agent = await uow.agents.get_for_update(who.org_id, cmd.agent_id)
+        agent, found = await uow.versions.lock_with_version(who.org_id, cmd.agent_id, cmd.version_id)
         ensure_unchanged(agent, cmd.if_match)
-        version = await uow.versions.get(agent.id, cmd.version_id)
+        version = found_version(agent, cmd.version_id, found)
         agent, _ = await move_label(uow, deps, who, agent, PRODUCTION, version)
         await uow.commit()
     deps.live.agent_changed(agent.id)

@@ -17,7 +17,7 @@ from domain import labels as rules
 from domain.agents import Agent
 from domain.audit import Action
 from domain.blueprints import BlueprintVersion, CompilationStatus, activate
-from domain.errors import LabelNotFound
+from domain.errors import BlueprintNotFound, LabelNotFound
 from domain.labels import LATEST, PRODUCTION, Label, LabelMove
 from domain.roles import Principal, ensure_can_manage, ensure_manage_scope
 
@@ -86,14 +86,21 @@ async def get_label(deps: Deps, who: Principal, cmd: GetLabel) -> Label:
     return label
 
 
+def found_version(agent: Agent, version_id: UUID, version: BlueprintVersion | None) -> BlueprintVersion:
+    """What `lock_with_version` read, when it is one of the agent's versions; BlueprintNotFound otherwise."""
+    if version is None:
+        raise BlueprintNotFound(agent.id, version_id)
+    return version
+
+
 async def move_label_to(deps: Deps, who: Principal, cmd: MoveLabel) -> Label:
     """Points the label at a compiled version of the agent, creating it on its first move; moving it back is the
     rollback. Protected labels (production always) by owners and admins only. Production is the active version."""
     ensure_manage_scope(who)
     name = rules.checked_name(cmd.name, writing=True)
     async with deps.uow() as uow:
-        agent = await uow.agents.get_for_update(who.org_id, cmd.agent_id)
-        version = await uow.versions.get(agent.id, cmd.blueprint_id)
+        agent, found = await uow.versions.lock_with_version(who.org_id, cmd.agent_id, cmd.blueprint_id)
+        version = found_version(agent, cmd.blueprint_id, found)
         agent, label = await move_label(uow, deps, who, agent, name, version, cmd.if_match, only_new=cmd.only_new)
         await uow.commit()
     deps.live.agent_changed(agent.id)  # this process reads its own write; the others hear migration 0009's notice

@@ -155,6 +155,13 @@ class BlueprintRepository(Protocol):
         highest): the lock makes the number the writer's own until the unit of work ends. Raises AgentNotFound."""
         ...
 
+    async def lock_with_version(
+        self, org_id: UUID, agent_id: UUID, version_id: UUID
+    ) -> tuple[Agent, BlueprintVersion | None]:
+        """The agent, held as by `AgentRepository.get_for_update`, and its version `version_id` (None: not one of
+        its versions), read once the lock is held. Raises AgentNotFound."""
+        ...
+
     async def add(self, version: BlueprintVersion) -> None: ...
 
     async def get(self, agent_id: UUID, version_id: UUID) -> BlueprintVersion:

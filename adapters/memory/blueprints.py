@@ -61,6 +61,15 @@ class InMemoryBlueprintRepository:
             raise AgentNotFound(agent_id)
         return agent, 1 + max((v.version for v in self._of(agent_id)), default=0)
 
+    async def lock_with_version(
+        self, org_id: UUID, agent_id: UUID, version_id: UUID
+    ) -> tuple[Agent, BlueprintVersion | None]:
+        agent = self._state.agents.get(agent_id)  # units of work run one at a time: holding is implied
+        if agent is None or agent.org_id != org_id:
+            raise AgentNotFound(agent_id)
+        version = self._state.versions.get(version_id)
+        return agent, None if version is None or version.agent_id != agent_id else _detached(version)
+
     async def add(self, version: BlueprintVersion) -> None:
         self._state.versions[version.id] = _detached(version)
 

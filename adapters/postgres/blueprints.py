@@ -189,6 +189,19 @@ class PostgresBlueprintRepository:
         number: int = numbers[0]["next"]
         return row_as(agents[0], Agent), number
 
+    async def lock_with_version(
+        self, org_id: UUID, agent_id: UUID, version_id: UUID
+    ) -> tuple[Agent, BlueprintVersion | None]:
+        """The lock and the version in one round trip, the version read once the lock is held (its compilation is
+        changed only under that lock)."""
+        ids = {"org_id": org_id, "id": agent_id, "agent_id": agent_id}
+        agents, versions = await self._session.rows_of_each(
+            (SELECT_AGENT_FOR_UPDATE, ids), (SELECT_VERSION, ids | {"id": version_id})
+        )
+        if not agents:
+            raise AgentNotFound(agent_id)
+        return row_as(agents[0], Agent), _version(versions[0]) if versions else None
+
     async def add(self, version: BlueprintVersion) -> None:
         self._session.write(
             INSERT_VERSION,

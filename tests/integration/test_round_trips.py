@@ -13,16 +13,19 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from application.agents import CreateAgent, GetAgent, ListAgents, create_agent, get_agent, list_agents
 from application.blueprints import (
+    ActivateVersion,
     AddVersion,
     CompileVersion,
     GetVersion,
     ListVersions,
+    activate_version,
     add_version,
     compile_version,
     get_version,
     list_versions,
 )
 from application.deps import Deps
+from application.labels import MoveLabel, move_label_to
 from application.tokens import CreateToken, create_token
 from domain.roles import Principal, Role
 from entrypoints import bootstrap
@@ -104,8 +107,14 @@ async def test_each_use_case_waits_for_the_server_as_few_times_as_it_can(
         # The agent's row and the page, in one statement; so are the agent and the version read.
         "list versions": await trips(list_versions(deps, who, ListVersions(agent_id=agent.id))),
         "get a version": await trips(get_version(deps, who, GetVersion(agent_id=agent.id, version_id=first.id))),
-        # The agent's lock; the version; the compilation, its event and COMMIT.
+        # The agent's lock and the version; the compilation, its event and COMMIT.
         "compile": await trips(compile_version(deps, who, CompileVersion(agent_id=agent.id, version_id=first.id))),
+        # The agent's lock and the version; production's label; the move, the agent, their events and COMMIT.
+        "activate": await trips(activate_version(deps, who, ActivateVersion(agent_id=agent.id, version_id=first.id))),
+        # The agent's lock and the version; the labels' last moves; the label itself; the move, its event, COMMIT.
+        "move a label": await trips(
+            move_label_to(deps, who, MoveLabel(agent_id=agent.id, name="staging", blueprint_id=first.id))
+        ),
     }
     assert counts == {
         "add a version": 2,
@@ -114,5 +123,7 @@ async def test_each_use_case_waits_for_the_server_as_few_times_as_it_can(
         "list agents": 1,
         "list versions": 1,
         "get a version": 1,
-        "compile": 3,
+        "compile": 2,
+        "activate": 3,
+        "move a label": 4,
     }
