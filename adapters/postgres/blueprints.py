@@ -71,7 +71,7 @@ _NEWEST_FIRST: Final = """
 # (agent_id, compilation_status, version) by status. One statement reads the agent's row and its page: no row, the
 # agent is not the organization's; one row of NULLs, it has no version on this page.
 _AGENT_AND: Final = "SELECT v.* FROM org_agents a LEFT JOIN LATERAL ("
-_OF_AGENT: Final = ") v ON true WHERE a.org_id = %(org_id)s AND a.id = %(agent_id)s"
+_OF_AGENT: Final = ") v ON true WHERE a.org_id = %(org_id)s AND a.id = %(agent_id)s ORDER BY v.version DESC"
 
 
 def _page_of_agent(where: LiteralString) -> LiteralString:
