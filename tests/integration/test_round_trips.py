@@ -43,11 +43,13 @@ class Turns:
         self.host, self.port, self.count = host, port, 0
         self._sent: set[int] = set()  # connections whose client spoke since the server last did
         self.handlers: set[asyncio.Task[None]] = set()  # one per connection, awaited before the loop ends
+        self.writers: list[asyncio.StreamWriter] = []  # both ends of every connection, closed at the end
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if (task := asyncio.current_task()) is not None:
             self.handlers.add(task)
         upstream_reader, upstream_writer = await asyncio.open_connection(self.host, self.port)
+        self.writers += [writer, upstream_writer]
         key = id(writer)
 
         async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter, from_client: bool) -> None:
@@ -74,13 +76,17 @@ async def counted(migrated_database: str, tmp_path: Path) -> AsyncIterator[tuple
     port = server.sockets[0].getsockname()[1]
     proxied = make_conninfo(migrated_database, host="127.0.0.1", port=port)
     settings = Settings(database_url=proxied, data_dir=tmp_path)
-    try:
-        async with bootstrap.postgres_deps(settings, proxied, clock=FixedClock(), ids=SequentialIds()) as deps:
+    try:  # no change feed: its LISTEN connection's health checks would be round trips of no use case
+        async with bootstrap.postgres_deps(
+            settings, proxied, clock=FixedClock(), ids=SequentialIds(), follow_changes=False
+        ) as deps:
             issued = await create_token(deps, CreateToken(org_name="acme", user_id="ana", role=Role.OWNER))
             yield deps, turns, Principal(org_id=issued.token.org_id, user_id="ana", role=Role.OWNER)
     finally:
         server.close()
-        await asyncio.gather(*turns.handlers)  # the pool has closed its connections: each pump has ended
+        for end in turns.writers:  # the pool has closed its side; whatever is left open ends here
+            end.close()
+        await asyncio.wait_for(asyncio.gather(*turns.handlers, return_exceptions=True), 10)
         await server.wait_closed()
 
 
