@@ -347,6 +347,17 @@ def live_prompt_from_memory(deps: Deps, secret: str, cmd: GetLivePrompt) -> Live
     return None if who is None else deps.live.prompt(who.org_id, cmd.agent_id, cmd.label, count_miss=False)
 
 
+async def watch_live_prompt_from_memory(
+    deps: Deps, secret: str, cmd: WatchLivePrompt, unchanged: Callable[[LivePrompt], bool]
+) -> LivePrompt | None:
+    """`watch_live_prompt` for the token `secret`, when the live cache holds its principal and the prompt now; else
+    None at once, and `authenticate` with `watch_live_prompt` answer. The HTTP hot path holds watches with this."""
+    who = cached_principal(deps, secret)
+    if who is None or deps.live.prompt(who.org_id, cmd.agent_id, cmd.label, count_miss=False) is None:
+        return None
+    return await watch_live_prompt(deps, who, cmd, unchanged)
+
+
 async def get_compilation_stats(deps: Deps, who: Principal, cmd: GetCompilationStats) -> CompilationStats:
     """Counts over the caller's organization only; deleted agents are not counted."""
     ensure_manage_scope(who)

@@ -24,7 +24,7 @@ from domain.roles import Principal
 from domain.tokens import secret_hash
 from entrypoints.bootstrap import memory_deps
 from entrypoints.http.app import create_app
-from entrypoints.http.hot_path import answer_from_memory, label_asked
+from entrypoints.http.hot_path import answer_from_memory, asked
 from entrypoints.http.live_prompt import RenderedAnswers
 from entrypoints.settings import Settings
 from tests.doubles import FixedClock, SequentialIds
@@ -343,13 +343,46 @@ async def test_a_label_is_answered_from_memory_byte_for_byte_as_the_route_answer
     assert "from_memory" not in lines["routed-304"]
 
 
+async def test_a_watch_is_held_from_memory_and_answered_byte_for_byte_as_the_route_answers_it(
+    client: Client, deps: Deps, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    await staging_on_v2(client, world)
+    await held(client, deps, world, "staging")
+    path = f"/org-agents/{world.live}/prompt?label=staging&wait=1"
+    current, stale = {"If-None-Match": f'"{world.live_v2}"'}, {"If-None-Match": f'"{world.live_v1}"'}
+    headers = world.acme.member.headers
+    with caplog.at_level(logging.INFO, logger="org_agents.access"):
+        fast_held = await client.get(path, headers=headers | current | {"X-Request-ID": "fast-held"})
+        fast_moved = await client.get(path, headers=headers | stale | {"X-Request-ID": "fast-moved"})
+        deps.live.detach()  # from here on, every request goes through Litestar
+        routed_held = await client.get(path, headers=headers | current | {"X-Request-ID": "routed-held"})
+        routed_moved = await client.get(path, headers=headers | stale | {"X-Request-ID": "routed-moved"})
+
+    def seen(response: httpx.Response) -> tuple[int, bytes, list[tuple[str, str]]]:
+        headers = [(k, v) for k, v in response.headers.multi_items() if k != "x-request-id"]
+        return response.status_code, response.content, sorted(headers)
+
+    assert seen(fast_held) == seen(routed_held)  # held its second, then 304: the copy is still current
+    assert seen(fast_moved) == seen(routed_moved)  # the copy is stale: the new version at once
+    assert (fast_held.status_code, fast_moved.status_code) == (304, 200)
+    lines = access_lines(caplog)
+    assert lines["fast-held"].get("from_memory") is lines["fast-moved"].get("from_memory") is True
+    assert lines["fast-held"]["duration_ms"] >= 1000  # held for its wait
+    assert "from_memory" not in lines["routed-held"]
+
+
 FOR_THE_ROUTE = (  # query strings the hot path leaves to Litestar, even with staging's prompt in memory
     b"label=staging&x=1",
     b"x=1&label=staging",
     b"label=staging&label=staging",
-    b"label=staging&wait=5",
-    b"wait=5&label=staging",
-    b"wait=5",
+    b"label=staging&wait=5&x=1",
+    b"wait=5&wait=5",
+    b"wait=0",
+    b"wait=61",
+    b"wait=05",
+    b"wait=1.5",
+    b"wait=%35",
+    b"wait=",
     b"label=Staging",
     b"label=stag%69ng",
     b"label=staging%00",
@@ -361,12 +394,15 @@ FOR_THE_ROUTE = (  # query strings the hot path leaves to Litestar, even with st
 )
 
 
-def test_the_hot_path_takes_no_query_or_exactly_one_well_formed_label() -> None:
-    assert label_asked(b"") == PRODUCTION
+def test_the_hot_path_takes_no_query_a_well_formed_label_a_wait_as_the_route_takes_it_or_both() -> None:
+    assert asked(b"") == (PRODUCTION, None)
     for name in ("production", "staging", "latest", "canary-2", "v1.2_rc", "s" * 36):
-        assert label_asked(f"label={name}".encode()) == name
+        assert asked(f"label={name}".encode()) == (name, None)
+    assert asked(b"wait=1") == (PRODUCTION, 1)
+    assert asked(b"wait=60") == (PRODUCTION, 60)
+    assert asked(b"label=staging&wait=5") == asked(b"wait=5&label=staging") == ("staging", 5)
     for query in FOR_THE_ROUTE:
-        assert label_asked(query) is None, query
+        assert asked(query) is None, query
 
 
 async def test_a_label_with_other_parameters_a_watch_or_a_malformed_query_goes_to_the_route(
@@ -387,9 +423,9 @@ async def test_a_label_with_other_parameters_a_watch_or_a_malformed_query_goes_t
 
     expected = {  # what the route answers them: the label asked for, or a 400 naming it
         "label=staging&x=1": (200, "staging"),
-        "label=staging&wait=5": (200, "staging"),  # a watch without If-None-Match is answered at once
         "label=stag%69ng": (200, "staging"),
-        "wait=5": (200, "production"),
+        "wait=%35": (200, "production"),  # a watch without If-None-Match is answered at once
+        "wait=61": (400, "wait"),
         "label=Staging": (400, "label"),
         "label=staging&label=latest": (400, "label"),
         "label=": (400, "label"),

@@ -7,6 +7,8 @@ for each request, so a held watch could never be ended by a second request, nor 
 listens on this loop. Nothing waits for time: a test waits until the live cache counts the watch (bounded polls)."""
 
 import asyncio
+import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,6 +22,7 @@ import pytest
 from application.deps import Deps
 from application.labels import MoveLabel, move_label_to
 from domain.roles import Role
+from domain.tokens import secret_hash
 from entrypoints import bootstrap
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
@@ -130,6 +133,53 @@ async def test_a_watch_is_answered_304_at_its_timeout_when_nothing_moved(
         answer = await answered(task)
 
     assert (answer.status_code, answer.content, answer.headers["etag"]) == (304, b"", etag(world.live_v1))
+    assert deps.live.watching == 0
+
+
+async def warmed(client: httpx.AsyncClient, deps: Deps, world: World) -> None:
+    """Reads staging until the live cache holds the member's principal and staging's prompt: the hot path's case."""
+    headers, agent = world.acme.member.headers, UUID(world.live)
+
+    def cached() -> bool:
+        who = deps.live.principal(secret_hash(headers["Authorization"].removeprefix("Bearer ")))
+        return who is not None and deps.live.prompt(who.org_id, agent, "staging") is not None
+
+    deadline = time.monotonic() + BOUND_S
+    while not cached():
+        assert time.monotonic() < deadline, "staging's prompt was never held in memory"
+        read = await client.get(f"/org-agents/{agent}/prompt", params={"label": "staging"}, headers=headers)
+        assert read.status_code == 200, read.text
+
+
+@pytest.mark.parametrize("stop", ["move", "deactivate"])
+async def test_a_watch_held_before_routing_is_answered_as_the_route_answers(
+    client: httpx.AsyncClient, deps: Deps, world: World, stop: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    await warmed(client, deps, world)
+    with caplog.at_level(logging.INFO, logger="org_agents.access"):
+        async with watch(client, world, etag(world.live_v1)) as task:
+            await held(deps, task)
+            if stop == "move":
+                await compile_v2(client, world)
+                await held(deps, task)
+                await move_staging_to_v2(client, world)
+            else:
+                deactivated = await client.post(
+                    f"/org-agents/{world.live}/deactivate", headers=world.acme.owner.headers
+                )
+                assert deactivated.status_code == 200, deactivated.text
+            answer = await answered(task)
+
+    line = next(
+        json.loads(r.getMessage())
+        for r in caplog.records
+        if json.loads(r.getMessage())["request_id"] == answer.headers["x-request-id"]
+    )
+    if stop == "move":  # answered where it was held, before routing
+        assert (answer.status_code, answer.headers["etag"], line.get("from_memory")) == (200, etag(world.live_v2), True)
+    else:  # the use case found nothing live: the route asked again and answered the error
+        assert assert_problem(answer, 404)["code"] == "NoLivePrompt"
+        assert "from_memory" not in line
     assert deps.live.watching == 0
 
 
