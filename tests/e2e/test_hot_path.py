@@ -307,6 +307,11 @@ async def staging_on_v2(client: Client, world: World) -> None:
     assert moved.status_code == 200, moved.text
 
 
+def seen_apart_from_its_id(response: httpx.Response) -> tuple[int, bytes, list[tuple[str, str]]]:
+    headers = [(k, v) for k, v in response.headers.multi_items() if k != "x-request-id"]
+    return response.status_code, response.content, sorted(headers)
+
+
 def access_lines(caplog: pytest.LogCaptureFixture) -> dict[str, dict[str, Any]]:
     return {line["request_id"]: line for line in (json.loads(r.getMessage()) for r in caplog.records)}
 
@@ -329,12 +334,8 @@ async def test_a_label_is_answered_from_memory_byte_for_byte_as_the_route_answer
             path, headers=headers | {"X-Request-ID": "routed-304", "If-None-Match": fast.headers["etag"]}
         )
 
-    def seen(response: httpx.Response) -> tuple[int, bytes, list[tuple[str, str]]]:
-        headers = [(k, v) for k, v in response.headers.multi_items() if k != "x-request-id"]
-        return response.status_code, response.content, sorted(headers)
-
-    assert seen(fast) == seen(routed)
-    assert seen(fast_304) == seen(routed_304)
+    assert seen_apart_from_its_id(fast) == seen_apart_from_its_id(routed)
+    assert seen_apart_from_its_id(fast_304) == seen_apart_from_its_id(routed_304)
     assert (fast.status_code, fast.headers["etag"], fast.json()["label"]) == (200, f'"{world.live_v2}"', "staging")
     assert fast_304.status_code == 304
     lines = access_lines(caplog)
@@ -358,12 +359,12 @@ async def test_a_watch_is_held_from_memory_and_answered_byte_for_byte_as_the_rou
         routed_held = await client.get(path, headers=headers | current | {"X-Request-ID": "routed-held"})
         routed_moved = await client.get(path, headers=headers | stale | {"X-Request-ID": "routed-moved"})
 
-    def seen(response: httpx.Response) -> tuple[int, bytes, list[tuple[str, str]]]:
-        headers = [(k, v) for k, v in response.headers.multi_items() if k != "x-request-id"]
-        return response.status_code, response.content, sorted(headers)
-
-    assert seen(fast_held) == seen(routed_held)  # held its second, then 304: the copy is still current
-    assert seen(fast_moved) == seen(routed_moved)  # the copy is stale: the new version at once
+    assert seen_apart_from_its_id(fast_held) == seen_apart_from_its_id(
+        routed_held
+    )  # held its second, then 304: the copy is still current
+    assert seen_apart_from_its_id(fast_moved) == seen_apart_from_its_id(
+        routed_moved
+    )  # the copy is stale: the new version at once
     assert (fast_held.status_code, fast_moved.status_code) == (304, 200)
     lines = access_lines(caplog)
     assert lines["fast-held"].get("from_memory") is lines["fast-moved"].get("from_memory") is True
