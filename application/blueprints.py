@@ -343,8 +343,8 @@ def live_prompt_from_memory(deps: Deps, secret: str, cmd: GetLivePrompt) -> Live
     """`get_live_prompt` for the token `secret`, when the live cache holds both its principal and the prompt; else
     None, and `authenticate` with `get_live_prompt` answer (errors included). No IO and no await: the HTTP hot path
     asks this before any framework work. `cmd.label` must be a well-formed name (the hot path checks it)."""
-    who = cached_principal(deps, secret)
-    return None if who is None else deps.live.prompt(who.org_id, cmd.agent_id, cmd.label, count_miss=False)
+    held = _held_in_memory(deps, secret, cmd.agent_id, cmd.label)
+    return None if held is None else held[1]
 
 
 async def watch_live_prompt_from_memory(
@@ -352,10 +352,15 @@ async def watch_live_prompt_from_memory(
 ) -> LivePrompt | None:
     """`watch_live_prompt` for the token `secret`, when the live cache holds its principal and the prompt now; else
     None at once, and `authenticate` with `watch_live_prompt` answer. The HTTP hot path holds watches with this."""
+    held = _held_in_memory(deps, secret, cmd.agent_id, cmd.label)
+    return None if held is None else await watch_live_prompt(deps, held[0], cmd, unchanged)
+
+
+def _held_in_memory(deps: Deps, secret: str, agent_id: UUID, label: str) -> tuple[Principal, LivePrompt] | None:
+    """The token's principal and the label's prompt, when the live cache holds both; no IO."""
     who = cached_principal(deps, secret)
-    if who is None or deps.live.prompt(who.org_id, cmd.agent_id, cmd.label, count_miss=False) is None:
-        return None
-    return await watch_live_prompt(deps, who, cmd, unchanged)
+    live = None if who is None else deps.live.prompt(who.org_id, agent_id, label, count_miss=False)
+    return None if who is None or live is None else (who, live)
 
 
 async def get_compilation_stats(deps: Deps, who: Principal, cmd: GetCompilationStats) -> CompilationStats:

@@ -35,7 +35,7 @@ from domain.blueprints import MAX_CONVERSATION_ID
 from domain.labels import LATEST, MAX_NAME, NAME_PATTERN, PRODUCTION
 from domain.roles import Principal
 from entrypoints.http.errors import PROBLEMS
-from entrypoints.http.live_prompt import Answered, RenderedAnswers, answer, etag_of, matches
+from entrypoints.http.live_prompt import Answered, RenderedAnswers, answer, still_current
 from entrypoints.http.params import (
     VERSION_EXAMPLE,
     Cursor,
@@ -278,7 +278,7 @@ class BlueprintController(Controller):
         if wait is not None and if_none_match:
             live = await watch_live_prompt(
                 deps, principal, WatchLivePrompt(agent_id=agent_id, label=label, wait_s=wait),
-                lambda live: matches(if_none_match, etag_of(live.blueprint_id)),
+                still_current(if_none_match),
             )  # fmt: skip
         else:
             live = await get_live_prompt(deps, principal, GetLivePrompt(agent_id=agent_id, label=label))

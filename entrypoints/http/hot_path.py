@@ -28,7 +28,7 @@ from application.deps import Deps
 from domain.errors import DomainError
 from domain.labels import NAME_PATTERN, PRODUCTION
 from entrypoints.http.auth import bearer_secret
-from entrypoints.http.live_prompt import ROUTE, RenderedAnswers, answer, etag_of, matches
+from entrypoints.http.live_prompt import ROUTE, RenderedAnswers, answer, still_current
 from entrypoints.http.logs import REQUEST_ID, log_access, request_id_of
 from entrypoints.metrics import FROM_MEMORY
 
@@ -47,6 +47,8 @@ def asked(query_string: bytes) -> tuple[str, int | None] | None:
     label, wait = PRODUCTION, None
     if not query_string:
         return label, wait
+    if LABEL_QUERY.fullmatch(query_string):  # the runtimes' usual query: one regex, as before watches came here
+        return query_string[len(b"label=") :].decode(), None
     parts = query_string.split(b"&")
     if len(parts) > 2 or len({part.partition(b"=")[0] for part in parts}) != len(parts):
         return None
@@ -81,12 +83,9 @@ async def answer_from_memory(
         return False
     agent_id = UUID(found[1])
     if wait is not None and if_none_match:
-        tags = if_none_match
         watch = WatchLivePrompt(agent_id=agent_id, label=label, wait_s=wait)
         try:
-            live = await watch_live_prompt_from_memory(
-                deps, secret, watch, lambda live: matches(tags, etag_of(live.blueprint_id))
-            )
+            live = await watch_live_prompt_from_memory(deps, secret, watch, still_current(if_none_match))
         except DomainError:
             return False  # nothing sent: the route asks again and answers the error as it does
     else:

@@ -1,6 +1,7 @@
 """The answer to `GET /org-agents/{agent_id}/prompt`, written once: status, headers and body for a live prompt and an
 `If-None-Match`. The Litestar route and the hot path (hot_path.py) both send exactly what `answer` returns."""
 
+from collections.abc import Callable
 from typing import Any, Final
 from uuid import UUID
 
@@ -29,6 +30,11 @@ def matches(if_none_match: str | None, etag: str) -> bool:
         return False
     tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
     return "*" in tags or etag in tags
+
+
+def still_current(if_none_match: str) -> Callable[[LivePrompt], bool]:
+    """For a watch: whether the caller's copy (its If-None-Match) is the live prompt's version."""
+    return lambda live: matches(if_none_match, etag_of(live.blueprint_id))
 
 
 class Rendered(msgspec.Struct, frozen=True):
